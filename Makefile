@@ -1,0 +1,64 @@
+# QIE Sentinel: `make setup` installs everything into this folder (Python venv, npm
+# packages, the solcjs adapter); `make test` runs the whole suite; `make run` runs the
+# main job. Nothing here needs anything but python3, node and npm on the machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+# Must equal the `solc` version in package.json: py-solc-x finds the compiler by this name.
+SOLC_VERSION := 0.8.28
+SOLC_ADAPTER := .solcx/solc-v$(SOLC_VERSION)
+
+# Every command below sees the venv, anvil and the adapter without activation.
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export MPLBACKEND := Agg
+
+.PHONY: help setup test test-contracts test-python run bench gas clean
+
+help:
+	@echo "make setup   install the venv, npm packages and compiler adapter"
+	@echo "make run     the main job on local defaults (see README)"
+	@echo "make test    the whole test suite (contracts first)"
+	@echo "make bench   benchmarks under bench/ (not part of the tests)"
+	@echo "make gas     gas report for Vault and Executor against a plain router swap"
+
+setup: $(VENV)/.installed node_modules/.installed $(SOLC_ADAPTER)
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade "pip==26.3"
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# py-solc-x expects a `solc-v<version>` executable; ours runs solcjs through the
+# adapter. The venv's activate script gets the same setting and a link to anvil, so
+# plain `ape compile` / `ape test` work after `source .venv/bin/activate`.
+$(SOLC_ADAPTER): tools/solc_adapter.js node_modules/.installed $(VENV)/.installed
+	mkdir -p .solcx
+	printf '#!/bin/sh\nexec node "%s/tools/solc_adapter.js" "$$@"\n' "$(CURDIR)" > $@
+	chmod +x $@
+	ln -sf "$(CURDIR)/node_modules/.bin/anvil" $(VENV)/bin/anvil
+	grep -q SOLCX_BINARY_PATH $(VENV)/bin/activate || \
+		echo 'export SOLCX_BINARY_PATH="$(CURDIR)/.solcx"' >> $(VENV)/bin/activate
+
+test: setup
+	ape compile
+	ape test tests/contracts
+	ape test tests --ignore=tests/contracts
+
+run: setup
+	ape run backtest --strategy rsi_sma --data data/sample_prices.csv --token ETH
+
+bench: setup
+	for script in bench/*.py; do python "$$script" || exit 1; done
+
+gas: setup
+	python bench/gas.py
+
+clean:
+	rm -rf $(VENV) node_modules .build .solcx contracts/.cache

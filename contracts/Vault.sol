@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IUniswapV2Router02} from "@uniswap/v2-periphery/contracts/interfaces/IUniswapV2Router02.sol";
+import {GuardianPausable} from "./GuardianPausable.sol";
+
+/// @title Vault
+/// @notice Holds allow-listed ERC-20 tokens for many users as per-user balances.
+///         Users deposit and withdraw their own balance; only the Executor may move a
+///         balance, and only as one side of a swap whose output returns to the same user.
+/// @dev Invariant, per token: sum of user balances == accountedTotal <= balanceOf(vault).
+///      Whatever arrives outside deposit and swap (a donation) credits no one and can
+///      only leave through `sweep`. Pause stops deposits and swaps, never withdrawals.
+///      ReentrancyGuardTransient needs EIP-1153 (Cancun): anvil and Sepolia have it.
+contract Vault is GuardianPausable, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    // ---------------------------------------------------------------- errors
+    /// @notice `token` is not on the vault's allow-list.
+    error VaultTokenNotAllowed(address token);
+    /// @notice An amount of zero was given, or zero tokens arrived.
+    error VaultZeroAmount();
+    /// @notice An address argument was the zero address.
+    error VaultZeroAddress();
+    /// @notice `user` holds `have` of `token` but `need` was asked for.
+    error VaultInsufficientBalance(address user, address token, uint256 have, uint256 need);
+    /// @notice Only the executor may call this; `caller` is not it.
+    error VaultUnauthorizedExecutor(address caller);
+    /// @notice A swap must exchange two different tokens.
+    error VaultSameToken(address token);
+    /// @notice The swap delivered `received`, less than the `minimum` asked for.
+    error VaultInsufficientOutput(uint256 received, uint256 minimum);
+    /// @notice `sweep` asked for `amount` of `token` but only `surplus` is unowned.
+    error VaultSweepExceedsSurplus(address token, uint256 surplus, uint256 amount);
+
+    // ---------------------------------------------------------------- events
+    /// @notice `user` deposited and was credited `amount` of `token` (what arrived).
+    event Deposited(address indexed user, address indexed token, uint256 amount);
+    /// @notice `user` withdrew `amount` of `token`.
+    event Withdrawn(address indexed user, address indexed token, uint256 amount);
+    /// @notice `token` was added to (`allowed` true) or removed from the allow-list.
+    event TokenAllowed(address indexed token, bool allowed);
+    /// @notice The executor changed from `previousExecutor` to `newExecutor`.
+    event ExecutorUpdated(address indexed previousExecutor, address indexed newExecutor);
+    /// @notice `user` swapped `amountIn` of `tokenIn` for `amountOut` of `tokenOut` via `router`.
+    event Swapped(
+        address indexed user,
+        address indexed tokenIn,
+        address indexed tokenOut,
+        address router,
+        uint256 amountIn,
+        uint256 amountOut
+    );
+    /// @notice The owner sent `amount` of unowned `token` (donations) to `to`.
+    event Swept(address indexed token, address indexed to, uint256 amount);
+
+    // --------------------------------------------------------------- storage
+    mapping(address user => mapping(address token => uint256)) private _balances;
+    mapping(address token => uint256) private _accountedTotal;
+    mapping(address token => bool) private _allowedTokens;
+    address private _executor;
+
+    // ----------------------------------------------------------- constructor
+    /// @param initialOwner Account that manages the allow-list, executor and guardian.
+    constructor(address initialOwner) GuardianPausable(initialOwner) {}
+
+    // ------------------------------------------------------- external writes
+    /// @notice Deposits `amount` of `token` from the caller into the caller's balance.
+    /// @dev Credits the measured balance increase, so fee-on-transfer tokens are
+    ///      credited what actually arrived. Order: pull, measure, credit, event.
+    /// @param token An allow-listed ERC-20 token.
+    /// @param amount Amount to pull from the caller (needs an allowance).
+    /// @return credited Amount added to the caller's balance.
+    function deposit(address token, uint256 amount) external whenNotPaused nonReentrant returns (uint256 credited) {
+        if (!_allowedTokens[token]) revert VaultTokenNotAllowed(token);
+        if (amount == 0) revert VaultZeroAmount();
+
+        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        credited = IERC20(token).balanceOf(address(this)) - balanceBefore;
+        if (credited == 0) revert VaultZeroAmount();
+
+        _balances[msg.sender][token] += credited;
+        _accountedTotal[token] += credited;
+        emit Deposited(msg.sender, token, credited);
+    }
+
+    /// @notice Withdraws `amount` of `token` from the caller's balance to the caller.
+    /// @dev Works while paused and for tokens removed from the allow-list: a user can
+    ///      always leave. Order: debit, then send, event last.
+    /// @param token The token to withdraw.
+    /// @param amount Amount to withdraw, at most the caller's balance.
+    function withdraw(address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert VaultZeroAmount();
+        _debit(msg.sender, token, amount);
+        IERC20(token).safeTransfer(msg.sender, amount);
+        emit Withdrawn(msg.sender, token, amount);
+    }
+
+    /// @notice Swaps `amountIn` of `user`'s `tokenIn` for `tokenOut` through `router`
+    ///         and credits the output to the same user.
+    /// @dev Executor only; the executor checks keepers, user limits, router allow-list
+    ///      and the oracle floor. The vault guarantees the custody side: the output goes
+    ///      to the vault (never elsewhere), only the measured increase is credited, and
+    ///      the router's allowance is exactly `amountIn` and back to zero afterwards.
+    /// @param user Whose balance is swapped.
+    /// @param tokenIn Token sold, debited from `user`.
+    /// @param tokenOut Token bought, credited to `user`.
+    /// @param amountIn Amount of `tokenIn` to sell.
+    /// @param minAmountOut Least amount of `tokenOut` to accept.
+    /// @param router A Uniswap-V2-compatible router.
+    /// @param deadline Unix time after which the router rejects the swap.
+    /// @return amountOut Amount of `tokenOut` credited to `user`.
+    function swap(
+        address user,
+        address tokenIn,
+        address tokenOut,
+        uint256 amountIn,
+        uint256 minAmountOut,
+        address router,
+        uint256 deadline
+    ) external whenNotPaused nonReentrant returns (uint256 amountOut) {
+        if (msg.sender != _executor) revert VaultUnauthorizedExecutor(msg.sender);
+        if (tokenIn == tokenOut) revert VaultSameToken(tokenIn);
+        if (!_allowedTokens[tokenIn]) revert VaultTokenNotAllowed(tokenIn);
+        if (!_allowedTokens[tokenOut]) revert VaultTokenNotAllowed(tokenOut);
+        if (amountIn == 0) revert VaultZeroAmount();
+
+        _debit(user, tokenIn, amountIn);
+
+        uint256 outBefore = IERC20(tokenOut).balanceOf(address(this));
+        IERC20(tokenIn).forceApprove(router, amountIn);
+        address[] memory path = new address[](2);
+        path[0] = tokenIn;
+        path[1] = tokenOut;
+        // The fee-on-transfer-supporting variant measures what `to` received, so it
+        // works for plain and fee-charging tokens alike.
+        IUniswapV2Router02(router).swapExactTokensForTokensSupportingFeeOnTransferTokens(
+            amountIn, minAmountOut, path, address(this), deadline
+        );
+        IERC20(tokenIn).forceApprove(router, 0);
+        amountOut = IERC20(tokenOut).balanceOf(address(this)) - outBefore;
+        if (amountOut < minAmountOut || amountOut == 0) revert VaultInsufficientOutput(amountOut, minAmountOut);
+
+        _balances[user][tokenOut] += amountOut;
+        _accountedTotal[tokenOut] += amountOut;
+        emit Swapped(user, tokenIn, tokenOut, router, amountIn, amountOut);
+    }
+
+    /// @notice Adds `token` to or removes it from the allow-list.
+    /// @dev Removing a token stops deposits and swaps of it; withdrawals still work.
+    /// @param token The ERC-20 token.
+    /// @param allowed True to allow deposits and swaps of `token`.
+    function setTokenAllowed(address token, bool allowed) external onlyOwner {
+        if (token == address(0)) revert VaultZeroAddress();
+        _allowedTokens[token] = allowed;
+        emit TokenAllowed(token, allowed);
+    }
+
+    /// @notice Sets the only contract allowed to swap user balances.
+    /// @param newExecutor The Executor contract; zero disables swaps.
+    function setExecutor(address newExecutor) external onlyOwner {
+        emit ExecutorUpdated(_executor, newExecutor);
+        _executor = newExecutor;
+    }
+
+    /// @notice Sends unowned tokens (donations, dust) to `to`.
+    /// @dev Only `balanceOf - accountedTotal` can leave: no user balance is touched.
+    /// @param token The token to sweep.
+    /// @param to Recipient.
+    /// @param amount Amount to send, at most the surplus.
+    function sweep(address token, address to, uint256 amount) external onlyOwner nonReentrant {
+        if (to == address(0)) revert VaultZeroAddress();
+        uint256 available = surplus(token);
+        if (amount == 0) revert VaultZeroAmount();
+        if (amount > available) revert VaultSweepExceedsSurplus(token, available, amount);
+        IERC20(token).safeTransfer(to, amount);
+        emit Swept(token, to, amount);
+    }
+
+    // ------------------------------------------------------------------ views
+    /// @notice `user`'s balance of `token` in the vault.
+    /// @param user The account.
+    /// @param token The token.
+    /// @return The balance.
+    function balanceOf(address user, address token) external view returns (uint256) {
+        return _balances[user][token];
+    }
+
+    /// @notice Sum of all users' balances of `token`.
+    /// @param token The token.
+    /// @return The accounted total.
+    function accountedTotal(address token) external view returns (uint256) {
+        return _accountedTotal[token];
+    }
+
+    /// @notice Tokens the vault holds that belong to no user.
+    /// @param token The token.
+    /// @return Real balance minus the accounted total.
+    function surplus(address token) public view returns (uint256) {
+        return IERC20(token).balanceOf(address(this)) - _accountedTotal[token];
+    }
+
+    /// @notice Whether `token` may be deposited and swapped.
+    /// @param token The token.
+    /// @return True when allow-listed.
+    function isTokenAllowed(address token) external view returns (bool) {
+        return _allowedTokens[token];
+    }
+
+    /// @notice The only contract allowed to swap user balances.
+    /// @return The executor address.
+    function executor() external view returns (address) {
+        return _executor;
+    }
+
+    // --------------------------------------------------------------- internal
+    function _debit(address user, address token, uint256 amount) private {
+        uint256 balance = _balances[user][token];
+        if (balance < amount) revert VaultInsufficientBalance(user, token, balance, amount);
+        unchecked {
+            // Cannot underflow: checked above, and every balance is part of the total.
+            _balances[user][token] = balance - amount;
+            _accountedTotal[token] -= amount;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+"""The live side of QIE Sentinel: configuration, persistence, market data, execution."""

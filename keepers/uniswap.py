@@ -1,0 +1,42 @@
+"""The real Uniswap V2 contracts, loaded from the compiled artifacts in their npm packages.
+
+Locally the project deploys the genuine factory, router and WETH9 bytecode rather than
+a fake router: the npm Router02 hard-codes the init-code hash of the npm Pair, so the
+two work together as on mainnet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ape.contracts import ContractContainer
+from ethpm_types import ContractType
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = {
+    "UniswapV2Factory": "@uniswap/v2-core/build/UniswapV2Factory.json",
+    "UniswapV2Pair": "@uniswap/v2-core/build/UniswapV2Pair.json",
+    "UniswapV2Router02": "@uniswap/v2-periphery/build/UniswapV2Router02.json",
+    "WETH9": "@uniswap/v2-periphery/build/WETH9.json",
+}
+
+
+class ArtifactNotFoundError(FileNotFoundError):
+    """A Uniswap artifact is missing: the npm packages are not installed."""
+
+
+def uniswap_v2_container(name: str, node_modules: Path | None = None) -> ContractContainer:
+    """An Ape container for one Uniswap V2 contract (a key of ``ARTIFACTS``)."""
+    if name not in ARTIFACTS:
+        raise KeyError(f"unknown Uniswap V2 artifact {name!r}; choose one of {sorted(ARTIFACTS)}")
+    path = (node_modules or PROJECT_ROOT / "node_modules") / ARTIFACTS[name]
+    if not path.is_file():
+        raise ArtifactNotFoundError(f"{path} is missing: run `make setup` (npm packages) first")
+    artifact = json.loads(path.read_text())
+    contract_type = ContractType(
+        contractName=name,
+        abi=artifact["abi"],
+        deploymentBytecode={"bytecode": "0x" + artifact["bytecode"].removeprefix("0x")},
+    )
+    return ContractContainer(contract_type)
