@@ -42,37 +42,65 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- errors
+    /// @notice `caller` is not an allow-listed keeper.
     error ExecutorUnauthorizedKeeper(address caller);
+    /// @notice `router` is not on the router allow-list.
     error ExecutorRouterNotAllowed(address router);
+    /// @notice An address argument was the zero address.
     error ExecutorZeroAddress();
+    /// @notice `amountIn` was zero.
     error ExecutorZeroAmount();
+    /// @notice The trade's `deadline` is before the block's `timestamp`.
     error ExecutorExpired(uint256 deadline, uint256 timestamp);
+    /// @notice `tradeId` has already executed (idempotency).
     error ExecutorTradeIdUsed(bytes32 tradeId);
+    /// @notice `user` has not opted in to keeper trading.
     error ExecutorUserNotEnabled(address user);
+    /// @notice `amount` exceeds `user`'s per-trade `limit` for `token`.
     error ExecutorAmountAboveUserLimit(address user, address token, uint256 amount, uint256 limit);
+    /// @notice A user asked for `slippageBps`, above the bound `maxBps`.
     error ExecutorSlippageAboveMax(uint256 slippageBps, uint256 maxBps);
+    /// @notice `minAmountOut` is below the oracle value less the user's slippage.
     error ExecutorMinOutBelowOracleFloor(uint256 minAmountOut, uint256 oracleFloor);
+    /// @notice No price feed is registered for `token`.
     error ExecutorFeedNotSet(address token);
+    /// @notice Reading `feed` reverted.
     error ExecutorFeedReverted(address feed);
+    /// @notice `feed` answered a non-positive `answer`.
     error ExecutorInvalidPrice(address feed, int256 answer);
+    /// @notice `feed`'s latest round is not complete (round id or updatedAt is zero).
     error ExecutorIncompleteRound(address feed, uint80 roundId);
+    /// @notice `feed`'s `updatedAt` is after the block's `timestamp`.
     error ExecutorFuturePrice(address feed, uint256 updatedAt, uint256 timestamp);
+    /// @notice `feed`'s answer from `updatedAt` is older than `maxAge` seconds.
     error ExecutorStalePrice(address feed, uint256 updatedAt, uint256 maxAge);
+    /// @notice `feed`'s `answer` is at or beyond its configured bounds (a pinned feed).
     error ExecutorPriceOutOfBounds(address feed, int256 answer, int256 minAnswer, int256 maxAnswer);
+    /// @notice A feed registration for `token` is invalid; `reason` names the field.
     error ExecutorInvalidFeedConfig(address token, string reason);
+    /// @notice The L2 sequencer is down (or its uptime round is invalid).
     error ExecutorSequencerDown(address sequencerFeed);
+    /// @notice The sequencer restarted at `restartedAt`, within `gracePeriod` seconds.
     error ExecutorSequencerGracePeriod(uint256 restartedAt, uint256 gracePeriod);
 
     // ---------------------------------------------------------------- events
+    /// @notice `keeper` was added to (`allowed`) or removed from the keeper allow-list.
     event KeeperUpdated(address indexed keeper, bool allowed);
+    /// @notice `router` was added to (`allowed`) or removed from the router allow-list.
     event RouterUpdated(address indexed router, bool allowed);
+    /// @notice `token`'s price feed was registered or changed.
     event FeedUpdated(
         address indexed token, address indexed feed, uint32 maxAge, int256 minAnswer, int256 maxAnswer
     );
+    /// @notice `token`'s price feed was removed; its trades stop.
     event FeedRemoved(address indexed token);
+    /// @notice The L2 sequencer uptime feed or its grace period changed.
     event SequencerFeedUpdated(address indexed sequencerFeed, uint32 gracePeriod);
+    /// @notice `user` opted in or out, or changed their slippage limit.
     event UserLimitsUpdated(address indexed user, bool enabled, uint16 maxSlippageBps);
+    /// @notice `user` changed their per-trade maximum for `token`.
     event MaxAmountPerTradeUpdated(address indexed user, address indexed token, uint256 maxAmount);
+    /// @notice A keeper traded `user`'s balance; prices are USD with 18 decimals.
     event TradeExecuted(
         bytes32 indexed tradeId,
         address indexed user,
