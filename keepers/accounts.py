@@ -1,0 +1,50 @@
+"""Which account signs: Ape's encrypted accounts on public networks, test accounts locally.
+
+Keys never pass through this project: an account is an alias of `ape accounts import`,
+unlocked by Ape (prompt, or APE_ACCOUNTS_<alias>_PASSPHRASE for unattended runs).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ape import accounts
+from ape.api import AccountAPI
+from ape.exceptions import AccountsError
+
+from keepers.errors import SentinelError
+
+# Test-account indices of each role on local networks (anvil's funded dev accounts).
+LOCAL_ROLE_INDEX = {"deployer": 0, "keeper": 1, "guardian": 2}
+
+
+def resolve_account(choice: str | None, *, role: str, local: bool, unattended: bool = False) -> AccountAPI:
+    """The account for ``role`` from an alias, a test-account index, or the local default.
+
+    Test accounts are refused on public networks. With ``unattended`` the account is
+    unlocked once from APE_ACCOUNTS_<alias>_PASSPHRASE and signs without prompts.
+    """
+    if choice is None:
+        if not local:
+            raise SentinelError(f"--{role}: required on a public network; give the alias of `ape accounts import <alias>`")
+        return accounts.test_accounts[LOCAL_ROLE_INDEX[role]]
+    if choice.isdigit():
+        if not local:
+            raise SentinelError(f"--{role} {choice}: test accounts exist only on local networks; give an account alias")
+        index = int(choice)
+        if index >= len(accounts.test_accounts):
+            raise SentinelError(f"--{role} {choice}: there are only {len(accounts.test_accounts)} test accounts")
+        return accounts.test_accounts[index]
+    try:
+        account = accounts.load(choice)
+    except (AccountsError, KeyError):
+        raise SentinelError(
+            f"--{role} {choice}: no such account; import it with `ape accounts import {choice}` (see `ape accounts list`)"
+        ) from None
+    if unattended:
+        variable = f"APE_ACCOUNTS_{choice}_PASSPHRASE"
+        passphrase = os.environ.get(variable)
+        if not passphrase:
+            raise SentinelError(f"--{role} {choice}: unattended runs need {variable} set to the account's passphrase")
+        account.set_autosign(True, passphrase=passphrase)
+    return account

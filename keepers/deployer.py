@@ -1,0 +1,141 @@
+"""Deploys and wires Vault + Executor, reusing a live deployment unless told otherwise.
+
+Order of work: every check that can fail runs before the first transaction; then the
+contracts are deployed (or the live ones adopted); then each setting is sent only if
+the chain differs from it, so a re-run sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ape import chain, project
+from ape.api import AccountAPI
+from ape.contracts import ContractInstance
+
+from keepers.deployment import DeployedContract, DeploymentRecord, is_live, load_record, save_record
+from keepers.errors import SentinelError
+from keepers.local_market import build_local_market
+from keepers.network_config import NetworkSpec
+from keepers.onchain import check_has_code, check_token_decimals
+
+Report = Callable[[str], None]
+
+
+def check_network_spec(spec: NetworkSpec, *, local_chain: bool) -> None:
+    """Checks the network file against the chain: kind, code at every address, decimals."""
+    if spec.kind == "local" and not local_chain:
+        raise SentinelError(
+            "network config kind 'local' builds test tokens and mock feeds: use it only on a local chain or a fork "
+            "(for a public network give a config of kind 'public', e.g. data/networks/sepolia.yaml)"
+        )
+    if spec.kind == "public":
+        check_has_code(spec.router, "router")
+        for token in spec.all_tokens:
+            check_token_decimals(token.address, token.decimals, f"tokens.{token.symbol}")
+            check_has_code(token.feed, f"tokens.{token.symbol}.feed")
+
+
+def check_can_pay(deployer: AccountAPI) -> None:
+    """Refuses a deployer with no ether before it sends anything."""
+    if deployer.balance == 0:
+        raise SentinelError(f"--account {deployer.address} has no ether for gas: fund it first")
+
+
+def deploy(
+    spec: NetworkSpec,
+    *,
+    ecosystem: str,
+    network: str,
+    deployer: AccountAPI,
+    keeper: str,
+    guardian: str | None,
+    record_file: Path,
+    fresh: bool,
+    report: Report,
+) -> DeploymentRecord:
+    """Deploys (or reuses) the system on the connected chain and writes the record."""
+    existing = load_record(record_file)
+    if existing is not None and not fresh and is_live(existing, chain.provider):
+        report(f"Reusing the deployment in {record_file} (Vault {existing.address_of('Vault')}); --fresh deploys anew.")
+        record = existing
+    else:
+        if existing is not None and not fresh:
+            report(f"{record_file} describes contracts this chain does not hold; deploying anew.")
+        record = _deploy_new(spec, ecosystem, network, deployer, report)
+        # Saved before wiring: if wiring fails, a re-run adopts these contracts.
+        save_record(record, record_file)
+    _wire(spec, record, deployer, keeper, guardian, report)
+    record.roles.update({"owner": deployer.address, "keeper": keeper, **({"guardian": guardian} if guardian else {})})
+    save_record(record, record_file)
+    report(f"Deployment written to {record_file}")
+    return record
+
+
+def _deploy_new(spec: NetworkSpec, ecosystem: str, network: str, deployer: AccountAPI, report: Report):
+    record = DeploymentRecord(ecosystem=ecosystem, network=network, chain_id=chain.chain_id)
+    if spec.kind == "local":
+        report("Building the local market: test tokens, mock feeds, Uniswap V2 pools ...")
+        market = build_local_market(spec, deployer)
+        for name, contract in (
+            ("UniswapV2Factory", market.factory),
+            ("UniswapV2Router02", market.router),
+            ("WETH9", market.weth9),
+        ):
+            record.contracts[name] = _deployed(contract)
+        record.tokens = {symbol: token.address for symbol, token in market.tokens.items()}
+        record.feeds = {symbol: feed.address for symbol, feed in market.feeds.items()}
+    else:
+        record.contracts["UniswapV2Router02"] = DeployedContract(address=spec.router)
+        record.tokens = {token.symbol: token.address for token in spec.all_tokens}
+        record.feeds = {token.symbol: token.feed for token in spec.all_tokens}
+    vault = deployer.deploy(project.Vault, deployer.address)
+    executor = deployer.deploy(project.Executor, deployer.address, vault.address)
+    record.contracts["Vault"] = _deployed(vault)
+    record.contracts["Executor"] = _deployed(executor)
+    report(f"Deployed Vault {vault.address} and Executor {executor.address}")
+    return record
+
+
+def _deployed(contract: ContractInstance) -> DeployedContract:
+    receipt = contract.creation_metadata.receipt
+    block = chain.provider.get_block(receipt.block_number)
+    return DeployedContract(
+        address=contract.address,
+        block_number=receipt.block_number,
+        block_hash=_hex(block.hash),
+        tx_hash=_hex(receipt.txn_hash),
+    )
+
+
+def _hex(value) -> str:
+    text = value if isinstance(value, str) else value.hex()
+    return "0x" + text.removeprefix("0x")
+
+
+def _wire(spec, record: DeploymentRecord, deployer, keeper: str, guardian: str | None, report: Report) -> None:
+    """Sends each setting only where the chain differs: a re-run sends nothing."""
+    vault = project.Vault.at(record.address_of("Vault"))
+    executor = project.Executor.at(record.address_of("Executor"))
+    router = record.address_of("UniswapV2Router02")
+    changes = []
+    if vault.executor() != executor.address:
+        vault.setExecutor(executor, sender=deployer)
+        changes.append("vault executor")
+    for symbol, token in record.tokens.items():
+        if not vault.isTokenAllowed(token):
+            vault.setTokenAllowed(token, True, sender=deployer)
+            changes.append(f"allow {symbol}")
+    if not executor.isRouter(router):
+        executor.setRouter(router, True, sender=deployer)
+        changes.append("router")
+    if not executor.isKeeper(keeper):
+        executor.setKeeper(keeper, True, sender=deployer)
+        changes.append(f"keeper {keeper}")
+    if guardian:
+        for contract, name in ((vault, "vault"), (executor, "executor")):
+            if contract.guardian() != guardian:
+                contract.setGuardian(guardian, sender=deployer)
+                changes.append(f"{name} guardian")
+    report("Wiring: " + (", ".join(changes) if changes else "already up to date, nothing sent"))

@@ -1,0 +1,105 @@
+"""Checks each token's Chainlink feed and registers it in the Executor.
+
+A feed is registered only after it has been read and found sound: code at the
+address, a description that names the token's pair, a positive and fresh answer.
+Registration is idempotent: nothing is sent when the Executor already holds the same
+feed, staleness limit and bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ape import Contract, chain
+from ape.exceptions import ContractLogicError
+
+from keepers.errors import SentinelError
+from keepers.network_config import TokenSpec
+from keepers.onchain import check_has_code
+from keepers.units import to_base_units
+
+AGGREGATOR_V3_ABI = [
+    {"type": "function", "name": "decimals", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "uint8"}]},
+    {"type": "function", "name": "description", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "string"}]},
+    {"type": "function", "name": "latestRoundData", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "roundId", "type": "uint80"}, {"name": "answer", "type": "int256"},
+                 {"name": "startedAt", "type": "uint256"}, {"name": "updatedAt", "type": "uint256"},
+                 {"name": "answeredInRound", "type": "uint80"}]},
+]
+
+
+@dataclass(frozen=True)
+class FeedReading:
+    """What a feed answered when it was checked."""
+
+    decimals: int
+    description: str
+    answer: int
+    updated_at: int
+    age_seconds: int
+
+
+def read_feed(feed_address: str, token: TokenSpec) -> FeedReading:
+    """Reads and validates ``token``'s feed; SentinelError naming the problem and fix."""
+    field = f"tokens.{token.symbol}.feed"
+    check_has_code(feed_address, field)
+    feed = Contract(feed_address, abi=AGGREGATOR_V3_ABI)
+    try:
+        decimals = feed.decimals()
+        description = feed.description()
+        round_data = feed.latestRoundData()
+    except ContractLogicError:
+        raise SentinelError(f"{field}: {feed_address} does not answer as a Chainlink AggregatorV3 feed") from None
+    now = chain.blocks.head.timestamp
+    reading = FeedReading(
+        decimals=decimals,
+        description=description,
+        answer=round_data.answer,
+        updated_at=round_data.updatedAt,
+        age_seconds=now - round_data.updatedAt,
+    )
+    if description != token.feed_description:
+        raise SentinelError(
+            f"{field}: {feed_address} describes itself as {description!r}, not {token.feed_description!r}; "
+            "is this the right feed for the token?"
+        )
+    if reading.answer <= 0:
+        raise SentinelError(f"{field}: answer {reading.answer} is not a positive price; choose a working feed")
+    if reading.updated_at == 0 or reading.updated_at > now:
+        raise SentinelError(f"{field}: updatedAt {reading.updated_at} is not a valid time (block time {now})")
+    if reading.age_seconds > token.max_age_seconds:
+        raise SentinelError(
+            f"{field}: last update {reading.age_seconds} s ago exceeds max_age_seconds {token.max_age_seconds}; "
+            "the feed is stale (or raise max_age_seconds to the feed's heartbeat plus margin)"
+        )
+    return reading
+
+
+def register_feed(executor, owner, token_address: str, feed_address: str, token: TokenSpec, reading: FeedReading) -> bool:
+    """Sets the feed in the Executor unless it already holds the same; True if sent."""
+    min_answer = to_base_units(token.min_price_usd, reading.decimals, f"tokens.{token.symbol}.min_price_usd")
+    max_answer = to_base_units(token.max_price_usd, reading.decimals, f"tokens.{token.symbol}.max_price_usd")
+    current = executor.feedConfig(token_address)
+    desired = (feed_address, token.max_age_seconds, min_answer, max_answer)
+    if (current.feed, current.maxAge, current.minAnswer, current.maxAnswer) == desired:
+        return False
+    executor.setFeed(token_address, *desired, sender=owner)
+    return True
+
+
+def setup_oracles(executor, owner, tokens: dict[str, str], feeds: dict[str, str], specs: list[TokenSpec],
+                  report: Callable[[str], None]) -> int:
+    """Checks every feed first, then registers the ones that changed; returns how many."""
+    readings = {spec.symbol: read_feed(feeds[spec.symbol], spec) for spec in specs}
+    sent = 0
+    for spec in specs:
+        reading = readings[spec.symbol]
+        price = reading.answer / 10**reading.decimals
+        changed = register_feed(executor, owner, tokens[spec.symbol], feeds[spec.symbol], spec, reading)
+        sent += changed
+        status = "registered" if changed else "unchanged"
+        report(f"{spec.symbol}: {reading.description} = {price:,.4f} USD, {reading.age_seconds} s old -> {status}")
+    return sent

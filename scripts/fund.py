@@ -1,0 +1,22 @@
+"""`ape run fund`: top up the example users of a local market and opt them in."""
+
+import click
+
+from keepers.cli import (
+    SentinelCommand, deployments_option, is_local_chain, load_spec, network_config_option, require_record, user_errors,
+)
+from keepers.errors import SentinelError
+from keepers.funding import fund_users
+
+
+@click.command(cls=SentinelCommand, short_help="Fund the example users (local only)")
+@network_config_option()
+@deployments_option()
+@user_errors
+def cli(ecosystem, network, network_config, deployments_dir):
+    if not is_local_chain(network):
+        raise SentinelError(f"--network {network.name}: fund mints test tokens; it runs only on local networks and forks")
+    spec = load_spec(network, network_config)
+    record = require_record(ecosystem, network, deployments_dir)
+    sent = fund_users(spec, record, report=click.echo)
+    click.echo(f"{sent} transaction(s) sent.")

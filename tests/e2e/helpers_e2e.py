@@ -1,0 +1,56 @@
+"""Helpers shared by the end-to-end tests: JSON-RPC reads and result checks."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+APE = str(Path(sys.executable).parent / "ape")
+SEPOLIA_CHAIN_ID = 11155111
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rpc(url: str, method: str, params: list | None = None):
+    """One JSON-RPC call; returns the result field."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["result"]
+
+
+def block_number(url: str) -> int:
+    return int(rpc(url, "eth_blockNumber"), 16)
+
+
+def has_code(url: str, address: str) -> bool:
+    return rpc(url, "eth_getCode", [address, "latest"]) not in ("0x", "0x0")
+
+
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> str:
+    """The command's output, after checking it succeeded."""
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """A failure reported as a one-line error (no traceback) containing ``fragments``."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    error_lines = [line for line in output.splitlines() if line.startswith(("Error", "ERROR"))]
+    assert len(error_lines) == 1, output
+    for fragment in fragments:
+        assert fragment in error_lines[0], output
+    return error_lines[0]
