@@ -18,33 +18,37 @@ from keepers.errors import SentinelError
 LOCAL_ROLE_INDEX = {"deployer": 0, "keeper": 1, "guardian": 2}
 
 
-def resolve_account(choice: str | None, *, role: str, local: bool, unattended: bool = False) -> AccountAPI:
+def resolve_account(
+    choice: str | None, *, role: str, local: bool, option: str = "--account", unattended: bool = False
+) -> AccountAPI:
     """The account for ``role`` from an alias, a test-account index, or the local default.
+
+    ``option`` is the command-line option the choice came from, named in errors.
 
     Test accounts are refused on public networks. With ``unattended`` the account is
     unlocked once from APE_ACCOUNTS_<alias>_PASSPHRASE and signs without prompts.
     """
     if choice is None:
         if not local:
-            raise SentinelError(f"--{role}: required on a public network; give the alias of `ape accounts import <alias>`")
+            raise SentinelError(f"{option}: required on a public network; give the alias of `ape accounts import <alias>`")
         return accounts.test_accounts[LOCAL_ROLE_INDEX[role]]
     if choice.isdigit():
         if not local:
-            raise SentinelError(f"--{role} {choice}: test accounts exist only on local networks; give an account alias")
+            raise SentinelError(f"{option} {choice}: test accounts exist only on local networks; give an account alias")
         index = int(choice)
         if index >= len(accounts.test_accounts):
-            raise SentinelError(f"--{role} {choice}: there are only {len(accounts.test_accounts)} test accounts")
+            raise SentinelError(f"{option} {choice}: there are only {len(accounts.test_accounts)} test accounts")
         return accounts.test_accounts[index]
     try:
         account = accounts.load(choice)
     except (AccountsError, KeyError):
         raise SentinelError(
-            f"--{role} {choice}: no such account; import it with `ape accounts import {choice}` (see `ape accounts list`)"
+            f"{option} {choice}: no such account; import it with `ape accounts import {choice}` (see `ape accounts list`)"
         ) from None
     if unattended:
         variable = f"APE_ACCOUNTS_{choice}_PASSPHRASE"
         passphrase = os.environ.get(variable)
         if not passphrase:
-            raise SentinelError(f"--{role} {choice}: unattended runs need {variable} set to the account's passphrase")
+            raise SentinelError(f"{option} {choice}: unattended runs need {variable} set to the account's passphrase")
         account.set_autosign(True, passphrase=passphrase)
     return account

@@ -24,3 +24,8 @@ def to_base_units(amount: Decimal | str | int | float, decimals: int, field: str
 def from_base_units(amount: int, decimals: int) -> Decimal:
     """``amount`` base units as whole tokens."""
     return Decimal(amount).scaleb(-decimals)
+
+
+def format_amount(amount: int, decimals: int) -> str:
+    """Base units as a plain decimal string without trailing zeros: 1500000, 6 -> '1.5'."""
+    return f"{from_base_units(amount, decimals).normalize():f}"

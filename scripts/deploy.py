@@ -48,4 +48,4 @@ def _keeper_address(choice, configured, local):
         return parse_address(choice, "--keeper")
     if choice is None and configured:
         return configured
-    return resolve_account(choice, role="keeper", local=local).address
+    return resolve_account(choice, role="keeper", local=local, option="--keeper").address

@@ -11,7 +11,7 @@ from keepers.cli import (
 )
 from keepers.network_config import parse_address
 from keepers.execution import make_trade_id, plan_trade, send_trade
-from keepers.units import from_base_units, to_base_units
+from keepers.units import format_amount, to_base_units
 
 
 @click.command(cls=SentinelCommand, short_help="Execute one trade for a user")
@@ -33,7 +33,7 @@ def cli(ecosystem, network, user_choice, sell, buy, amount, keeper_choice, nonce
     record = require_record(ecosystem, network, deployments_dir)
     sell_spec, buy_spec = spec.token(sell), spec.token(buy)
     user = _user_address(user_choice, spec, local)
-    keeper = resolve_account(keeper_choice, role="keeper", local=local)
+    keeper = resolve_account(keeper_choice, role="keeper", local=local, option="--keeper")
     executor = project.Executor.at(record.address_of("Executor"))
     amount_in = to_base_units(amount, sell_spec.decimals, "--amount")
     token_in, token_out = record.tokens[sell], record.tokens[buy]
@@ -42,9 +42,9 @@ def cli(ecosystem, network, user_choice, sell, buy, amount, keeper_choice, nonce
                       trade_id, tolerance_bps=tolerance_bps)
     result = send_trade(executor, keeper, plan)
     click.echo(
-        f"Traded {from_base_units(result.amount_in, sell_spec.decimals)} {sell} for "
-        f"{from_base_units(result.amount_out, buy_spec.decimals)} {buy} "
-        f"(oracle floor {from_base_units(plan.oracle_floor, buy_spec.decimals)}) "
+        f"Traded {format_amount(result.amount_in, sell_spec.decimals)} {sell} for "
+        f"{format_amount(result.amount_out, buy_spec.decimals)} {buy} "
+        f"(oracle floor {format_amount(plan.oracle_floor, buy_spec.decimals)}) "
         f"in {result.tx_hash}, trade id 0x{result.trade_id.hex()}"
     )
 
@@ -54,4 +54,4 @@ def _user_address(choice, spec, local):
         return parse_address(choice, "--user")
     named = next((user for user in spec.users if user.name == choice), None)
     index = str(named.test_account) if named else choice
-    return resolve_account(index, role="user", local=local).address
+    return resolve_account(index, role="user", local=local, option="--user").address

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -26,6 +27,44 @@ def rpc(url: str, method: str, params: list | None = None):
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())["result"]
+
+
+class AnvilProcesses:
+    """Anvil nodes on free ports, each stopped by its process id in ``stop_all``."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, *arguments: str) -> str:
+        """Starts `anvil <arguments>` and returns its URL once it answers."""
+        port = free_port()
+        log_path = self.log_dir / f"anvil-{port}.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                ["anvil", "--port", str(port), "--silent", *arguments], stdout=log, stderr=subprocess.STDOUT
+            )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                rpc(url, "eth_chainId")
+                return url
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"anvil did not start: {log_path.read_text()}") from None
+                time.sleep(0.1)
+
+    def stop_all(self) -> None:
+        """Terminates every node this object started, killing any that hangs."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def block_number(url: str) -> int:

@@ -1,0 +1,149 @@
+"""The public-network path without internet: an upstream anvil with chain id 11155111
+holds a market built by `deploy`; Sepolia's node URL points at it, and Ape's
+`sepolia-fork` network forks it. Bad input stops before any transaction."""
+
+import json
+
+import pytest
+import yaml
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from helpers_e2e import (
+    PROJECT_ROOT, SEPOLIA_CHAIN_ID, AnvilProcesses, assert_ok, assert_user_error, block_number, has_code, rpc,
+)
+
+SEPOLIA = ("--network", "ethereum:sepolia:node")
+SEPOLIA_FORK = ("--network", "ethereum:sepolia-fork:foundry")
+UNUSED_ADDRESS = "0x000000000000000000000000000000000000dEaD"
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory, ape_run):
+    """A chain-id-11155111 anvil holding the local market, and a public network file for it."""
+    folder = tmp_path_factory.mktemp("upstream")
+    processes = AnvilProcesses(folder)
+    url = processes.start("--chain-id", str(SEPOLIA_CHAIN_ID))
+    assert_ok(ape_run("deploy", "--network", "ethereum:local:foundry", "--deployments", str(folder),
+                      env={"APE_FOUNDRY_HOST": url}))
+    record = json.loads((folder / "ethereum-local.json").read_text())
+    local = yaml.safe_load((PROJECT_ROOT / "data" / "networks" / "local.yaml").read_text())
+    public = {
+        "kind": "public",
+        "router": record["contracts"]["UniswapV2Router02"]["address"],
+        "users": local["users"],
+        "quote": _public_token(local["quote"], record),
+        "tokens": [_public_token(token, record) for token in local["tokens"]],
+    }
+    yield {"url": url, "record": record, "public": public, "folder": folder}
+    processes.stop_all()
+
+
+def _public_token(token: dict, record: dict) -> dict:
+    public = {key: value for key, value in token.items() if key != "price_usd"}
+    return {**public, "address": record["tokens"][token["symbol"]], "feed": record["feeds"][token["symbol"]]}
+
+
+def write_config(tmp_path, document: dict):
+    path = tmp_path / "network.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def test_fork__ape_starts_the_fork__deploys_without_touching_upstream(upstream, ape_run, tmp_path):
+    config = write_config(tmp_path, upstream["public"])
+    output = assert_ok(ape_run("deploy", *SEPOLIA_FORK, "--network-config", config, "--deployments", str(tmp_path),
+                               "--yes", env={"SEPOLIA_RPC_URL": upstream["url"]}))
+    assert "Deployed Vault" in output
+    record = json.loads((tmp_path / "ethereum-sepolia-fork.json").read_text())
+    assert record["chain_id"] == SEPOLIA_CHAIN_ID
+    assert not has_code(upstream["url"], record["contracts"]["Vault"]["address"])
+
+
+def test_fork__deploy_oracles_fund_trade__rerun_sends_nothing(upstream, start_anvil, ape_run, tmp_path):
+    fork_url = start_anvil("--fork-url", upstream["url"])
+    env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_FOUNDRY_HOST": fork_url}
+    common = (*SEPOLIA_FORK, "--network-config", write_config(tmp_path, upstream["public"]),
+              "--deployments", str(tmp_path))
+    assert_ok(ape_run("deploy", *common, "--yes", env=env))
+    assert "4 feed(s) registered" in assert_ok(ape_run("setup_oracles", *common, env=env))
+    assert_ok(ape_run("fund", *common, env=env))
+    blocks = block_number(fork_url)
+    assert "Reusing the deployment" in assert_ok(ape_run("deploy", *common, "--yes", env=env))
+    assert "0 feed(s) registered" in assert_ok(ape_run("setup_oracles", *common, env=env))
+    assert block_number(fork_url) == blocks
+    traded = assert_ok(ape_run("trade", *common, "--user", "alice", "--sell", "WETH", "--buy", "USDC",
+                               "--amount", "0.5", env=env))
+    assert "Traded 0.5 WETH for" in traded
+
+
+def test_deploy__sepolia_without_rpc_url__names_the_variable(ape_run):
+    assert_user_error(ape_run("deploy", *SEPOLIA), "SEPOLIA_RPC_URL is not set")
+
+
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        (lambda doc: doc["tokens"][0].update(feed=UNUSED_ADDRESS), ("tokens.WETH.feed", "no contract code")),
+        (lambda doc: doc["tokens"][0].update(decimals=6), ("tokens.WETH.decimals", "reports 18")),
+        (lambda doc: doc.update(router=UNUSED_ADDRESS), ("router", "no contract code")),
+        (lambda doc: doc["tokens"][0].update(address="0x1234"), ("tokens.0.address", "not a 20-byte hex address")),
+        (lambda doc: None, ("--account: required on a public network",)),
+    ],
+    ids=["feed-without-code", "wrong-decimals", "router-without-code", "bad-address", "no-account"],
+)
+def test_deploy__bad_public_input__stops_before_any_transaction(upstream, ape_run, tmp_path, change, fragments):
+    document = json.loads(json.dumps(upstream["public"]))
+    change(document)
+    blocks = block_number(upstream["url"])
+    result = ape_run("deploy", *SEPOLIA, "--network-config", write_config(tmp_path, document),
+                     "--deployments", str(tmp_path), env={"SEPOLIA_RPC_URL": upstream["url"]})
+    assert_user_error(result, *fragments)
+    assert block_number(upstream["url"]) == blocks
+    assert not (tmp_path / "ethereum-sepolia.json").exists()
+
+
+def test_deploy__local_market_config_on_public_network__refused(upstream, ape_run, tmp_path):
+    blocks = block_number(upstream["url"])
+    result = ape_run("deploy", *SEPOLIA, "--network-config", str(PROJECT_ROOT / "data" / "networks" / "local.yaml"),
+                     "--deployments", str(tmp_path), env={"SEPOLIA_RPC_URL": upstream["url"]})
+    assert_user_error(result, "kind 'local'", "only on a local chain or a fork")
+    assert block_number(upstream["url"]) == blocks
+
+
+def test_deploy__unknown_account_alias__says_how_to_import(upstream, ape_run, tmp_path):
+    config = write_config(tmp_path, upstream["public"])
+    result = ape_run("deploy", *SEPOLIA, "--network-config", config, "--account", "no-such-keeper",
+                     "--deployments", str(tmp_path), env={"SEPOLIA_RPC_URL": upstream["url"]})
+    assert_user_error(result, "--account no-such-keeper", "ape accounts import no-such-keeper")
+
+
+def _set_feed_answer(url: str, feed: str, answer: int) -> None:
+    """Pushes a new round to a MockV3Aggregator from an unlocked dev account."""
+    sender = rpc(url, "eth_accounts")[0]
+    data = "0x" + function_signature_to_4byte_selector("updateAnswer(int256)").hex() + (answer % 2**256).to_bytes(32, "big").hex()
+    rpc(url, "eth_sendTransaction", [{"from": sender, "to": feed, "data": data}])
+
+
+@pytest.mark.parametrize(
+    "break_feed, fragments",
+    [
+        (lambda url, feed: _set_feed_answer(url, feed, 0), ("tokens.WETH.feed", "not a positive price")),
+        (lambda url, feed: _set_feed_answer(url, feed, -5), ("tokens.WETH.feed", "not a positive price")),
+        (lambda url, feed: (rpc(url, "evm_increaseTime", [100_000]), rpc(url, "evm_mine")), ("stale",)),
+        (None, ("describes itself as", "'ETH / USD'")),
+    ],
+    ids=["zero-answer", "negative-answer", "stale", "wrong-description"],
+)
+def test_setup_oracles__unsound_feed__refused_before_any_transaction(upstream, start_anvil, ape_run, tmp_path,
+                                                                     break_feed, fragments):
+    fork_url = start_anvil("--fork-url", upstream["url"])
+    env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_FOUNDRY_HOST": fork_url}
+    document = json.loads(json.dumps(upstream["public"]))
+    if break_feed is None:
+        document["tokens"][0]["feed_description"] = "ETH / USD"
+    common = (*SEPOLIA_FORK, "--network-config", write_config(tmp_path, document), "--deployments", str(tmp_path))
+    assert_ok(ape_run("deploy", *common, "--yes", env=env))
+    if break_feed is not None:
+        break_feed(fork_url, to_checksum_address(document["tokens"][0]["feed"]))
+    blocks = block_number(fork_url)
+    assert_user_error(ape_run("setup_oracles", *common, env=env), *fragments)
+    assert block_number(fork_url) == blocks
