@@ -14,12 +14,13 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help setup test test-contracts test-python run bench gas clean
+.PHONY: help setup test run chain bench gas clean
 
 help:
 	@echo "make setup   install the venv, npm packages and compiler adapter"
 	@echo "make run     the main job on local defaults (see README)"
 	@echo "make test    the whole test suite (contracts first)"
+	@echo "make chain   a long-lived anvil on 127.0.0.1:8545 for ape run by hand"
 	@echo "make bench   benchmarks under bench/ (not part of the tests)"
 	@echo "make gas     gas report for Vault and Executor against a plain router swap"
 
@@ -52,7 +53,12 @@ test: setup
 	ape test tests --ignore=tests/contracts
 
 run: setup
-	ape run backtest --strategy rsi_sma --data data/sample_prices.csv --token ETH
+	tools/run_local.sh
+
+# A long-lived local chain for working by hand: run it in its own terminal, then
+# `export APE_FOUNDRY_HOST=http://127.0.0.1:8545` before `ape run ...`.
+chain: setup
+	anvil --port 8545
 
 bench: setup
 	for script in bench/*.py; do python "$$script" || exit 1; done

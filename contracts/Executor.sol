@@ -422,7 +422,7 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
         }
         // answer 0: up, 1: down; startedAt 0 marks an invalid round (Chainlink's L2 docs).
         if (answer != 0 || startedAt == 0) revert ExecutorSequencerDown(address(sequencerFeed));
-        if (block.timestamp - startedAt <= _sequencerGracePeriod) {
+        if (startedAt > block.timestamp || block.timestamp - startedAt <= _sequencerGracePeriod) {
             revert ExecutorSequencerGracePeriod(startedAt, _sequencerGracePeriod);
         }
     }

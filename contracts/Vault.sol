@@ -131,6 +131,7 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
 
         _debit(user, tokenIn, amountIn);
 
+        uint256 inBefore = IERC20(tokenIn).balanceOf(address(this));
         uint256 outBefore = IERC20(tokenOut).balanceOf(address(this));
         IERC20(tokenIn).forceApprove(router, amountIn);
         address[] memory path = new address[](2);
@@ -145,6 +146,12 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
         amountOut = IERC20(tokenOut).balanceOf(address(this)) - outBefore;
         if (amountOut < minAmountOut || amountOut == 0) revert VaultInsufficientOutput(amountOut, minAmountOut);
 
+        // The allowance caps what the router can take at amountIn; a router that took
+        // less must not cost the user the difference.
+        uint256 unspent = amountIn - (inBefore - IERC20(tokenIn).balanceOf(address(this)));
+        amountIn -= unspent;
+        _balances[user][tokenIn] += unspent;
+        _accountedTotal[tokenIn] += unspent;
         _balances[user][tokenOut] += amountOut;
         _accountedTotal[tokenOut] += amountOut;
         emit Swapped(user, tokenIn, tokenOut, router, amountIn, amountOut);

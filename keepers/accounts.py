@@ -25,8 +25,9 @@ def resolve_account(
 
     ``option`` is the command-line option the choice came from, named in errors.
 
-    Test accounts are refused on public networks. With ``unattended`` the account is
-    unlocked once from APE_ACCOUNTS_<alias>_PASSPHRASE and signs without prompts.
+    Test accounts are refused on public networks. When APE_ACCOUNTS_<alias>_PASSPHRASE
+    is set the account is unlocked once and signs without prompts; ``unattended``
+    makes that variable mandatory (a keeper on cron has no one to answer a prompt).
     """
     if choice is None:
         if not local:
@@ -45,10 +46,11 @@ def resolve_account(
         raise SentinelError(
             f"{option} {choice}: no such account; import it with `ape accounts import {choice}` (see `ape accounts list`)"
         ) from None
-    if unattended:
-        variable = f"APE_ACCOUNTS_{choice}_PASSPHRASE"
-        passphrase = os.environ.get(variable)
-        if not passphrase:
-            raise SentinelError(f"{option} {choice}: unattended runs need {variable} set to the account's passphrase")
+    variable = f"APE_ACCOUNTS_{choice}_PASSPHRASE"
+    passphrase = os.environ.get(variable)
+    if unattended and not passphrase:
+        raise SentinelError(f"{option} {choice}: unattended runs need {variable} set to the account's passphrase")
+    if passphrase:
+        # Unlock once and sign without prompts (cron, CI); the passphrase stays in the env.
         account.set_autosign(True, passphrase=passphrase)
     return account
