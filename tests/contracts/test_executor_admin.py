@@ -1,0 +1,412 @@
+"""Executor administration: owner settings, users' own limits, pause roles, two-step
+ownership and the views. Every write checks its event; every revert its named error."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import ape
+import pytest
+from ape.exceptions import CustomError
+from ape.utils import ZERO_ADDRESS
+from hexbytes import HexBytes
+
+from helpers_contracts import DEFAULT_SLIPPAGE_BPS, FEED_DECIMALS, MAX_AGE, PRICES_USD, units
+
+MAX_FEED_AGE = 7 * 24 * 3600
+MAX_USER_SLIPPAGE_BPS = 1_000
+# Ape decodes custom errors of transactions, but leaves those of eth_call (views,
+# deployments) as "custom error 0x<selector>: <data>"; ape.reverts(SomeError) then
+# passes for ANY revert. `reverts_with` decodes those too and always checks the name.
+_UNDECODED_ERROR = re.compile(r"^(?:custom error )?0x([0-9a-fA-F]{8})(?::\s*)?([0-9a-fA-F]*)$")
+
+
+def _normalised(value):
+    value = getattr(value, "address", value)
+    return bytes(value) if isinstance(value, (bytes, bytearray, HexBytes)) else value
+
+
+def _decoded(exc, error) -> tuple[str, dict]:
+    if isinstance(exc, CustomError):
+        return type(exc).__name__, dict(exc.inputs)
+    if match := _UNDECODED_ERROR.match(str(exc.revert_message or "")):
+        raw = HexBytes("0x" + match[1] + match[2])
+        ecosystem = ape.chain.provider.network.ecosystem
+        if decoded := ecosystem.decode_custom_error(raw, error.contract.address):
+            return type(decoded).__name__, dict(decoded.inputs)
+    return repr(exc.revert_message), {}
+
+
+@contextmanager
+def reverts_with(error, **inputs):
+    """Like `ape.reverts(error, **inputs)`, but the revert must decode to `error` by name
+    and every named input must exist and match (addresses, accounts and bytes compared as such)."""
+    with ape.reverts() as info:
+        yield info
+    name, actual = _decoded(info.value, error)
+    assert name == error.__name__, f"expected {error.__name__}, reverted with {name}"
+    for key, expected in inputs.items():
+        assert key in actual, f"{name} has no input {key!r} (inputs: {actual})"
+        assert _normalised(actual[key]) == _normalised(expected), f"{name}.{key}: {actual[key]!r} != {expected!r}"
+
+
+@pytest.fixture
+def new_feed(make_feed):
+    """A fresh 8-decimal WETH-priced feed, not yet registered."""
+    return make_feed(PRICES_USD["WETH"])
+
+
+# ------------------------------------------------------------------ deployment
+def test_deploy__zero_vault__reverts(project, owner, executor):
+    with reverts_with(executor.ExecutorZeroAddress):
+        owner.deploy(project.Executor, owner, ZERO_ADDRESS)
+
+
+def test_deploy__initial_state(executor, vault, owner):
+    assert executor.owner() == owner
+    assert executor.VAULT() == vault
+    assert executor.MAX_BPS() == 10_000
+    assert executor.MAX_USER_SLIPPAGE_BPS() == MAX_USER_SLIPPAGE_BPS
+    assert executor.MAX_FEED_AGE() == MAX_FEED_AGE
+    assert executor.paused() is False
+
+
+# ------------------------------------------------------------------ keepers and routers
+@pytest.mark.parametrize("allowed", [True, False])
+def test_set_keeper(executor, owner, alice, allowed):
+    executor.setKeeper(alice, not allowed, sender=owner)
+    tx = executor.setKeeper(alice, allowed, sender=owner)
+    assert tx.events == [executor.KeeperUpdated(keeper=alice, allowed=allowed)]
+    assert executor.isKeeper(alice) is allowed
+
+
+def test_set_keeper__zero_address__reverts(executor, owner):
+    with reverts_with(executor.ExecutorZeroAddress):
+        executor.setKeeper(ZERO_ADDRESS, True, sender=owner)
+
+
+def test_set_keeper__non_owner__reverts(executor, keeper, outsider):
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=keeper):
+        executor.setKeeper(outsider, True, sender=keeper)
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_set_router(executor, owner, outsider, allowed):
+    executor.setRouter(outsider, not allowed, sender=owner)
+    tx = executor.setRouter(outsider, allowed, sender=owner)
+    assert tx.events == [executor.RouterUpdated(router=outsider, allowed=allowed)]
+    assert executor.isRouter(outsider) is allowed
+
+
+def test_set_router__zero_address__reverts(executor, owner):
+    with reverts_with(executor.ExecutorZeroAddress):
+        executor.setRouter(ZERO_ADDRESS, True, sender=owner)
+
+
+def test_set_router__non_owner__reverts(executor, outsider):
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+        executor.setRouter(outsider, True, sender=outsider)
+
+
+# ------------------------------------------------------------------ feeds
+@pytest.mark.parametrize("token_decimals", [6, 8, 18])
+@pytest.mark.parametrize("feed_decimals", [6, 8, 18])
+def test_set_feed__caches_decimals(executor, owner, make_token, make_feed, token_decimals, feed_decimals):
+    token = make_token("TKN", token_decimals)
+    feed = make_feed(42, feed_decimals)
+    tx = executor.setFeed(token, feed, MAX_AGE, 1, 10**30, sender=owner)
+    assert tx.events == [executor.FeedUpdated(token=token, feed=feed, maxAge=MAX_AGE, minAnswer=1, maxAnswer=10**30)]
+    config = executor.feedConfig(token)
+    assert (config.feed, config.maxAge, config.minAnswer, config.maxAnswer) == (feed.address, MAX_AGE, 1, 10**30)
+    assert (config.feedDecimals, config.tokenDecimals) == (feed_decimals, token_decimals)
+
+
+def test_set_feed__replaces_existing(executor, owner, weth, new_feed):
+    tx = executor.setFeed(weth, new_feed, MAX_FEED_AGE, 0, 0, sender=owner)
+    assert tx.events == [executor.FeedUpdated(token=weth, feed=new_feed, maxAge=MAX_FEED_AGE, minAnswer=0, maxAnswer=0)]
+    assert executor.feedConfig(weth).feed == new_feed.address
+    assert executor.quote(weth, weth, units(1, 18)).roundIn == new_feed.latestRound()
+
+
+@pytest.mark.parametrize("max_age", [0, MAX_FEED_AGE + 1])
+def test_set_feed__max_age_out_of_range__reverts(executor, owner, weth, new_feed, max_age):
+    with reverts_with(executor.ExecutorInvalidFeedConfig, token=weth, reason="maxAge"):
+        executor.setFeed(weth, new_feed, max_age, 0, 0, sender=owner)
+
+
+@pytest.mark.parametrize(
+    "min_answer, max_answer",
+    [(-1, 0), (-1, 10**12), (10**10, 10**10), (10**10, 10**10 - 1)],
+    ids=["negative-min", "negative-min-with-max", "max-equals-min", "max-below-min"],
+)
+def test_set_feed__bad_bounds__reverts(executor, owner, weth, new_feed, min_answer, max_answer):
+    with reverts_with(executor.ExecutorInvalidFeedConfig, token=weth, reason="bounds"):
+        executor.setFeed(weth, new_feed, MAX_AGE, min_answer, max_answer, sender=owner)
+
+
+def test_set_feed__feed_decimals_above_18__reverts(executor, owner, weth, make_feed):
+    feed = make_feed(PRICES_USD["WETH"], 19)
+    with reverts_with(executor.ExecutorInvalidFeedConfig, token=weth, reason="feed decimals"):
+        executor.setFeed(weth, feed, MAX_AGE, 0, 0, sender=owner)
+
+
+def test_set_feed__token_decimals_above_36__reverts(executor, owner, make_token, make_feed):
+    token = make_token("HUGE", 37)
+    with reverts_with(executor.ExecutorInvalidFeedConfig, token=token, reason="token decimals"):
+        executor.setFeed(token, make_feed(1), MAX_AGE, 0, 0, sender=owner)
+
+
+def test_set_feed__token_decimals_36(executor, owner, make_token, make_feed, usdc):
+    token = make_token("BIG", 36)
+    tx = executor.setFeed(token, feed := make_feed(1), MAX_AGE, 0, 0, sender=owner)
+    assert tx.events == [executor.FeedUpdated(token=token, feed=feed, maxAge=MAX_AGE, minAnswer=0, maxAnswer=0)]
+    assert executor.quote(token, usdc, 10**36).oracleAmountOut == units(1, 6)
+
+
+@pytest.mark.parametrize("which", ["token", "feed"])
+def test_set_feed__zero_address__reverts(executor, owner, weth, new_feed, which):
+    token, feed = (ZERO_ADDRESS, new_feed) if which == "token" else (weth, ZERO_ADDRESS)
+    with reverts_with(executor.ExecutorZeroAddress):
+        executor.setFeed(token, feed, MAX_AGE, 0, 0, sender=owner)
+
+
+def test_set_feed__non_owner__reverts(executor, outsider, weth, new_feed):
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+        executor.setFeed(weth, new_feed, MAX_AGE, 0, 0, sender=outsider)
+
+
+@pytest.mark.parametrize("state", ["stale", "zero", "negative", "round-0", "future", "at-min-bound", "at-max-bound"])
+def test_set_feed__feed_already_invalid__reverts(executor, owner, weth, new_feed, chain, state):
+    now = chain.blocks.head.timestamp + 100
+    answer = new_feed.latestAnswer()
+    min_answer, max_answer = (answer, 0) if state == "at-min-bound" else (0, answer if state == "at-max-bound" else 0)
+    rounds = {
+        "stale": (2, answer, now - MAX_AGE - 1),
+        "zero": (2, 0, now),
+        "negative": (2, -1, now),
+        "round-0": (0, answer, now),
+        "future": (2, answer, now + 1),
+    }
+    expected = {
+        "stale": (executor.ExecutorStalePrice, dict(feed=new_feed, updatedAt=now - MAX_AGE - 1, maxAge=MAX_AGE)),
+        "zero": (executor.ExecutorInvalidPrice, dict(feed=new_feed, answer=0)),
+        "negative": (executor.ExecutorInvalidPrice, dict(feed=new_feed, answer=-1)),
+        "round-0": (executor.ExecutorIncompleteRound, dict(feed=new_feed, roundId=0)),
+        "future": (executor.ExecutorFuturePrice, dict(feed=new_feed, updatedAt=now + 1, timestamp=now)),
+        "at-min-bound": (executor.ExecutorPriceOutOfBounds, dict(answer=answer, minAnswer=answer, maxAnswer=0)),
+        "at-max-bound": (executor.ExecutorPriceOutOfBounds, dict(answer=answer, minAnswer=0, maxAnswer=answer)),
+    }
+    if state in rounds:
+        round_id, value, updated_at = rounds[state]
+        new_feed.updateRoundData(round_id, value, updated_at, updated_at, sender=owner)
+    else:
+        new_feed.updateRoundData(2, answer, now, now, sender=owner)
+    error, inputs = expected[state]
+    chain.pending_timestamp = now
+    with reverts_with(error, **inputs):
+        executor.setFeed(weth, new_feed, MAX_AGE, min_answer, max_answer, sender=owner)
+    assert executor.feedConfig(weth).feed != new_feed.address
+
+
+def test_set_feed__reverting_feed__reverts(executor, owner, weth, project):
+    feed = owner.deploy(project.MockRevertingFeed)
+    feed.setBroken(True, sender=owner)
+    with reverts_with(executor.ExecutorFeedReverted, feed=feed):
+        executor.setFeed(weth, feed, MAX_AGE, 0, 0, sender=owner)
+
+
+def test_remove_feed(executor, owner, weth, usdc):
+    tx = executor.removeFeed(weth, sender=owner)
+    assert tx.events == [executor.FeedRemoved(token=weth)]
+    assert executor.feedConfig(weth).feed == ZERO_ADDRESS
+    with reverts_with(executor.ExecutorFeedNotSet, token=weth):
+        executor.quote(usdc, weth, units(1, 6))
+
+
+def test_remove_feed__not_set__reverts(executor, owner, make_token):
+    token = make_token("NEW", 18)
+    with reverts_with(executor.ExecutorFeedNotSet, token=token):
+        executor.removeFeed(token, sender=owner)
+
+
+def test_remove_feed__non_owner__reverts(executor, outsider, weth):
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+        executor.removeFeed(weth, sender=outsider)
+
+
+# ------------------------------------------------------------------ sequencer
+def test_set_sequencer_feed(executor, owner, make_feed):
+    sequencer_feed = make_feed(0, 0)
+    tx = executor.setSequencerFeed(sequencer_feed, 3_600, sender=owner)
+    assert tx.events == [executor.SequencerFeedUpdated(sequencerFeed=sequencer_feed, gracePeriod=3_600)]
+    assert executor.sequencer() == (sequencer_feed.address, 3_600)
+    tx = executor.setSequencerFeed(ZERO_ADDRESS, 0, sender=owner)
+    assert tx.events == [executor.SequencerFeedUpdated(sequencerFeed=ZERO_ADDRESS, gracePeriod=0)]
+    assert executor.sequencer() == (ZERO_ADDRESS, 0)
+
+
+def test_set_sequencer_feed__non_owner__reverts(executor, outsider, make_feed):
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+        executor.setSequencerFeed(make_feed(0, 0), 3_600, sender=outsider)
+
+
+# ------------------------------------------------------------------ users' own limits
+@pytest.mark.parametrize("enabled, slippage_bps", [(True, 0), (True, MAX_USER_SLIPPAGE_BPS), (False, 50)])
+def test_set_user_limits(executor, bob, enabled, slippage_bps):
+    tx = executor.setUserLimits(enabled, slippage_bps, sender=bob)
+    assert tx.events == [executor.UserLimitsUpdated(user=bob, enabled=enabled, maxSlippageBps=slippage_bps)]
+    assert executor.userLimits(bob) == (enabled, slippage_bps)
+
+
+def test_set_user_limits__slippage_above_max__reverts(executor, bob):
+    too_much = MAX_USER_SLIPPAGE_BPS + 1
+    with reverts_with(executor.ExecutorSlippageAboveMax, slippageBps=too_much, maxBps=MAX_USER_SLIPPAGE_BPS):
+        executor.setUserLimits(True, too_much, sender=bob)
+    assert executor.userLimits(bob) == (False, 0)
+
+
+@pytest.mark.parametrize("symbol", ["USDC", "WBTC", "WETH"])
+def test_set_max_amount_per_trade(executor, tokens, bob, alice, symbol):
+    token = tokens[symbol]
+    amount = units(3, token.decimals())
+    tx = executor.setMaxAmountPerTrade(token, amount, sender=bob)
+    assert tx.events == [executor.MaxAmountPerTradeUpdated(user=bob, token=token, maxAmount=amount)]
+    assert executor.maxAmountPerTrade(bob, token) == amount
+    assert executor.maxAmountPerTrade(alice, token) == 0  # per user
+    tx = executor.setMaxAmountPerTrade(token, 0, sender=bob)
+    assert tx.events == [executor.MaxAmountPerTradeUpdated(user=bob, token=token, maxAmount=0)]
+    assert executor.maxAmountPerTrade(bob, token) == 0
+
+
+# ------------------------------------------------------------------ guardian and pause
+def test_set_guardian(executor, owner, guardian, bob):
+    tx = executor.setGuardian(bob, sender=owner)
+    assert tx.events == [executor.GuardianUpdated(previousGuardian=guardian, newGuardian=bob)]
+    assert executor.guardian() == bob
+    with reverts_with(executor.GuardianUnauthorized, caller=guardian):
+        executor.pause(sender=guardian)
+
+
+def test_set_guardian__non_owner__reverts(executor, guardian):
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=guardian):
+        executor.setGuardian(guardian, sender=guardian)
+
+
+@pytest.mark.parametrize("role", ["owner", "guardian"])
+def test_pause(executor, owner, guardian, role):
+    pauser = {"owner": owner, "guardian": guardian}[role]
+    tx = executor.pause(sender=pauser)
+    assert tx.events == [executor.Paused(account=pauser)]
+    assert executor.paused() is True
+
+
+@pytest.mark.parametrize("role", ["keeper", "outsider"])
+def test_pause__not_owner_or_guardian__reverts(executor, keeper, outsider, role):
+    caller = {"keeper": keeper, "outsider": outsider}[role]
+    with reverts_with(executor.GuardianUnauthorized, caller=caller):
+        executor.pause(sender=caller)
+
+
+def test_pause__already_paused__reverts(executor, guardian):
+    executor.pause(sender=guardian)
+    with reverts_with(executor.EnforcedPause):
+        executor.pause(sender=guardian)
+
+
+def test_unpause(executor, owner, guardian):
+    executor.pause(sender=guardian)
+    tx = executor.unpause(sender=owner)
+    assert tx.events == [executor.Unpaused(account=owner)]
+    assert executor.paused() is False
+
+
+def test_unpause__guardian__reverts(executor, guardian):
+    executor.pause(sender=guardian)
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=guardian):
+        executor.unpause(sender=guardian)
+    assert executor.paused() is True
+
+
+def test_unpause__not_paused__reverts(executor, owner):
+    with reverts_with(executor.ExpectedPause):
+        executor.unpause(sender=owner)
+
+
+def test_admin_while_paused(executor, owner, guardian, alice, weth):
+    """Pause stops trades, not configuration: users can still opt out."""
+    executor.pause(sender=guardian)
+    tx = executor.setUserLimits(False, 0, sender=alice)
+    assert tx.events == [executor.UserLimitsUpdated(user=alice, enabled=False, maxSlippageBps=0)]
+    tx = executor.removeFeed(weth, sender=owner)
+    assert tx.events == [executor.FeedRemoved(token=weth)]
+
+
+# ------------------------------------------------------------------ two-step ownership
+def test_transfer_ownership__two_steps(executor, owner, bob, outsider, guardian):
+    tx = executor.transferOwnership(bob, sender=owner)
+    assert tx.events == [executor.OwnershipTransferStarted(previousOwner=owner, newOwner=bob)]
+    assert (executor.owner(), executor.pendingOwner()) == (owner.address, bob.address)
+    executor.setKeeper(outsider, True, sender=owner)  # still the owner until accepted
+
+    tx = executor.acceptOwnership(sender=bob)
+    assert tx.events == [executor.OwnershipTransferred(previousOwner=owner, newOwner=bob)]
+    assert (executor.owner(), executor.pendingOwner()) == (bob.address, ZERO_ADDRESS)
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=owner):
+        executor.setKeeper(outsider, False, sender=owner)
+    executor.pause(sender=guardian)
+    tx = executor.unpause(sender=bob)
+    assert tx.events == [executor.Unpaused(account=bob)]
+
+
+def test_accept_ownership__not_pending_owner__reverts(executor, owner, bob, outsider):
+    executor.transferOwnership(bob, sender=owner)
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+        executor.acceptOwnership(sender=outsider)
+    assert executor.owner() == owner
+
+
+def test_transfer_ownership__non_owner__reverts(executor, outsider):
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+        executor.transferOwnership(outsider, sender=outsider)
+
+
+def test_transfer_ownership__overwritten_pending_owner_cannot_accept__reverts(executor, owner, bob, outsider):
+    executor.transferOwnership(bob, sender=owner)
+    tx = executor.transferOwnership(outsider, sender=owner)
+    assert tx.events == [executor.OwnershipTransferStarted(previousOwner=owner, newOwner=outsider)]
+    with reverts_with(executor.OwnableUnauthorizedAccount, account=bob):
+        executor.acceptOwnership(sender=bob)
+
+
+# ------------------------------------------------------------------ views
+def test_quote(executor, weth, usdc, feeds, owner):
+    feeds["WETH"].updateAnswer(units(2_500, FEED_DECIMALS), sender=owner)
+    quote = executor.quote(weth, usdc, units(2, 18))
+    assert quote.priceIn == units(2_500, 18)
+    assert quote.priceOut == units(1, 18)
+    assert (quote.roundIn, quote.roundOut) == (2, 1)
+    assert quote.oracleAmountOut == units(5_000, 6)
+
+
+@pytest.mark.parametrize("slippage_bps", [0, DEFAULT_SLIPPAGE_BPS, MAX_USER_SLIPPAGE_BPS])
+def test_oracle_floor(executor, weth, usdc, bob, slippage_bps):
+    executor.setUserLimits(True, slippage_bps, sender=bob)
+    assert executor.oracleFloor(bob, weth, usdc, units(2, 18)) == units(4_000, 6) * (10_000 - slippage_bps) // 10_000
+
+
+def test_oracle_floor__user_without_limits(executor, weth, usdc, outsider):
+    """A user who never set limits has slippage 0: the floor is the whole oracle value."""
+    assert executor.oracleFloor(outsider, weth, usdc, units(2, 18)) == units(4_000, 6)
+
+
+def test_views__defaults(executor, keeper, router, outsider, trade_id, make_token):
+    assert executor.isKeeper(keeper) is True
+    assert executor.isKeeper(outsider) is False
+    assert executor.isRouter(router) is True
+    assert executor.isRouter(outsider) is False
+    assert executor.isTradeIdUsed(trade_id(1)) is False
+    assert executor.sequencer() == (ZERO_ADDRESS, 0)
+    assert executor.userLimits(outsider) == (False, 0)
+    config = executor.feedConfig(make_token("NONE", 18))
+    assert config.feed == ZERO_ADDRESS and config.maxAge == 0 and config.tokenDecimals == 0
