@@ -41,7 +41,7 @@ from strategies.risk import RiskLimits
 @click.option("--fill-gaps", is_flag=True, help="Forward-fill missing bars instead of rejecting the file.")
 @click.option("--with-risk", is_flag=True, help="Apply the keeper's risk rules (defaults, or as set by --risk).")
 @click.option("--risk", "risk_items", multiple=True, metavar="NAME=VALUE",
-              help="Risk limit, e.g. cooldown=2d, max_trades=none (implies --with-risk).")
+              help="Risk limit, e.g. cooldown=2d, loss_pause=PT30M, max_trades=none (implies --with-risk).")
 @click.option("--rank-by", default="Sharpe Ratio", show_default=True, help="Metric that picks the best grid point.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Processes that share a grid's points (forked; Linux and macOS).")

@@ -21,8 +21,10 @@ persists the same ``TradeRecord`` and ``Lock`` values and calls the same rules.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -87,7 +89,7 @@ class RiskRule(ABC):
 
     @abstractmethod
     def check(self, now: datetime, trades: Sequence[TradeRecord]) -> Lock | None:
-        """The lock this rule imposes at ``now`` given ``trades`` (oldest first)."""
+        """The lock this rule imposes at ``now`` given ``trades`` (in time order, oldest first)."""
 
 
 class Cooldown(RiskRule):
@@ -101,13 +103,10 @@ class Cooldown(RiskRule):
         self.period = period
 
     def check(self, now: datetime, trades: Sequence[TradeRecord]) -> Lock | None:
-        done = [t for t in trades if t.success]
-        if not done:
+        last = next((t for t in reversed(trades) if t.success), None)
+        if last is None or now >= last.timestamp + self.period:
             return None
-        until = done[-1].timestamp + self.period
-        if now >= until:
-            return None
-        return Lock(until, f"cooldown of {self.period} after the trade at {done[-1].timestamp}")
+        return Lock(last.timestamp + self.period, f"cooldown of {self.period} after the trade at {last.timestamp}")
 
 
 class MaxTradesPerWindow(RiskRule):
@@ -121,11 +120,11 @@ class MaxTradesPerWindow(RiskRule):
         self.window = window
 
     def check(self, now: datetime, trades: Sequence[TradeRecord]) -> Lock | None:
-        recent = [t for t in trades if t.success and now - self.window < t.timestamp <= now]
+        recent = [t for t in _newest_first(trades, now, now - self.window) if t.success]
         if len(recent) < self.max_trades:
             return None
         # The window frees a slot when the oldest of the last max_trades trades leaves it.
-        until = recent[-self.max_trades].timestamp + self.window
+        until = recent[self.max_trades - 1].timestamp + self.window
         return Lock(until, f"{len(recent)} trades in the last {self.window} (max {self.max_trades})")
 
 
@@ -140,11 +139,9 @@ class DailyLossLimit(RiskRule):
 
     def check(self, now: datetime, trades: Sequence[TradeRecord]) -> Lock | None:
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        pnl = sum(
-            t.pnl_quote
-            for t in trades
-            if t.success and t.pnl_quote is not None and day_start <= t.timestamp <= now
-        )
+        # A trade exactly at midnight belongs to the new day.
+        today = _newest_first(trades, now, day_start - timedelta.resolution)
+        pnl = sum(t.pnl_quote for t in today if t.success and t.pnl_quote is not None)
         if pnl > -self.max_loss_quote:
             return None
         return Lock(
@@ -164,11 +161,11 @@ class LossStreak(RiskRule):
         self.pause = pause
 
     def check(self, now: datetime, trades: Sequence[TradeRecord]) -> Lock | None:
-        closes = [t for t in trades if t.success and t.pnl_quote is not None]
-        streak = closes[-self.max_losses :]
+        closes = (t for t in reversed(trades) if t.success and t.pnl_quote is not None)
+        streak = list(itertools.islice(closes, self.max_losses))
         if len(streak) < self.max_losses or any(t.pnl_quote >= 0 for t in streak):
             return None
-        until = streak[-1].timestamp + self.pause
+        until = streak[0].timestamp + self.pause
         if now >= until:
             return None
         return Lock(until, f"{self.max_losses} losing trades in a row")
@@ -188,6 +185,19 @@ class ConsecutiveFailures(RiskRule):
         if len(last) < self.max_failures or any(t.success for t in last):
             return None
         return Lock(None, f"{self.max_failures} failed executions in a row")
+
+
+def _newest_first(trades: Sequence[TradeRecord], now: datetime, after: datetime) -> Iterator[TradeRecord]:
+    """Trades with ``after < timestamp <= now``, newest first.
+
+    ``trades`` are oldest first, so the scan stops at the first one not after ``after``:
+    a check costs what its window holds, not the whole history.
+    """
+    for trade in reversed(trades):
+        if trade.timestamp <= after:
+            return
+        if trade.timestamp <= now:
+            yield trade
 
 
 class RiskLimits(BaseModel):
@@ -232,6 +242,7 @@ class RiskEvaluator:
     def __init__(self, rules: Sequence[RiskRule]) -> None:
         self.rules = list(rules)
         self.trades: list[TradeRecord] = []
+        self._by_asset: dict[str, list[TradeRecord]] = {}
         self._locks: dict[tuple[str, str], Lock] = {}
         self._cleared_at: dict[str, datetime] = {}
 
@@ -241,12 +252,17 @@ class RiskEvaluator:
         return list(self._locks.values())
 
     def record(self, trade: TradeRecord) -> list[Lock]:
-        """Add a trade and run every rule at its time; return the locks it caused."""
+        """Add a trade (not older than the last one) and run every rule at its time.
+
+        Returns the locks it caused.
+        """
+        if self.trades and trade.timestamp < self.trades[-1].timestamp:
+            raise ValueError(f"trade at {trade.timestamp} is older than the last one ({self.trades[-1].timestamp})")
         self.trades.append(trade)
+        self._by_asset.setdefault(trade.asset, []).append(trade)
         new: list[Lock] = []
         for rule in self.rules:
-            history = self._history(rule, trade.asset)
-            lock = rule.check(trade.timestamp, history)
+            lock = rule.check(trade.timestamp, self._history(rule, trade.asset))
             if lock is not None:
                 asset = trade.asset if rule.per_asset else GLOBAL
                 lock = replace(lock, rule=rule.name, asset=asset)
@@ -271,11 +287,9 @@ class RiskEvaluator:
         self._locks = {key: lock for key, lock in self._locks.items() if key[0] != rule_name}
         self._cleared_at[rule_name] = now
 
-    def _history(self, rule: RiskRule, asset: str) -> list[TradeRecord]:
+    def _history(self, rule: RiskRule, asset: str) -> Sequence[TradeRecord]:
+        history = self._by_asset[asset] if rule.per_asset else self.trades
         cleared = self._cleared_at.get(rule.name)
-        return [
-            t
-            for t in self.trades
-            if (not rule.per_asset or t.asset == asset)
-            and (cleared is None or t.timestamp > cleared)
-        ]
+        if cleared is None:
+            return history
+        return history[bisect.bisect_right(history, cleared, key=lambda t: t.timestamp) :]

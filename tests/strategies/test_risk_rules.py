@@ -156,3 +156,18 @@ def test_manual_kill_switch():
     assert evaluator.blocking_lock(T0 + 1000 * H, "ETH", opening=False) == lock
     evaluator.clear(KILL_SWITCH, T0 + H)
     assert evaluator.blocking_lock(T0 + 2 * H, "ETH", opening=True) is None
+
+
+def test_evaluator_takes_trades_in_time_order_only():
+    evaluator = RiskEvaluator([Cooldown(H)])
+    evaluator.record(trade(2))
+    with pytest.raises(ValueError, match="older than the last one"):
+        evaluator.record(trade(1))
+
+
+def test_windowed_rules_ignore_trades_after_now():
+    trades = [trade(0, pnl=-80.0), trade(5, pnl=-80.0)]
+    assert DailyLossLimit(100.0).check(T0 + 1 * H, trades) is None
+    assert MaxTradesPerWindow(2, 10 * H).check(T0 + 1 * H, trades) is None
+    midnight = TradeRecord(datetime(2024, 3, 2, tzinfo=timezone.utc), "ETH", -150.0, True)
+    assert DailyLossLimit(100.0).check(midnight.timestamp, [*trades, midnight]).until == datetime(2024, 3, 3, tzinfo=timezone.utc)
