@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -239,12 +239,23 @@ class RiskEvaluator:
     Not thread-safe; one evaluator per user (the backtester: one per run).
     """
 
-    def __init__(self, rules: Sequence[RiskRule]) -> None:
+    def __init__(
+        self,
+        rules: Sequence[RiskRule],
+        trades: Sequence[TradeRecord] = (),
+        locks: Sequence[Lock] = (),
+        cleared_at: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """Start empty, or restore persisted state: ``trades`` (oldest first) are taken
+        as history without running the rules again; ``locks`` and ``cleared_at`` (rule
+        name -> time of its last clear by hand) as they were saved."""
         self.rules = list(rules)
-        self.trades: list[TradeRecord] = []
+        self.trades: list[TradeRecord] = list(trades)
         self._by_asset: dict[str, list[TradeRecord]] = {}
-        self._locks: dict[tuple[str, str], Lock] = {}
-        self._cleared_at: dict[str, datetime] = {}
+        for trade in self.trades:
+            self._by_asset.setdefault(trade.asset, []).append(trade)
+        self._locks: dict[tuple[str, str], Lock] = {(lock.rule, lock.asset): lock for lock in locks}
+        self.cleared_at: dict[str, datetime] = dict(cleared_at or {})
 
     @property
     def locks(self) -> list[Lock]:
@@ -285,11 +296,11 @@ class RiskEvaluator:
     def clear(self, rule_name: str, now: datetime) -> None:
         """Lift a rule's locks by hand; the rule then ignores trades up to ``now``."""
         self._locks = {key: lock for key, lock in self._locks.items() if key[0] != rule_name}
-        self._cleared_at[rule_name] = now
+        self.cleared_at[rule_name] = now
 
     def _history(self, rule: RiskRule, asset: str) -> Sequence[TradeRecord]:
         history = self._by_asset[asset] if rule.per_asset else self.trades
-        cleared = self._cleared_at.get(rule.name)
+        cleared = self.cleared_at.get(rule.name)
         if cleared is None:
             return history
         return history[bisect.bisect_right(history, cleared, key=lambda t: t.timestamp) :]

@@ -171,3 +171,16 @@ def test_windowed_rules_ignore_trades_after_now():
     assert MaxTradesPerWindow(2, 10 * H).check(T0 + 1 * H, trades) is None
     midnight = TradeRecord(datetime(2024, 3, 2, tzinfo=timezone.utc), "ETH", -150.0, True)
     assert DailyLossLimit(100.0).check(midnight.timestamp, [*trades, midnight]).until == datetime(2024, 3, 3, tzinfo=timezone.utc)
+
+
+def test_evaluator_restores_persisted_state_without_rerunning_rules():
+    first = RiskEvaluator([ConsecutiveFailures(2), Cooldown(2 * H)])
+    for hours in (0, 1, 2):
+        first.record(trade(hours, success=False))
+    first.record(trade(3))
+    first.clear("consecutive_failures", T0 + 4 * H)
+    restored = RiskEvaluator(first.rules, first.trades, first.locks, first.cleared_at)
+    assert restored.locks == first.locks and [lock.rule for lock in restored.locks] == ["cooldown"]
+    assert restored.blocking_lock(T0 + 4 * H, "ETH", opening=True).rule == "cooldown"
+    restored.record(trade(5, success=False))  # the failures before the clear stay forgotten
+    assert restored.blocking_lock(T0 + 5 * H, "ETH", opening=False) is None
