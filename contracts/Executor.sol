@@ -76,7 +76,7 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     error ExecutorStalePrice(address feed, uint256 updatedAt, uint256 maxAge);
     /// @notice `feed`'s `answer` is at or beyond its configured bounds (a pinned feed).
     error ExecutorPriceOutOfBounds(address feed, int256 answer, int256 minAnswer, int256 maxAnswer);
-    /// @notice A feed registration for `token` is invalid; `reason` names the field.
+    /// @notice A registration for `token` (or of the sequencer feed) is invalid; `reason` names the field.
     error ExecutorInvalidFeedConfig(address token, string reason);
     /// @notice The L2 sequencer is down (or its uptime round is invalid).
     error ExecutorSequencerDown(address sequencerFeed);
@@ -121,6 +121,8 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     uint16 public constant MAX_USER_SLIPPAGE_BPS = 1_000;
     /// @notice Longest staleness limit a feed may be given.
     uint32 public constant MAX_FEED_AGE = 7 days;
+    /// @notice Longest wait after an L2 sequencer restart that may be configured.
+    uint32 public constant MAX_SEQUENCER_GRACE_PERIOD = 1 days;
     uint8 private constant PRICE_DECIMALS = 18;
     /// @notice The vault whose balances this executor swaps.
     Vault public immutable VAULT;
@@ -145,7 +147,7 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
 
     // ---------------------------------------------------- keeper: the trade
     /// @notice Swaps `amountIn` of `user`'s vault balance of `tokenIn` for `tokenOut`.
-    /// @dev Checks, in order: keeper, pause, deadline, router, tradeId, user opt-in and
+    /// @dev Checks, in order: pause, keeper, deadline, router, tradeId, user opt-in and
     ///      per-trade limit, sequencer, both feeds, oracle floor. Then marks `tradeId`
     ///      used and lets the vault swap (it credits the measured output to `user`).
     /// @param user Whose vault balance is traded; must have opted in.
@@ -273,9 +275,13 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     }
 
     /// @notice Sets the L2 sequencer uptime feed; zero address for an L1 (no check).
+    /// @dev Reverts ExecutorInvalidFeedConfig(feed, "gracePeriod") above MAX_SEQUENCER_GRACE_PERIOD.
     /// @param sequencerFeed Chainlink's sequencer uptime feed (answer 0 up, 1 down).
     /// @param gracePeriod Seconds after the sequencer comes back before trading resumes.
     function setSequencerFeed(AggregatorV3Interface sequencerFeed, uint32 gracePeriod) external onlyOwner {
+        if (gracePeriod > MAX_SEQUENCER_GRACE_PERIOD) {
+            revert ExecutorInvalidFeedConfig(address(sequencerFeed), "gracePeriod");
+        }
         _sequencerFeed = sequencerFeed;
         _sequencerGracePeriod = gracePeriod;
         emit SequencerFeedUpdated(address(sequencerFeed), gracePeriod);
