@@ -158,6 +158,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"{path}: reading Parquet needs pyarrow, which is not installed; "
             "install pyarrow or convert the file to CSV"
         ) from None
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0]})") from None
 
 
 def _sha256(path: Path) -> str:

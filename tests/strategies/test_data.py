@@ -135,10 +135,19 @@ def test_a_token_needs_two_bars(tmp_path):
     rejected(write(tmp_path, [HEADER, day(0)]), r"line 2: ETH has only 1 bar; need at least 2")
 
 
-def test_parquet_without_pyarrow_says_so(tmp_path):
+def test_parquet_holds_the_same_bars_as_csv(tmp_path):
     path = tmp_path / "prices.parquet"
-    path.write_bytes(b"PAR1")
-    rejected(path, r"reading Parquet needs pyarrow, which is not installed")
+    pd.read_csv(SAMPLE).to_parquet(path)
+    from_csv, from_parquet = load_prices(SAMPLE), load_prices(path)
+    assert sorted(from_parquet.bars) == sorted(from_csv.bars) == ["BTC", "ETH", "LTC"]
+    for token, bars in from_csv.bars.items():
+        pd.testing.assert_frame_equal(from_parquet.bars[token], bars)
+
+
+def test_corrupt_parquet_is_rejected(tmp_path):
+    path = tmp_path / "prices.parquet"
+    path.write_bytes(b"PAR1 not really")
+    rejected(path, r"not a readable Parquet file")
 
 
 def test_unreadable_and_missing_files(tmp_path):
