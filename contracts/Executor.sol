@@ -26,10 +26,12 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
         int256 maxAnswer; // answers at or above are rejected (0: no bound)
     }
 
-    /// @notice A user's own trading limits.
+    /// @notice A user's own trading limits (one storage slot).
     struct UserLimits {
         bool enabled;
         uint16 maxSlippageBps;
+        uint32 minTradeInterval; // seconds between two trades; 0: no limit
+        uint64 lastTradeAt; // kept only while minTradeInterval is set
     }
 
     /// @notice Both validated feed readings and the floor derived from them.
@@ -58,6 +60,8 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     error ExecutorUserNotEnabled(address user);
     /// @notice `amount` exceeds `user`'s per-trade `limit` for `token`.
     error ExecutorAmountAboveUserLimit(address user, address token, uint256 amount, uint256 limit);
+    /// @notice `user` allows one trade per interval; the next is allowed at `nextTradeAt`.
+    error ExecutorTradeTooSoon(address user, uint256 nextTradeAt);
     /// @notice A user asked for `slippageBps`, above the bound `maxBps`.
     error ExecutorSlippageAboveMax(uint256 slippageBps, uint256 maxBps);
     /// @notice `minAmountOut` is below the oracle value less the user's slippage.
@@ -100,6 +104,8 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     event UserLimitsUpdated(address indexed user, bool enabled, uint16 maxSlippageBps);
     /// @notice `user` changed their per-trade maximum for `token`.
     event MaxAmountPerTradeUpdated(address indexed user, address indexed token, uint256 maxAmount);
+    /// @notice `user` changed the least time between two of their trades.
+    event MinTradeIntervalUpdated(address indexed user, uint32 minTradeInterval);
     /// @notice A keeper traded `user`'s balance; prices are USD with 18 decimals.
     event TradeExecuted(
         bytes32 indexed tradeId,
@@ -147,8 +153,8 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
 
     // ---------------------------------------------------- keeper: the trade
     /// @notice Swaps `amountIn` of `user`'s vault balance of `tokenIn` for `tokenOut`.
-    /// @dev Checks, in order: pause, keeper, deadline, router, tradeId, user opt-in and
-    ///      per-trade limit, sequencer, both feeds, oracle floor. Then marks `tradeId`
+    /// @dev Checks, in order: pause, keeper, deadline, router, tradeId, user opt-in,
+    ///      per-trade limit and trade interval, sequencer, both feeds, oracle floor. Then marks `tradeId`
     ///      used and lets the vault swap (it credits the measured output to `user`).
     /// @param user Whose vault balance is traded; must have opted in.
     /// @param tokenIn Token sold.
@@ -178,9 +184,14 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
         if (!limits.enabled) revert ExecutorUserNotEnabled(user);
         uint256 limit = _maxAmountPerTrade[user][tokenIn];
         if (amountIn > limit) revert ExecutorAmountAboveUserLimit(user, tokenIn, amountIn, limit);
+        if (limits.minTradeInterval != 0) {
+            uint256 nextTradeAt = uint256(limits.lastTradeAt) + limits.minTradeInterval;
+            if (block.timestamp < nextTradeAt) revert ExecutorTradeTooSoon(user, nextTradeAt);
+            _userLimits[user].lastTradeAt = uint64(block.timestamp);
+        }
 
-        OracleQuote memory quote = _quote(tokenIn, tokenOut, amountIn);
-        uint256 floor = _floor(quote.oracleAmountOut, limits.maxSlippageBps);
+        OracleQuote memory prices = _quote(tokenIn, tokenOut, amountIn);
+        uint256 floor = _floor(prices.oracleAmountOut, limits.maxSlippageBps);
         if (minAmountOut < floor) revert ExecutorMinOutBelowOracleFloor(minAmountOut, floor);
 
         _usedTradeIds[tradeId] = true;
@@ -193,10 +204,10 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
             tokenOut,
             amountIn,
             amountOut,
-            quote.priceIn,
-            quote.priceOut,
-            quote.roundIn,
-            quote.roundOut
+            prices.priceIn,
+            prices.priceOut,
+            prices.roundIn,
+            prices.roundOut
         );
     }
 
@@ -208,8 +219,19 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
         if (maxSlippageBps > MAX_USER_SLIPPAGE_BPS) {
             revert ExecutorSlippageAboveMax(maxSlippageBps, MAX_USER_SLIPPAGE_BPS);
         }
-        _userLimits[msg.sender] = UserLimits(enabled, maxSlippageBps);
+        UserLimits storage limits = _userLimits[msg.sender];
+        limits.enabled = enabled;
+        limits.maxSlippageBps = maxSlippageBps;
         emit UserLimitsUpdated(msg.sender, enabled, maxSlippageBps);
+    }
+
+    /// @notice Sets the least time between two keeper trades of the caller's balance.
+    /// @dev With the per-trade maximum and slippage limit this bounds what a
+    ///      compromised keeper can cost the caller per day, not only per trade.
+    /// @param minTradeInterval Seconds; zero removes the limit.
+    function setMinTradeInterval(uint32 minTradeInterval) external {
+        _userLimits[msg.sender].minTradeInterval = minTradeInterval;
+        emit MinTradeIntervalUpdated(msg.sender, minTradeInterval);
     }
 
     /// @notice Sets the most of `token` a keeper may sell from the caller's balance in one trade.
@@ -323,7 +345,7 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
         return _feeds[token];
     }
 
-    /// @notice `user`'s opt-in and slippage limit.
+    /// @notice `user`'s opt-in, slippage limit, trade interval and last trade time.
     /// @param user The user.
     /// @return The stored limits.
     function userLimits(address user) external view returns (UserLimits memory) {

@@ -13,6 +13,8 @@ abstract contract GuardianPausable is Ownable2Step, Pausable {
     // ---------------------------------------------------------------- errors
     /// @notice `caller` is neither the owner nor the guardian.
     error GuardianUnauthorized(address caller);
+    /// @notice Ownership cannot be renounced: with no owner a pause could never be lifted.
+    error GuardianRenounceDisabled();
 
     // ---------------------------------------------------------------- events
     /// @notice The guardian changed from `previousGuardian` to `newGuardian`.
@@ -42,6 +44,12 @@ abstract contract GuardianPausable is Ownable2Step, Pausable {
     ///         can stop trading but never restart it.
     function unpause() external onlyOwner {
         _unpause();
+    }
+
+    /// @notice Disabled: an owner-less contract could never be unpaused or reconfigured.
+    /// @dev Hand ownership over with `transferOwnership` + `acceptOwnership` instead.
+    function renounceOwnership() public view override onlyOwner {
+        revert GuardianRenounceDisabled();
     }
 
     // ------------------------------------------------------------------ views

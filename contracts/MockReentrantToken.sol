@@ -5,9 +5,9 @@ import {MockToken} from "./MockToken.sol";
 import {Vault} from "./Vault.sol";
 
 /// @title MockReentrantToken
-/// @notice Test double: a token that is also its own attacker. Once armed, every
-///         transfer out of the vault calls `vault.withdraw` again from inside the
-///         transfer, trying to withdraw the same balance twice.
+/// @notice Test double: a token that is also its own attacker. Once armed, a transfer
+///         out of the vault (withdraw) or into it (deposit) calls `vault.withdraw` from
+///         inside the transfer, trying to take the same balance twice.
 contract MockReentrantToken is MockToken {
     Vault public vault;
     bool public armed;
@@ -28,9 +28,17 @@ contract MockReentrantToken is MockToken {
         armed = false;
     }
 
+    /// @notice Arms the re-entry and deposits `amount` (held by this contract) into the vault.
+    function attackDeposit(uint256 amount) external {
+        _approve(address(this), address(vault), amount);
+        armed = true;
+        vault.deposit(address(this), amount);
+        armed = false;
+    }
+
     function _update(address from, address to, uint256 value) internal override {
         super._update(from, to, value);
-        if (armed && from == address(vault)) {
+        if (armed && (from == address(vault) || to == address(vault))) {
             armed = false;
             vault.withdraw(address(this), value);
         }

@@ -206,9 +206,13 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
 
     /// @notice Tokens the vault holds that belong to no user.
     /// @param token The token.
-    /// @return Real balance minus the accounted total.
+    /// @return Real balance minus the accounted total, or zero if the real balance is smaller.
     function surplus(address token) public view returns (uint256) {
-        return IERC20(token).balanceOf(address(this)) - _accountedTotal[token];
+        uint256 held = IERC20(token).balanceOf(address(this));
+        uint256 accounted = _accountedTotal[token];
+        // A token that shrinks balances (rebasing down) can leave less than is owed:
+        // then nothing is surplus.
+        return held > accounted ? held - accounted : 0;
     }
 
     /// @notice Whether `token` may be deposited and swapped.

@@ -38,6 +38,10 @@ def fund_users(spec: NetworkSpec, record: DeploymentRecord, report: Callable[[st
             executor.setUserLimits(True, user_spec.max_slippage_bps, sender=user)
             sent += 1
             actions.append(f"opted in at {user_spec.max_slippage_bps} bps")
+        if limits.minTradeInterval != user_spec.min_trade_interval_seconds:
+            executor.setMinTradeInterval(user_spec.min_trade_interval_seconds, sender=user)
+            sent += 1
+            actions.append(f"at most one trade per {user_spec.min_trade_interval_seconds} s")
         for symbol, amount in user_spec.max_amount_per_trade.items():
             token_address = record.tokens[symbol]
             limit = to_base_units(amount, spec.token(symbol).decimals, f"users.{user_spec.name}.max_amount_per_trade")

@@ -77,6 +77,7 @@ class UserFunding(_Strict):
     deposits: dict[str, Decimal]
     max_slippage_bps: int = Field(ge=0, le=1_000)
     max_amount_per_trade: dict[str, Decimal]
+    min_trade_interval_seconds: int = Field(default=0, ge=0, lt=2**32)
 
 
 class NetworkSpec(_Strict):

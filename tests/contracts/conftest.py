@@ -176,10 +176,32 @@ def trade_id():
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def funded_alice(alice, usdc, weth, fund, opt_in):
     """Alice holds 10,000 USDC and 5 WETH in the vault and has opted in."""
     fund(alice, usdc, units(10_000, 6))
     fund(alice, weth, units(5, 18))
     opt_in(alice, {usdc: units(5_000, 6), weth: units(2, 18)})
     return alice
+
+
+@pytest.fixture
+def trader(funded_alice, wbtc, fund, executor):
+    """Alice: 10,000 USDC, 5 WETH and 0.5 WBTC in the vault; per-trade maxima 5,000 USDC,
+    2 WETH, 0.1 WBTC; slippage 1%."""
+    fund(funded_alice, wbtc, units(0.5, 8))
+    executor.setMaxAmountPerTrade(wbtc, units(0.1, 8), sender=funded_alice)
+    return funded_alice
+
+
+@pytest.fixture
+def ledger(vault, trader, tokens):
+    """Reads the trader's vault balances, the accounted totals and the vault's real balances."""
+
+    def read():
+        return {
+            symbol: (vault.balanceOf(trader, token), vault.accountedTotal(token), token.balanceOf(vault))
+            for symbol, token in tokens.items()
+        }
+
+    return read

@@ -9,47 +9,14 @@ values: session fixtures (e.g. `funded_alice`) leave their deposits on the chain
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import ape
 import pytest
 from web3.exceptions import ContractLogicError as Web3ContractLogicError
 
-from helpers_contracts import DEFAULT_SLIPPAGE_BPS, units
+from helpers_contracts import DEFAULT_SLIPPAGE_BPS, MAX_BPS, changes, custody_state, reverts_with, units
 
 from keepers.uniswap import uniswap_v2_container
 
-MAX_BPS = 10_000
-
-
-@contextmanager
-def reverts_with(error, **inputs):
-    """`ape.reverts(error, **inputs)`, made strict: Ape's own check lets a revert that is
-    not a custom error (a require string, or no data) pass, and skips input names the
-    error does not have."""
-    with ape.reverts(error, **inputs) as info:
-        yield info
-    assert isinstance(info.value, error), f"expected {error.__name__}, got {info.value!r}"
-    assert set(inputs) <= set(info.value.inputs), f"{error.__name__} lacks one of {sorted(inputs)}"
-
-
-def custody_state(vault, tokens, holders: dict) -> dict:
-    """Every balance custody is about: each holder's vault balance and wallet balance,
-    the vault's real balance and accounted total, per token symbol."""
-    state = {}
-    for token in tokens:
-        symbol = token.symbol()
-        state["accounted", symbol] = vault.accountedTotal(token)
-        state["wallet", "vault", symbol] = token.balanceOf(vault)
-        for name, holder in holders.items():
-            state["vault", name, symbol] = vault.balanceOf(holder, token)
-            state["wallet", name, symbol] = token.balanceOf(holder)
-    return state
-
-
-def changes(before: dict, after: dict) -> dict:
-    """The entries that moved, as after - before."""
-    return {key: after[key] - before[key] for key in after if after[key] != before[key]}
 
 
 @pytest.fixture

@@ -6,20 +6,9 @@ from __future__ import annotations
 import pytest
 from web3.exceptions import ContractLogicError as Web3ContractLogicError
 
-from helpers_contracts import FEED_DECIMALS, PRICES_USD, units
-from test_executor_admin import reverts_with
+from helpers_contracts import FEED_DECIMALS, MAX_BPS, PRICES_USD, oracle_amount_out, oracle_floor, reverts_with, units
 
-MAX_BPS = 10_000
 AMOUNT_IN = units(1_000, 6)  # USDC sold in the default trade
-
-
-@pytest.fixture
-def trader(funded_alice, wbtc, fund, executor):
-    """Alice: 10,000 USDC, 5 WETH and 0.5 WBTC in the vault; per-trade maxima 5,000 USDC,
-    2 WETH, 0.1 WBTC; slippage 1%."""
-    fund(funded_alice, wbtc, units(0.5, 8))
-    executor.setMaxAmountPerTrade(wbtc, units(0.1, 8), sender=funded_alice)
-    return funded_alice
 
 
 @pytest.fixture
@@ -39,36 +28,6 @@ def trade(executor, router, keeper, trader, usdc, weth, chain, trade_id):
         return executor.executeTrade(*args.values(), sender=sender)
 
     return execute
-
-
-@pytest.fixture
-def ledger(vault, trader, tokens):
-    """Reads the trader's vault balances, the accounted totals and the vault's real balances."""
-
-    def read():
-        return {
-            symbol: (vault.balanceOf(trader, token), vault.accountedTotal(token), token.balanceOf(vault))
-            for symbol, token in tokens.items()
-        }
-
-    return read
-
-
-def oracle_amount_out(
-    amount_in, answer_in, answer_out, decimals_in, decimals_out,
-    feed_decimals_in=FEED_DECIMALS, feed_decimals_out=FEED_DECIMALS,
-):  # fmt: skip
-    """The oracle value of `amount_in` in tokenOut units, by hand: both answers scaled to
-    18-decimal USD, the value in USD rounded down, then in tokenOut rounded down."""
-    price_in = answer_in * 10 ** (18 - feed_decimals_in)
-    price_out = answer_out * 10 ** (18 - feed_decimals_out)
-    value_usd = amount_in * price_in // 10**decimals_in
-    return value_usd * 10**decimals_out // price_out
-
-
-def oracle_floor(oracle_out, slippage_bps):
-    """The least accepted output: the oracle value less slippage, rounded up."""
-    return -(-oracle_out * (MAX_BPS - slippage_bps) // MAX_BPS)
 
 
 # ------------------------------------------------------------------ happy paths

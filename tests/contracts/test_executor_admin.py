@@ -3,54 +3,13 @@ ownership and the views. Every write checks its event; every revert its named er
 
 from __future__ import annotations
 
-import re
-from contextlib import contextmanager
-
-import ape
 import pytest
-from ape.exceptions import CustomError
 from ape.utils import ZERO_ADDRESS
-from hexbytes import HexBytes
 
-from helpers_contracts import DEFAULT_SLIPPAGE_BPS, FEED_DECIMALS, MAX_AGE, PRICES_USD, units
+from helpers_contracts import DEFAULT_SLIPPAGE_BPS, FEED_DECIMALS, MAX_AGE, PRICES_USD, reverts_with, units
 
 MAX_FEED_AGE = 7 * 24 * 3600
 MAX_USER_SLIPPAGE_BPS = 1_000
-# Ape decodes custom errors of transactions, but leaves those of eth_call (views,
-# deployments) as "custom error 0x<selector>: <data>"; ape.reverts(SomeError) then
-# passes for ANY revert. `reverts_with` decodes those too and always checks the name.
-_UNDECODED_ERROR = re.compile(r"^(?:custom error )?0x([0-9a-fA-F]{8})(?::\s*)?([0-9a-fA-F]*)$")
-
-
-def _normalised(value):
-    value = getattr(value, "address", value)
-    return bytes(value) if isinstance(value, (bytes, bytearray, HexBytes)) else value
-
-
-def _decoded(exc, error) -> tuple[str, dict]:
-    if isinstance(exc, CustomError):
-        return type(exc).__name__, dict(exc.inputs)
-    if match := _UNDECODED_ERROR.match(str(exc.revert_message or "")):
-        raw = HexBytes("0x" + match[1] + match[2])
-        ecosystem = ape.chain.provider.network.ecosystem
-        if decoded := ecosystem.decode_custom_error(raw, error.contract.address):
-            return type(decoded).__name__, dict(decoded.inputs)
-    return repr(exc.revert_message), {}
-
-
-@contextmanager
-def reverts_with(error, **inputs):
-    """Like `ape.reverts(error, **inputs)`, but the revert must decode to `error` by name
-    and every named input must exist and match (addresses, accounts and bytes compared as such)."""
-    with ape.reverts() as info:
-        yield info
-    name, actual = _decoded(info.value, error)
-    assert name == error.__name__, f"expected {error.__name__}, reverted with {name}"
-    for key, expected in inputs.items():
-        assert key in actual, f"{name} has no input {key!r} (inputs: {actual})"
-        assert _normalised(actual[key]) == _normalised(expected), f"{name}.{key}: {actual[key]!r} != {expected!r}"
-
-
 @pytest.fixture
 def new_feed(make_feed):
     """A fresh 8-decimal WETH-priced feed, not yet registered."""
@@ -246,6 +205,15 @@ def test_set_sequencer_feed(executor, owner, make_feed):
     assert executor.sequencer() == (ZERO_ADDRESS, 0)
 
 
+def test_set_sequencer_feed__grace_period_above_max__reverts(executor, owner, make_feed):
+    feed = make_feed(0, 0)
+    too_long = executor.MAX_SEQUENCER_GRACE_PERIOD() + 1
+    with reverts_with(executor.ExecutorInvalidFeedConfig, token=feed, reason="gracePeriod"):
+        executor.setSequencerFeed(feed, too_long, sender=owner)
+    executor.setSequencerFeed(feed, too_long - 1, sender=owner)
+    assert executor.sequencer() == (feed, too_long - 1)
+
+
 def test_set_sequencer_feed__non_owner__reverts(executor, outsider, make_feed):
     with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
         executor.setSequencerFeed(make_feed(0, 0), 3_600, sender=outsider)
@@ -256,14 +224,22 @@ def test_set_sequencer_feed__non_owner__reverts(executor, outsider, make_feed):
 def test_set_user_limits(executor, bob, enabled, slippage_bps):
     tx = executor.setUserLimits(enabled, slippage_bps, sender=bob)
     assert tx.events == [executor.UserLimitsUpdated(user=bob, enabled=enabled, maxSlippageBps=slippage_bps)]
-    assert executor.userLimits(bob) == (enabled, slippage_bps)
+    assert executor.userLimits(bob) == (enabled, slippage_bps, 0, 0)
+
+
+def test_set_min_trade_interval__keeps_other_limits(executor, bob):
+    executor.setUserLimits(True, 75, sender=bob)
+    tx = executor.setMinTradeInterval(3_600, sender=bob)
+    assert tx.events == [executor.MinTradeIntervalUpdated(user=bob, minTradeInterval=3_600)]
+    executor.setUserLimits(True, 50, sender=bob)
+    assert executor.userLimits(bob) == (True, 50, 3_600, 0)
 
 
 def test_set_user_limits__slippage_above_max__reverts(executor, bob):
     too_much = MAX_USER_SLIPPAGE_BPS + 1
     with reverts_with(executor.ExecutorSlippageAboveMax, slippageBps=too_much, maxBps=MAX_USER_SLIPPAGE_BPS):
         executor.setUserLimits(True, too_much, sender=bob)
-    assert executor.userLimits(bob) == (False, 0)
+    assert executor.userLimits(bob) == (False, 0, 0, 0)
 
 
 @pytest.mark.parametrize("symbol", ["USDC", "WBTC", "WETH"])
@@ -407,6 +383,17 @@ def test_views__defaults(executor, keeper, router, outsider, trade_id, make_toke
     assert executor.isRouter(outsider) is False
     assert executor.isTradeIdUsed(trade_id(1)) is False
     assert executor.sequencer() == (ZERO_ADDRESS, 0)
-    assert executor.userLimits(outsider) == (False, 0)
+    assert executor.userLimits(outsider) == (False, 0, 0, 0)
     config = executor.feedConfig(make_token("NONE", 18))
     assert config.feed == ZERO_ADDRESS and config.maxAge == 0 and config.tokenDecimals == 0
+
+
+@pytest.mark.parametrize("caller", ["owner", "outsider"])
+def test_renounce_ownership__disabled__reverts(executor, owner, outsider, caller):
+    if caller == "owner":
+        with reverts_with(executor.GuardianRenounceDisabled):
+            executor.renounceOwnership(sender=owner)
+    else:
+        with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+            executor.renounceOwnership(sender=outsider)
+    assert executor.owner() == owner

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers_contracts import DEFAULT_SLIPPAGE_BPS, MAX_AGE, units
-from test_execute_trade import ledger, oracle_amount_out, oracle_floor, trader  # noqa: F401 (fixtures)
-from test_executor_admin import reverts_with
+from helpers_contracts import DEFAULT_SLIPPAGE_BPS, MAX_AGE, oracle_amount_out, oracle_floor, reverts_with, units
 
 AMOUNT_IN = units(1_000, 6)  # USDC sold for WETH in every matrix trade
 ROUND = 42  # round id of the fresh answers each test starts from
@@ -42,7 +40,7 @@ def execute_at(executor, router, keeper, trader, usdc, weth, chain, trade_id, cl
 
 
 @pytest.fixture
-def unchanged(executor, ledger, trade_id):  # noqa: F811 (fixture imported above)
+def unchanged(executor, ledger, trade_id):
     """Asserts, after the block, that no balance moved and tradeId 1 is still unused."""
     before = ledger()
 
@@ -181,6 +179,16 @@ def test_execute_trade__sequencer_grace_period_over(executor, sequencer_feed, ow
     restarted_at = clock["now"] - GRACE_PERIOD - 1
     sequencer_feed.updateRoundData(2, 0, restarted_at, restarted_at, sender=owner)
     assert len(execute_at().events.filter(executor.TradeExecuted)) == 1
+
+
+def test_execute_trade__sequencer_started_in_future__counts_as_grace_period(
+    executor, sequencer_feed, owner, clock, execute_at, unchanged
+):
+    restarted_at = clock["now"] + 60
+    sequencer_feed.updateRoundData(2, 0, clock["base"], restarted_at, sender=owner)
+    with reverts_with(executor.ExecutorSequencerGracePeriod, restartedAt=restarted_at, gracePeriod=GRACE_PERIOD):
+        execute_at()
+    unchanged()
 
 
 def test_execute_trade__sequencer_feed_reverts__reverts(executor, project, owner, execute_at, unchanged):

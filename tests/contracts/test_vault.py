@@ -9,44 +9,11 @@ chain for every later test of the session.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import ape
 import pytest
 
-from helpers_contracts import units
+from helpers_contracts import changes, custody_state, reverts_with, units
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-
-
-@contextmanager
-def reverts_with(error, **inputs):
-    """`ape.reverts(error, **inputs)`, made strict: Ape's own check lets a revert that is
-    not a custom error (a require string, or no data) pass, and skips input names the
-    error does not have."""
-    with ape.reverts(error, **inputs) as info:
-        yield info
-    assert isinstance(info.value, error), f"expected {error.__name__}, got {info.value!r}"
-    assert set(inputs) <= set(info.value.inputs), f"{error.__name__} lacks one of {sorted(inputs)}"
-
-
-def custody_state(vault, tokens, holders: dict) -> dict:
-    """Every balance custody is about: each holder's vault balance and wallet balance,
-    the vault's real balance and accounted total, per token symbol."""
-    state = {}
-    for token in tokens:
-        symbol = token.symbol()
-        state["accounted", symbol] = vault.accountedTotal(token)
-        state["wallet", "vault", symbol] = token.balanceOf(vault)
-        for name, holder in holders.items():
-            state["vault", name, symbol] = vault.balanceOf(holder, token)
-            state["wallet", name, symbol] = token.balanceOf(holder)
-    return state
-
-
-def changes(before: dict, after: dict) -> dict:
-    """The entries that moved, as after - before."""
-    return {key: after[key] - before[key] for key in after if after[key] != before[key]}
 
 
 @pytest.fixture(scope="session")
@@ -605,18 +572,7 @@ def test_transfer_ownership__not_owner__reverts(vault, guardian):
     assert vault.pendingOwner() == ZERO_ADDRESS
 
 
-def test_renounce_ownership__while_paused__withdrawals_still_work(vault, owner, guardian, alice, usdc, fund):
-    # Ownable2Step keeps OZ's renounceOwnership: after it nobody can unpause, ever.
-    # Users must still be able to leave.
-    fund(alice, usdc, units(100, 6))
-    vault.pause(sender=guardian)
-
-    tx = vault.renounceOwnership(sender=owner)
-
-    assert tx.events.filter(vault.OwnershipTransferred) == [
-        vault.OwnershipTransferred(previousOwner=owner, newOwner=ZERO_ADDRESS)
-    ]
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=owner):
-        vault.unpause(sender=owner)
-    tx = vault.withdraw(usdc, units(100, 6), sender=alice)
-    assert tx.events.filter(vault.Withdrawn) == [vault.Withdrawn(user=alice, token=usdc, amount=units(100, 6))]
+def test_renounce_ownership__disabled__reverts(vault, owner):
+    with reverts_with(vault.GuardianRenounceDisabled):
+        vault.renounceOwnership(sender=owner)
+    assert vault.owner() == owner

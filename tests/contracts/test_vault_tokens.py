@@ -8,16 +8,14 @@ fee-on-transfer and a USDT-style token through the Executor and the real Uniswap
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import ape
 import pytest
 
-from helpers_contracts import MAX_AGE, units
+from helpers_contracts import MAX_AGE, changes, custody_state, reverts_with, units
 
 from keepers.uniswap import uniswap_v2_container
 
-FEE_BPS = 100  # MockFeeOnTransferToken.FEE_BPS
+FEE_BPS = 100  # MockFeeOnTransferToken's default feeBps
 SYMBOL = "WEIRD"  # every token of the parametrised suite, so expected changes read alike
 WEIRD_TOKENS = {
     "plain-6": ("MockToken", 6),
@@ -27,36 +25,6 @@ WEIRD_TOKENS = {
     "no-return": ("MockNoReturnToken", 6),
     "reentrant": ("MockReentrantToken", 18),
 }
-
-
-@contextmanager
-def reverts_with(error, **inputs):
-    """`ape.reverts(error, **inputs)`, made strict: Ape's own check lets a revert that is
-    not a custom error (a require string, or no data) pass, and skips input names the
-    error does not have."""
-    with ape.reverts(error, **inputs) as info:
-        yield info
-    assert isinstance(info.value, error), f"expected {error.__name__}, got {info.value!r}"
-    assert set(inputs) <= set(info.value.inputs), f"{error.__name__} lacks one of {sorted(inputs)}"
-
-
-def custody_state(vault, tokens, holders: dict) -> dict:
-    """Every balance custody is about: each holder's vault balance and wallet balance,
-    the vault's real balance and accounted total, per token symbol."""
-    state = {}
-    for token in tokens:
-        symbol = token.symbol()
-        state["accounted", symbol] = vault.accountedTotal(token)
-        state["wallet", "vault", symbol] = token.balanceOf(vault)
-        for name, holder in holders.items():
-            state["vault", name, symbol] = vault.balanceOf(holder, token)
-            state["wallet", name, symbol] = token.balanceOf(holder)
-    return state
-
-
-def changes(before: dict, after: dict) -> dict:
-    """The entries that moved, as after - before."""
-    return {key: after[key] - before[key] for key in after if after[key] != before[key]}
 
 
 def arrives(kind: str, sent: int) -> int:
@@ -194,7 +162,7 @@ def reentrant_token(project, owner, vault):
 
 
 def test_deposit__reentrant_token__credits_once(vault, reentrant_token, outsider):
-    # The token re-enters only on transfers out of the vault, so a deposit is plain.
+    # Unarmed, the token's transfers are plain.
     reentrant_token.mint(reentrant_token, units(100, 18), sender=outsider)
     before = custody_state(vault, [reentrant_token], {"token": reentrant_token})
 
@@ -224,6 +192,32 @@ def test_withdraw__reentrant_token_reenters__reverts(vault, reentrant_token, ali
         reentrant_token.attackWithdraw(units(100, 18), sender=outsider)
     assert custody_state(vault, [reentrant_token], holders) == before
     assert not reentrant_token.armed()
+
+
+def test_deposit__reentrant_token_reenters__reverts(vault, reentrant_token, alice, outsider):
+    # The hook fires inside transferFrom into the vault and tries to withdraw.
+    deposit(vault, reentrant_token, alice, units(100, 18))
+    reentrant_token.mint(reentrant_token, units(200, 18), sender=outsider)
+    reentrant_token.depositInto(vault, units(100, 18), sender=outsider)
+    holders = {"token": reentrant_token, "alice": alice}
+    before = custody_state(vault, [reentrant_token], holders)
+
+    with reverts_with(vault.ReentrancyGuardReentrantCall):
+        reentrant_token.attackDeposit(units(100, 18), sender=outsider)
+    assert custody_state(vault, [reentrant_token], holders) == before
+    assert not reentrant_token.armed()
+
+
+def test_deposit__nothing_arrives__reverts(project, owner, vault, alice):
+    token = owner.deploy(project.MockFeeOnTransferToken, "Burns all", "BURN", 18)
+    vault.setTokenAllowed(token, True, sender=owner)
+    token.setFeeBps(10_000, sender=owner)
+    token.mint(alice, units(1, 18), sender=alice)
+    token.approve(vault, units(1, 18), sender=alice)
+    before = custody_state(vault, [token], {"alice": alice})
+    with reverts_with(vault.VaultZeroAmount):
+        vault.deposit(token, units(1, 18), sender=alice)
+    assert custody_state(vault, [token], {"alice": alice}) == before
 
 
 # -------------------------------- keeper trades of a listed weird token
