@@ -14,13 +14,14 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help setup test run chain bench gas clean
+.PHONY: help setup test run chain slither bench gas clean
 
 help:
 	@echo "make setup   install the venv, npm packages and compiler adapter"
 	@echo "make run     the main job on local defaults (see README)"
 	@echo "make test    the whole test suite (contracts first)"
 	@echo "make chain   a long-lived anvil on 127.0.0.1:8545 for ape run by hand"
+	@echo "make slither static analysis of the contracts"
 	@echo "make bench   benchmarks under bench/ (not part of the tests)"
 	@echo "make gas     gas report for Vault and Executor against a plain router swap"
 
@@ -59,6 +60,10 @@ run: setup
 # `export APE_FOUNDRY_HOST=http://127.0.0.1:8545` before `ape run ...`.
 chain: setup
 	anvil --port 8545
+
+# Slither over our contracts, findings triaged in slither.config.json and inline.
+slither: setup
+	slither contracts --solc $(SOLC_ADAPTER) --solc-standard-json --config-file slither.config.json
 
 bench: setup
 	for script in bench/*.py; do python "$$script" || exit 1; done

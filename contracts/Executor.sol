@@ -131,6 +131,7 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     uint32 public constant MAX_SEQUENCER_GRACE_PERIOD = 1 days;
     uint8 private constant PRICE_DECIMALS = 18;
     /// @notice The vault whose balances this executor swaps.
+    // slither-disable-next-line naming-convention
     Vault public immutable VAULT;
 
     // --------------------------------------------------------------- storage
@@ -418,14 +419,21 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
     ///      that reverts (or runs out of gas) only reverts this trade, so no gas guard
     ///      is needed in the catch.
     function _readPrice(FeedConfig memory config) private view returns (uint256 price, uint80 roundId) {
-        address feed = address(config.feed);
-        int256 answer;
-        uint256 updatedAt;
-        try config.feed.latestRoundData() returns (uint80 round, int256 value, uint256, uint256 updated, uint80) {
-            (roundId, answer, updatedAt) = (round, value, updated);
+        // startedAt and answeredInRound are not needed: completeness is updatedAt != 0.
+        // slither-disable-next-line unused-return
+        try config.feed.latestRoundData() returns (uint80 round, int256 answer, uint256, uint256 updatedAt, uint80) {
+            return (_validPrice(config, round, answer, updatedAt), round);
         } catch {
-            revert ExecutorFeedReverted(feed);
+            revert ExecutorFeedReverted(address(config.feed));
         }
+    }
+
+    function _validPrice(FeedConfig memory config, uint80 roundId, int256 answer, uint256 updatedAt)
+        private
+        view
+        returns (uint256)
+    {
+        address feed = address(config.feed);
         if (roundId == 0 || updatedAt == 0) revert ExecutorIncompleteRound(feed, roundId);
         if (answer <= 0) revert ExecutorInvalidPrice(feed, answer);
         if (updatedAt > block.timestamp) revert ExecutorFuturePrice(feed, updatedAt, block.timestamp);
@@ -435,23 +443,22 @@ contract Executor is GuardianPausable, ReentrancyGuardTransient {
         if (answer <= config.minAnswer || (config.maxAnswer != 0 && answer >= config.maxAnswer)) {
             revert ExecutorPriceOutOfBounds(feed, answer, config.minAnswer, config.maxAnswer);
         }
-        price = uint256(answer) * 10 ** (PRICE_DECIMALS - config.feedDecimals);
+        return uint256(answer) * 10 ** (PRICE_DECIMALS - config.feedDecimals);
     }
 
     function _checkSequencer() private view {
         AggregatorV3Interface sequencerFeed = _sequencerFeed;
         if (address(sequencerFeed) == address(0)) return;
-        int256 answer;
-        uint256 startedAt;
-        try sequencerFeed.latestRoundData() returns (uint80, int256 value, uint256 started, uint256, uint80) {
-            (answer, startedAt) = (value, started);
+        // Only the answer (0 up, 1 down) and the time it took that state are needed.
+        // slither-disable-next-line unused-return
+        try sequencerFeed.latestRoundData() returns (uint80, int256 answer, uint256 startedAt, uint256, uint80) {
+            // startedAt 0 marks an invalid round (Chainlink's L2 sequencer docs).
+            if (answer != 0 || startedAt == 0) revert ExecutorSequencerDown(address(sequencerFeed));
+            if (startedAt > block.timestamp || block.timestamp - startedAt <= _sequencerGracePeriod) {
+                revert ExecutorSequencerGracePeriod(startedAt, _sequencerGracePeriod);
+            }
         } catch {
             revert ExecutorFeedReverted(address(sequencerFeed));
-        }
-        // answer 0: up, 1: down; startedAt 0 marks an invalid round (Chainlink's L2 docs).
-        if (answer != 0 || startedAt == 0) revert ExecutorSequencerDown(address(sequencerFeed));
-        if (startedAt > block.timestamp || block.timestamp - startedAt <= _sequencerGracePeriod) {
-            revert ExecutorSequencerGracePeriod(startedAt, _sequencerGracePeriod);
         }
     }
 }

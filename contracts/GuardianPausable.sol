@@ -29,6 +29,7 @@ abstract contract GuardianPausable is Ownable2Step, Pausable {
     // -------------------------------------------------------- external writes
     /// @notice Sets the account that may pause besides the owner.
     /// @param newGuardian The new guardian; the zero address removes the role.
+    // slither-disable-next-line missing-zero-check
     function setGuardian(address newGuardian) external onlyOwner {
         emit GuardianUpdated(_guardian, newGuardian);
         _guardian = newGuardian;
