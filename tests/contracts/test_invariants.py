@@ -1,0 +1,819 @@
+"""Property-based and stateful tests of the custody rules of Vault + Executor (Hypothesis).
+
+A rule-based state machine drives three users, three tokens and the real Uniswap V2
+market through deposits, withdrawals, keeper trades, donations, sweeps, feed updates
+(with or without re-arbitrage of the pools), time passing, pauses, users' own limit
+changes and outsiders' attempts. Python keeps the expected ledger; after every step:
+
+- per token, the users' balances add up to ``vault.accountedTotal`` which is at most what
+  the vault holds, and every balance and the surplus equal the model;
+- a user's balance fell only by their own withdrawal or by a keeper trade of at most their
+  per-trade limit whose output, credited to them, is at least the oracle floor then;
+- donations credit no one; keeper and outsider wallets never grow; the vault leaves no
+  allowance behind.
+
+Every transaction's outcome is predicted before it is sent, including the reason of a
+revert (any of the checks that fail), and compared with the chain.
+
+Time is deterministic: the test sets anvil's block timestamp interval to one second, so
+each block is one second after the last and staleness is exact to the second.
+
+Isolation: each machine example snapshots the chain when it starts and restores it in
+``teardown``; each ``@given`` example runs inside ``isolated``. Not ``chain.isolate()``:
+in eth-ape 0.8.51 it swallows every exception raised inside it (``except Exception:
+pass``), so a failing assertion there passes.
+
+Transactions go through raw JSON-RPC (``Node``): Ape replays every reverted transaction
+and prints its call trace (about 0.3 s each), and cannot decode the real Router02's revert
+strings (their ABI padding is not zero: ``NonEmptyPaddingBytes``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import ClassVar
+
+import pytest
+from eth_utils import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from helpers_contracts import FEED_DECIMALS, MAX_AGE, PRICES_USD, units
+
+from keepers.uniswap import uniswap_v2_container
+
+SYMBOLS = ("WETH", "WBTC", "USDC")
+DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6}
+USERS = ("alice", "bob", "carol")
+MAX_BPS = 10_000
+MAX_USER_SLIPPAGE_BPS = 1_000
+TX_GAS = 3_000_000
+ROUTER_INSUFFICIENT_OUTPUT = "UniswapV2Router: INSUFFICIENT_OUTPUT_AMOUNT"
+PAIR_INSUFFICIENT_OUTPUT = "UniswapV2: INSUFFICIENT_OUTPUT_AMOUNT"
+# What one keeper trade may get wrong, by the least amount (one unit above the limit or the
+# balance, one below the floor, one second late), or get right at an edge ("at limit",
+# "deadline now", "minOut at pool quote", "dust").
+TRADE_FAULTS = (
+    "zero amount",
+    "above limit",
+    "at limit",
+    "above balance",
+    "dust",
+    "minOut below floor",
+    "minOut at pool quote",
+    "minOut above pool quote",
+    "expired",
+    "deadline now",
+    "reused tradeId",
+    "same token",
+)
+
+# Each user's own limits: slippage (bps) and per-trade maximum (whole tokens; 0 forbids).
+USER_LIMITS = {
+    "alice": (100, {"WETH": 5, "WBTC": 0.2, "USDC": 10_000}),
+    "bob": (300, {"WETH": 20, "WBTC": 1, "USDC": 60_000}),
+    "carol": (1_000, {"WETH": 2, "WBTC": 0, "USDC": 3_000}),
+}
+# What each user holds in the vault when a machine example starts (whole tokens).
+SEED_DEPOSITS = {
+    "alice": {"WETH": 10, "WBTC": 0.5, "USDC": 20_000},
+    "bob": {"WETH": 30, "WBTC": 2, "USDC": 100_000},
+    "carol": {"WETH": 1, "WBTC": 0.05, "USDC": 2_000},
+}
+# Largest single deposit, donation or per-trade maximum a step draws (whole tokens).
+AMOUNT_CAP = {"WETH": 40, "WBTC": 2, "USDC": 100_000}
+
+MACHINE_SETTINGS = settings(
+    max_examples=50,
+    stateful_step_count=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    report_multiple_bugs=False,  # shrink the first failure only (shrinking replays on anvil)
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+PROPERTY_SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def base_units(symbol: str, whole: float) -> int:
+    return units(whole, DECIMALS[symbol])
+
+
+def oracle_floor(
+    amount_in: int, answer_in: int, symbol_in: str, answer_out: int, symbol_out: str, slippage_bps: int
+) -> int:
+    """The Executor's floor, computed independently: value at both feed answers (scaled
+    to 18 decimals, rounded down twice), less the user's slippage, rounded up."""
+    price_in = answer_in * 10 ** (18 - FEED_DECIMALS)
+    price_out = answer_out * 10 ** (18 - FEED_DECIMALS)
+    value_usd = amount_in * price_in // 10 ** DECIMALS[symbol_in]
+    oracle_amount_out = value_usd * 10 ** DECIMALS[symbol_out] // price_out
+    return -(-oracle_amount_out * (MAX_BPS - slippage_bps) // MAX_BPS)
+
+
+@contextlib.contextmanager
+def isolated(chain):
+    """Runs the block on a snapshot and restores it; exceptions propagate."""
+    snapshot = chain.snapshot()
+    try:
+        yield
+    finally:
+        chain.restore(snapshot)
+
+
+# ------------------------------------------------------------------- raw JSON-RPC
+@dataclass(frozen=True)
+class Outcome:
+    """A mined transaction: whether it succeeded, the revert reason the same call gave
+    one block earlier (None when it succeeded) and its first return word."""
+
+    ok: bool
+    error: str | None
+    value: int | None
+
+
+class Node:
+    """Raw JSON-RPC to the test anvil: about 1 ms a call and 25 ms a mined transaction.
+
+    Every transaction is first simulated (``eth_call`` on the pending block) to learn its
+    revert reason and return value, then sent with a fixed gas limit, so a reverting one
+    is mined too; the two must agree."""
+
+    def __init__(self, chain, *contracts):
+        self.chain = chain
+        self._provider = chain.provider.web3.provider
+        self._errors = {
+            keccak(text=error.selector)[:4]: error.name
+            for contract in contracts
+            for error in contract.contract_type.errors
+        }
+
+    def request(self, method: str, params: list):
+        response = self._provider.make_request(method, params)
+        if "error" in response:
+            raise RuntimeError(f"{method} failed: {response['error']}")
+        return response["result"]
+
+    def read_uints(self, calls: list[tuple[str, str]]) -> list[int]:
+        """One batch of ``eth_call``s (address, calldata) that each return one word."""
+        responses = self._provider.make_batch_request(
+            [("eth_call", [{"to": to, "data": data}, "latest"]) for to, data in calls]
+        )
+        return [int(response["result"][2:66], 16) for response in responses]
+
+    def call_uint(self, contract, method: str, *args) -> int:
+        data = getattr(contract, method).encode_input(*args).to_0x_hex()
+        return int(self.request("eth_call", [{"to": contract.address, "data": data}, "latest"])[2:66], 16)
+
+    def send(self, sender, contract, method: str, *args) -> Outcome:
+        tx = {
+            "from": sender.address,
+            "to": contract.address,
+            "data": getattr(contract, method).encode_input(*args).to_0x_hex(),
+            "gas": hex(TX_GAS),
+        }
+        simulated = self._provider.make_request("eth_call", [tx, "pending"])
+        error = self._revert_reason(simulated["error"]) if "error" in simulated else None
+        value = int(simulated["result"][2:66], 16) if error is None and len(simulated["result"]) >= 66 else None
+        tx_hash = self.request("eth_sendTransaction", [tx])
+        receipt = self.request("eth_getTransactionReceipt", [tx_hash])
+        for _ in range(1_000):  # anvil mines on arrival; the receipt follows within ms
+            if receipt is not None:
+                break
+            time.sleep(0.001)
+            receipt = self.request("eth_getTransactionReceipt", [tx_hash])
+        assert receipt is not None, f"no receipt for {method}{args} ({tx_hash})"
+        ok = int(receipt["status"], 16) == 1
+        assert ok == (error is None), f"{method}{args}: mined ok={ok} but the simulation said {error or 'ok'}"
+        return Outcome(ok, error, value)
+
+    def _revert_reason(self, error: dict) -> str:
+        data = bytes.fromhex((error.get("data") or "0x")[2:])
+        if data[:4] == bytes.fromhex("08c379a0"):  # Error(string), read without strict padding
+            length = int.from_bytes(data[36:68], "big")
+            return data[68 : 68 + length].decode()
+        if data[:4] == bytes.fromhex("4e487b71"):
+            return f"Panic({int.from_bytes(data[4:36], 'big'):#x})"
+        return self._errors.get(data[:4], f"unknown revert {error}")
+
+
+@pytest.fixture(scope="module")
+def node(chain, vault, executor, tokens):
+    return Node(chain, vault, executor, tokens["USDC"])
+
+
+# ------------------------------------------------------------- the state machine
+@dataclass(frozen=True)
+class Withdrawal:
+    user: str
+    symbol: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Trade:
+    user: str
+    symbol_in: str
+    symbol_out: str
+    amount_in: int
+    limit: int
+    floor: int
+
+
+def amounts(cap: int) -> st.SearchStrategy[int]:
+    """Dust, round and arbitrary amounts up to ``cap`` base units."""
+    return st.one_of(st.integers(1, 1_000), st.integers(1, cap), st.just(cap))
+
+
+class CustodyMachine(RuleBasedStateMachine):
+    """Random operations on the wired Vault + Executor, checked against a Python ledger."""
+
+    env: ClassVar[SimpleNamespace]
+    outcomes: ClassVar[Counter]
+
+    def __init__(self):
+        super().__init__()
+        env = self.env
+        self.snapshot = env.chain.snapshot()
+        self.answers: dict[str, int] = {}
+        self.updated_at: dict[str, int] = {}
+        for symbol in SYMBOLS:
+            self._update_feed(symbol, units(PRICES_USD[symbol], FEED_DECIMALS))
+        self.state = env.read_state()
+        self.balances = {(user, symbol): self.state["vault", user, symbol] for user in USERS for symbol in SYMBOLS}
+        self.surplus = {symbol: self.state["held", symbol] - self.state["accounted", symbol] for symbol in SYMBOLS}
+        self.bystanders = {
+            key: value for key, value in self.state.items() if key[0] == "wallet" and key[1] in ("keeper", "outsider")
+        }
+        self.slippage = {user: USER_LIMITS[user][0] for user in USERS}
+        self.enabled = dict.fromkeys(USERS, True)
+        self.max_amount = {
+            (user, symbol): base_units(symbol, USER_LIMITS[user][1][symbol]) for user in USERS for symbol in SYMBOLS
+        }
+        self.paused = {"vault": False, "executor": False}
+        self.used_trade_ids: list[bytes] = []
+        # Steps per example for the rules that are not about moving funds, so that
+        # trades, deposits and withdrawals get most of the steps.
+        self.budget = {"pause": 2, "limits": 3, "attack": 3}
+
+    def teardown(self):
+        self.env.chain.restore(self.snapshot)
+
+    # ------------------------------------------------------------ helpers
+    def _now(self) -> int:
+        """Timestamp of the next block (anvil runs at one second per block here)."""
+        return int(self.env.node.request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16) + 1
+
+    def _update_feed(self, symbol: str, answer: int):
+        env = self.env
+        assert env.node.send(env.owner, env.feeds[symbol], "updateAnswer", answer).ok
+        self.answers[symbol] = answer
+        self.updated_at[symbol] = env.node.call_uint(env.feeds[symbol], "latestTimestamp")
+
+    def _expect(self, action: str, outcome: Outcome, reasons: list[str]):
+        self.outcomes[f"{action}: {outcome.error or 'ok'}"] += 1
+        if reasons:
+            assert outcome.error in reasons, f"{action}: expected a revert for {reasons}, got {outcome.error or 'ok'}"
+        else:
+            assert outcome.ok, f"{action}: expected success, reverted with {outcome.error}"
+
+    def _settle(self, before: dict, moves: list) -> dict:
+        """Reads the chain after a step and checks which balances may have fallen."""
+        after = self.env.read_state()
+        self.state = after
+        for user in USERS:
+            for symbol in SYMBOLS:
+                change = after["vault", user, symbol] - before["vault", user, symbol]
+                if change >= 0:
+                    continue
+                causes = [
+                    move
+                    for move in moves
+                    if move.user == user and symbol == (move.symbol if isinstance(move, Withdrawal) else move.symbol_in)
+                ]
+                assert causes, f"{user}'s {symbol} fell by {-change} without a withdrawal or trade of theirs"
+                for move in causes:
+                    if isinstance(move, Withdrawal):
+                        assert -change == move.amount
+                        assert after["wallet", user, symbol] - before["wallet", user, symbol] == move.amount
+                    else:
+                        assert -change == move.amount_in <= move.limit
+                        credited = after["vault", user, move.symbol_out] - before["vault", user, move.symbol_out]
+                        assert credited >= move.floor and credited > 0, f"{move}: credited {credited}"
+        return after
+
+    # -------------------------------------------------------------- rules
+    @rule(user=st.sampled_from(USERS), symbol=st.sampled_from(SYMBOLS), data=st.data())
+    def deposit(self, user, symbol, data):
+        env, token = self.env, self.env.tokens[symbol]
+        amount = data.draw(st.one_of(st.just(0), amounts(base_units(symbol, AMOUNT_CAP[symbol]))), label="amount")
+        beyond_wallet = data.draw(st.sampled_from([False, False, False, True]), label="beyond wallet")
+        if beyond_wallet:
+            amount += self.state["wallet", user, symbol]
+        elif amount:
+            assert env.node.send(env.users[user], token, "mint", env.users[user], amount).ok
+        before = env.read_state()
+        outcome = env.node.send(env.users[user], env.vault, "deposit", token, amount)
+        reasons = []
+        if self.paused["vault"]:
+            reasons.append("EnforcedPause")
+        if amount == 0:
+            reasons.append("VaultZeroAmount")
+        if amount > before["wallet", user, symbol]:
+            reasons.append("ERC20InsufficientBalance")
+        self._expect("deposit", outcome, reasons)
+        if outcome.ok:
+            assert outcome.value == amount
+            self.balances[user, symbol] += amount
+        after = self._settle(before, [])
+        assert before["wallet", user, symbol] - after["wallet", user, symbol] == (amount if outcome.ok else 0)
+
+    @rule(
+        user=st.sampled_from(USERS),
+        symbol=st.sampled_from(SYMBOLS),
+        mode=st.sampled_from(["part", "all", "more", "zero"]),
+        data=st.data(),
+    )
+    def withdraw(self, user, symbol, mode, data):
+        env, token = self.env, self.env.tokens[symbol]
+        balance = self.balances[user, symbol]
+        if mode == "part" and balance > 1:
+            amount = data.draw(st.integers(1, balance - 1), label="amount")
+        elif mode == "all":
+            amount = balance
+        elif mode == "zero":
+            amount = 0
+        else:
+            amount = balance + data.draw(st.integers(1, 10**30), label="excess")
+        before = self.state
+        outcome = env.node.send(env.users[user], env.vault, "withdraw", token, amount)
+        reasons = []  # a pause never blocks a withdrawal
+        if amount == 0:
+            reasons.append("VaultZeroAmount")
+        if amount > balance:
+            reasons.append("VaultInsufficientBalance")
+        self._expect("withdraw", outcome, reasons)
+        if outcome.ok:
+            self.balances[user, symbol] -= amount
+        self._settle(before, [Withdrawal(user, symbol, amount)] if outcome.ok else [])
+
+    @rule(data=st.data())
+    def keeper_trades_within_limits(self, data):
+        """A well-formed trade: it fails only on a stale feed or a pool off the feed."""
+        self._trade(data, fault=None)
+
+    @rule(fault=st.sampled_from(TRADE_FAULTS), data=st.data())
+    def keeper_breaks_one_rule(self, fault, data):
+        """A trade with one thing wrong (or at an edge that is still allowed), after a feed
+        heartbeat and, when there is one, for a user whose own state lets the fault stand
+        alone."""
+        if any(self._now() - self.updated_at[symbol] > MAX_AGE for symbol in SYMBOLS):
+            self.feeds_heartbeat()
+        self._trade(data, fault)
+
+    def _trade(self, data, fault: str | None, symbols: tuple[str, str] | None = None):
+        """One keeper trade: draw it, predict every reason it may revert for (or its exact
+        output), send it, compare, and check which balances moved."""
+        env = self.env
+        if symbols:
+            user = data.draw(st.sampled_from(USERS), label="user")
+            symbol_in, symbol_out = symbols
+        else:
+            fault_alone = [(u, s) for u in USERS for s in SYMBOLS if fault and self._fault_stands_alone(fault, u, s)]
+            if fault_alone:
+                user, symbol_in = data.draw(st.sampled_from(fault_alone), label="user, tokenIn")
+            else:
+                user = data.draw(st.sampled_from(USERS), label="user")
+                symbol_in = data.draw(st.sampled_from(SYMBOLS), label="tokenIn")
+            others = [symbol for symbol in SYMBOLS if symbol != symbol_in]
+            symbol_out = symbol_in if fault == "same token" else data.draw(st.sampled_from(others), label="tokenOut")
+        token_in, token_out = env.tokens[symbol_in], env.tokens[symbol_out]
+        limit, balance = self.max_amount[user, symbol_in], self.balances[user, symbol_in]
+        most = min(limit, balance)
+
+        if fault == "zero amount":
+            amount_in = 0
+        elif fault == "above limit":
+            amount_in = limit + 1
+        elif fault == "above balance":
+            amount_in = balance + 1
+        elif fault == "dust" and most > 0:
+            amount_in = data.draw(st.integers(1, min(most, 1_000)), label="amountIn")
+        elif fault == "at limit" and limit > 0:
+            amount_in = limit
+        elif most > 0:
+            share_bps = data.draw(st.integers(1, MAX_BPS), label="amountIn, bps of the most allowed")
+            amount_in = max(1, most * share_bps // MAX_BPS)
+        else:
+            amount_in = 1
+
+        now = self._now()
+        stale = [s for s in {symbol_in, symbol_out} if now - self.updated_at[s] > MAX_AGE]
+        floor = oracle_floor(
+            amount_in, self.answers[symbol_in], symbol_in, self.answers[symbol_out], symbol_out, self.slippage[user]
+        )
+        if not stale:
+            on_chain = env.node.call_uint(env.executor, "oracleFloor", env.users[user], token_in, token_out, amount_in)
+            assert on_chain == floor, (on_chain, floor)
+        quoted = None
+        if amount_in and symbol_in != symbol_out:
+            quoted = env.router.getAmountsOut(amount_in, [token_in, token_out])[1]
+
+        if fault == "minOut at pool quote" and quoted is not None:
+            min_amount_out = quoted
+        elif fault == "minOut below floor" and floor > 0:
+            min_amount_out = floor - 1
+        elif fault == "minOut above pool quote" and quoted is not None:
+            min_amount_out = quoted + 1
+        else:
+            min_amount_out = floor
+
+        if fault == "expired":
+            deadline = now - 1
+        else:
+            deadline = now + (0 if fault == "deadline now" else 600)
+        reuse = fault == "reused tradeId" and bool(self.used_trade_ids)
+        if reuse:
+            trade_id = data.draw(st.sampled_from(self.used_trade_ids), label="tradeId")
+        else:
+            trade_id = (len(self.used_trade_ids) + 1).to_bytes(32, "big")
+
+        reasons = []  # any check that fails may be the one that reverts
+        if self.paused["executor"] or self.paused["vault"]:
+            reasons.append("EnforcedPause")
+        if deadline < now:
+            reasons.append("ExecutorExpired")
+        if reuse:
+            reasons.append("ExecutorTradeIdUsed")
+        if amount_in == 0:
+            reasons.append("ExecutorZeroAmount")
+        if not self.enabled[user]:
+            reasons.append("ExecutorUserNotEnabled")
+        if amount_in > limit:
+            reasons.append("ExecutorAmountAboveUserLimit")
+        if stale:
+            reasons.append("ExecutorStalePrice")
+        if min_amount_out < floor:
+            reasons.append("ExecutorMinOutBelowOracleFloor")
+        if symbol_in == symbol_out:
+            reasons.append("VaultSameToken")
+        if amount_in > balance:
+            reasons.append("VaultInsufficientBalance")
+        if quoted is not None and quoted < min_amount_out:
+            reasons.append(ROUTER_INSUFFICIENT_OUTPUT)
+        if quoted == 0:  # the pair refuses a swap that pays out nothing
+            reasons.append(PAIR_INSUFFICIENT_OUTPUT)
+
+        before = self.state
+        outcome = env.node.send(
+            env.keeper, env.executor, "executeTrade",
+            env.users[user], token_in, token_out, amount_in, min_amount_out, env.router, deadline, trade_id,
+        )  # fmt: skip
+        self._expect(f"trade [{fault or 'well-formed'}]", outcome, reasons)
+        moves = []
+        if outcome.ok:
+            assert outcome.value == quoted >= min_amount_out >= floor
+            self.used_trade_ids.append(trade_id)
+            self.balances[user, symbol_in] -= amount_in
+            self.balances[user, symbol_out] += quoted
+            moves.append(Trade(user, symbol_in, symbol_out, amount_in, limit, floor))
+        self._settle(before, moves)
+
+    @rule(donor=st.sampled_from([*USERS, "donor"]), symbol=st.sampled_from(SYMBOLS), data=st.data())
+    def donate(self, donor, symbol, data):
+        """A direct transfer to the vault: it belongs to no one."""
+        env, token = self.env, self.env.tokens[symbol]
+        amount = data.draw(amounts(base_units(symbol, AMOUNT_CAP[symbol])), label="amount")
+        account = env.users.get(donor, env.donor)
+        assert env.node.send(account, token, "mint", account, amount).ok
+        assert env.node.send(account, token, "transfer", env.vault, amount).ok
+        self.outcomes["donate: ok"] += 1
+        self.surplus[symbol] += amount
+        self._settle(self.state, [])
+
+    @rule(mode=st.sampled_from(["part", "all", "more", "zero"]), data=st.data())
+    def owner_sweeps(self, mode, data):
+        env = self.env
+        donated = [symbol for symbol in SYMBOLS if self.surplus[symbol]]
+        symbol = data.draw(st.sampled_from(donated or SYMBOLS), label="token")
+        surplus = self.surplus[symbol]
+        if mode == "part" and surplus > 1:
+            amount = data.draw(st.integers(1, surplus - 1), label="amount")
+        elif mode == "all":
+            amount = surplus
+        elif mode == "zero":
+            amount = 0
+        else:
+            amount = surplus + data.draw(st.integers(1, 10**24), label="excess")
+        outcome = env.node.send(env.owner, env.vault, "sweep", env.tokens[symbol], env.owner, amount)
+        reasons = []
+        if amount == 0:
+            reasons.append("VaultZeroAmount")
+        if amount > surplus:
+            reasons.append("VaultSweepExceedsSurplus")
+        self._expect("sweep", outcome, reasons)
+        if outcome.ok:
+            self.surplus[symbol] -= amount
+        self._settle(self.state, [])
+
+    @rule(symbol=st.sampled_from(SYMBOLS), change_bps=st.integers(-5_000, 10_000), rearbitrage=st.booleans())
+    def price_moves(self, symbol, change_bps, rearbitrage):
+        """The feed moves; arbitrageurs bring the pools back to it, or they stay off."""
+        self._update_feed(symbol, max(1, self.answers[symbol] * (MAX_BPS + change_bps) // MAX_BPS))
+        if rearbitrage:
+            for pair_symbols in self.env.pairs:
+                if symbol in pair_symbols:
+                    self._align_pool(*pair_symbols)
+        self._settle(self.state, [])
+
+    @rule()
+    def feeds_heartbeat(self):
+        for symbol in SYMBOLS:
+            self._update_feed(symbol, self.answers[symbol])
+        self._settle(self.state, [])
+
+    @rule(seconds=st.integers(1, 900) | st.integers(MAX_AGE - 3, MAX_AGE + 3) | st.integers(MAX_AGE, 3 * MAX_AGE))
+    def time_passes(self, seconds):
+        self.env.chain.mine(deltatime=seconds)
+        self._settle(self.state, [])
+
+    @rule(offset=st.sampled_from([0, 1]), data=st.data())
+    def keeper_trades_at_staleness_edge(self, offset, data):
+        """Time moves so that the trade's block is exactly at (offset 0: still fresh) or one
+        second past (offset 1: stale) the older feed's last update plus its maximum age."""
+        symbol_in, symbol_out = data.draw(st.permutations(SYMBOLS), label="tokens")[:2]
+        edge = min(self.updated_at[symbol_in], self.updated_at[symbol_out]) + MAX_AGE + offset
+        seconds = edge - 1 - self._now()  # the mined block lands one second before the edge
+        if seconds > 0:
+            self.env.chain.mine(deltatime=seconds)
+            assert self._now() == edge
+        self._trade(data, fault=None, symbols=(symbol_in, symbol_out))
+
+    @precondition(lambda self: self.budget["pause"] > 0)
+    @rule(
+        which=st.sampled_from(["vault", "executor"]),
+        action=st.sampled_from(["deposit", "withdraw", "trade"]),
+        user=st.sampled_from(USERS),
+        symbol=st.sampled_from(SYMBOLS),
+        data=st.data(),
+    )
+    def guardian_pauses_then_owner_unpauses(self, which, action, user, symbol, data):
+        """While paused nothing trades (and the vault takes no deposit) but withdrawals
+        work; the guardian cannot unpause, the owner can."""
+        env = self.env
+        self.budget["pause"] -= 1
+        contract = env.vault if which == "vault" else env.executor
+        self._expect(f"pause {which}", env.node.send(env.guardian, contract, "pause"), [])
+        self.paused[which] = True
+        if action == "deposit":
+            self.deposit(user, symbol, data)
+        elif action == "withdraw":
+            self.withdraw(user, symbol, "part", data)
+        else:
+            self._trade(data, fault=None)
+        outcome = env.node.send(env.guardian, contract, "unpause")
+        self._expect(f"unpause {which}", outcome, ["OwnableUnauthorizedAccount"])
+        self._expect(f"unpause {which}", env.node.send(env.owner, contract, "unpause"), [])
+        self.paused[which] = False
+        self._settle(self.state, [])
+
+    @precondition(lambda self: self.budget["limits"] > 0)
+    @rule(user=st.sampled_from(USERS), symbol=st.sampled_from(SYMBOLS), data=st.data())
+    def user_changes_limits(self, user, symbol, data):
+        env = self.env
+        self.budget["limits"] -= 1
+        if data.draw(st.booleans(), label="per-trade maximum"):
+            cap = base_units(symbol, AMOUNT_CAP[symbol])
+            maximum = data.draw(st.one_of(st.just(0), st.integers(1, cap)), label="maxAmount")
+            outcome = env.node.send(env.users[user], env.executor, "setMaxAmountPerTrade", env.tokens[symbol], maximum)
+            self._expect("set max", outcome, [])
+            self.max_amount[user, symbol] = maximum
+        else:
+            enabled = data.draw(st.sampled_from([True] * 5 + [False]), label="enabled")
+            slippage = data.draw(st.integers(0, MAX_USER_SLIPPAGE_BPS + 200), label="maxSlippageBps")
+            outcome = env.node.send(env.users[user], env.executor, "setUserLimits", enabled, slippage)
+            above_max = slippage > MAX_USER_SLIPPAGE_BPS
+            self._expect("set limits", outcome, ["ExecutorSlippageAboveMax"] if above_max else [])
+            if outcome.ok:
+                self.enabled[user], self.slippage[user] = enabled, slippage
+        self._settle(self.state, [])
+
+    @precondition(lambda self: self.budget["attack"] > 0)
+    @rule(
+        attack=st.sampled_from(["trade as outsider", "swap directly", "sweep", "withdraw", "unlisted router", "pause"]),
+        attacker=st.sampled_from(["outsider", "keeper"]),
+        victim=st.sampled_from(USERS),
+    )
+    def attacker_tries(self, attack, attacker, victim):
+        """Keeper and outsider try every door that is not theirs; nothing may move."""
+        env = self.env
+        self.budget["attack"] -= 1
+        account, user = getattr(env, attacker), env.users[victim]
+        usdc, weth = env.tokens["USDC"], env.tokens["WETH"]
+        amount = base_units("USDC", 1)
+        deadline = self._now() + 600
+        trade_id = (10**9 + len(self.used_trade_ids)).to_bytes(32, "big")
+        if attack == "trade as outsider":
+            account = env.outsider
+            outcome = env.node.send(
+                account, env.executor, "executeTrade", user, usdc, weth, amount, 0, env.router, deadline, trade_id
+            )
+            reasons = ["EnforcedPause"] if self.paused["executor"] else ["ExecutorUnauthorizedKeeper"]
+        elif attack == "swap directly":
+            outcome = env.node.send(account, env.vault, "swap", user, usdc, weth, amount, 0, env.router, deadline)
+            reasons = ["EnforcedPause"] if self.paused["vault"] else ["VaultUnauthorizedExecutor"]
+        elif attack == "sweep":
+            outcome = env.node.send(account, env.vault, "sweep", usdc, account, 1)
+            reasons = ["OwnableUnauthorizedAccount"]
+        elif attack == "withdraw":
+            outcome = env.node.send(account, env.vault, "withdraw", usdc, amount)
+            reasons = ["VaultInsufficientBalance"]
+        elif attack == "unlisted router":
+            account = env.keeper
+            outcome = env.node.send(
+                account, env.executor, "executeTrade", user, usdc, weth, amount, 0, env.outsider, deadline, trade_id
+            )
+            reasons = ["EnforcedPause"] if self.paused["executor"] else ["ExecutorRouterNotAllowed"]
+        else:
+            outcome = env.node.send(account, env.vault, "pause")
+            reasons = ["GuardianUnauthorized"]
+        self._expect(f"attack {attack}", outcome, reasons)
+        self._settle(self.state, [])
+
+    def _fault_stands_alone(self, fault: str, user: str, symbol: str) -> bool:
+        """Whether ``user`` selling ``symbol`` breaks no rule but ``fault``."""
+        limit, balance = self.max_amount[user, symbol], self.balances[user, symbol]
+        if not (self.enabled[user] and limit > 0 and balance > 0):
+            return False
+        return {"above balance": balance < limit, "at limit": limit <= balance}.get(fault, True)
+
+    def _align_pool(self, symbol_a: str, symbol_b: str):
+        """Brings a pool to the feed prices by adding the cheap side and syncing."""
+        env = self.env
+        pair, token0 = env.pairs[symbol_a, symbol_b]
+        reserve0, reserve1, _ = pair.getReserves()
+        reserve_a, reserve_b = (reserve0, reserve1) if token0 == symbol_a else (reserve1, reserve0)
+        value_a = self.answers[symbol_a] * 10 ** DECIMALS[symbol_b]
+        value_b = self.answers[symbol_b] * 10 ** DECIMALS[symbol_a]
+        target_a = reserve_b * value_b // value_a
+        if target_a > reserve_a:
+            assert env.node.send(env.donor, env.tokens[symbol_a], "mint", pair, target_a - reserve_a).ok
+        else:
+            target_b = reserve_a * value_a // value_b
+            if target_b > reserve_b:
+                assert env.node.send(env.donor, env.tokens[symbol_b], "mint", pair, target_b - reserve_b).ok
+        assert env.node.send(env.donor, pair, "sync").ok
+
+    # ---------------------------------------------------------- invariants
+    @invariant()
+    def users_add_up_to_accounted_total_within_holdings(self):
+        for symbol in SYMBOLS:
+            users_total = sum(self.state["vault", user, symbol] for user in USERS)
+            assert users_total == self.state["accounted", symbol] <= self.state["held", symbol], symbol
+
+    @invariant()
+    def ledger_matches_model(self):
+        for (user, symbol), expected in self.balances.items():
+            assert self.state["vault", user, symbol] == expected, (user, symbol)
+        for symbol in SYMBOLS:
+            assert self.state["held", symbol] - self.state["accounted", symbol] == self.surplus[symbol], symbol
+        assert self.state["paused", "vault"] == self.paused["vault"]
+        assert self.state["paused", "executor"] == self.paused["executor"]
+
+    @invariant()
+    def keeper_and_outsider_never_gain(self):
+        for key, start in self.bystanders.items():
+            assert self.state[key] <= start, key
+
+    @invariant()
+    def vault_leaves_no_router_allowance(self):
+        for symbol in SYMBOLS:
+            assert self.state["allowance", symbol] == 0, symbol
+
+
+def test_custody_invariants_hold_under_random_operations(
+    chain, accounts, owner, guardian, keeper, alice, bob, outsider, tokens, feeds, uniswap, router, add_pool, vault,
+    executor, node,
+):
+    users = {"alice": alice, "bob": bob, "carol": accounts[6]}
+    add_pool(tokens["WETH"], PRICES_USD["WETH"], tokens["WBTC"], PRICES_USD["WBTC"])
+    pair_container = uniswap_v2_container("UniswapV2Pair")
+    pairs = {}
+    for symbol_a, symbol_b in (("WETH", "USDC"), ("WBTC", "USDC"), ("WETH", "WBTC")):
+        pair = pair_container.at(uniswap["factory"].getPair(tokens[symbol_a], tokens[symbol_b]))
+        token0 = symbol_a if pair.token0() == tokens[symbol_a].address else symbol_b
+        pairs[symbol_a, symbol_b] = (pair, token0)
+    for name, user in users.items():
+        slippage, maxima = USER_LIMITS[name]
+        assert node.send(user, executor, "setUserLimits", True, slippage).ok
+        for symbol, token in tokens.items():
+            assert node.send(user, executor, "setMaxAmountPerTrade", token, base_units(symbol, maxima[symbol])).ok
+            assert node.send(user, token, "approve", vault, 2**256 - 1).ok
+            amount = base_units(symbol, SEED_DEPOSITS[name][symbol])
+            assert node.send(user, token, "mint", user, amount).ok
+            assert node.send(user, vault, "deposit", token, amount).ok
+
+    wallets = {**users, "keeper": keeper, "outsider": outsider}
+    reads = [
+        (("vault", name, s), vault.address, vault.balanceOf.encode_input(user, tokens[s]))
+        for name, user in users.items()
+        for s in SYMBOLS
+    ]
+    reads += [
+        (("wallet", name, s), tokens[s].address, tokens[s].balanceOf.encode_input(account))
+        for name, account in wallets.items()
+        for s in SYMBOLS
+    ]
+    for s in SYMBOLS:
+        reads.append((("accounted", s), vault.address, vault.accountedTotal.encode_input(tokens[s])))
+        reads.append((("held", s), tokens[s].address, tokens[s].balanceOf.encode_input(vault)))
+        reads.append((("allowance", s), tokens[s].address, tokens[s].allowance.encode_input(vault, router)))
+    reads.append((("paused", "vault"), vault.address, vault.paused.encode_input()))
+    reads.append((("paused", "executor"), executor.address, executor.paused.encode_input()))
+    calls = [(to, data.to_0x_hex()) for _, to, data in reads]
+
+    def read_state() -> dict:
+        return dict(zip([key for key, _, _ in reads], node.read_uints(calls), strict=True))
+
+    CustodyMachine.env = SimpleNamespace(
+        chain=chain, node=node, read_state=read_state, vault=vault, executor=executor, router=router,
+        tokens=tokens, feeds=feeds, pairs=pairs, users=users, owner=owner, guardian=guardian, keeper=keeper,
+        outsider=outsider, donor=accounts[7],
+    )  # fmt: skip
+    CustodyMachine.outcomes = Counter()
+    node.request("anvil_setBlockTimestampInterval", [1])
+    try:
+        run_state_machine_as_test(CustodyMachine, settings=MACHINE_SETTINGS)
+    finally:
+        node.request("anvil_removeBlockTimestampInterval", [])
+    print("\n".join(f"{count:5d}  {name}" for name, count in sorted(CustodyMachine.outcomes.items())))
+
+    # The run must have exercised the paths the invariants are about, not only reverts.
+    seen = CustodyMachine.outcomes
+    trade_results = Counter()
+    for key, count in seen.items():
+        if key.startswith("trade ["):
+            trade_results[key.split(": ", 1)[1]] += count
+    for required in ("deposit: ok", "withdraw: ok", "withdraw: VaultInsufficientBalance", "donate: ok", "sweep: ok"):
+        assert seen[required] > 0, f"no '{required}' in {dict(seen)}"
+    for required in ("ExecutorStalePrice", ROUTER_INSUFFICIENT_OUTPUT):
+        assert trade_results[required] > 0, f"no trade ended in '{required}': {dict(trade_results)}"
+    assert trade_results["ok"] >= 20, dict(trade_results)
+    assert len(trade_results) >= 8, dict(trade_results)
+
+
+# ------------------------------------------------------------ plain properties
+@PROPERTY_SETTINGS
+@given(symbol=st.sampled_from(SYMBOLS), amount=st.integers(1, 10**30), data=st.data())
+def test_deposit_then_withdraw_returns_every_unit(chain, node, vault, tokens, bob, symbol, amount, data):
+    token = tokens[symbol]
+    with isolated(chain):
+        wallet, accounted, held = token.balanceOf(bob), vault.accountedTotal(token), token.balanceOf(vault)
+        assert node.send(bob, token, "mint", bob, amount).ok
+        assert node.send(bob, token, "approve", vault, amount).ok
+        assert node.send(bob, vault, "deposit", token, amount).value == amount
+        assert vault.balanceOf(bob, token) == amount
+        first = data.draw(st.integers(1, amount), label="first withdrawal")
+        assert node.send(bob, vault, "withdraw", token, first).ok
+        if amount > first:
+            assert node.send(bob, vault, "withdraw", token, amount - first).ok
+        assert node.send(bob, vault, "withdraw", token, 1).error == "VaultInsufficientBalance"
+        assert vault.balanceOf(bob, token) == 0
+        assert token.balanceOf(bob) == wallet + amount
+        assert (vault.accountedTotal(token), token.balanceOf(vault)) == (accounted, held)
+
+
+@PROPERTY_SETTINGS
+@given(
+    symbols=st.permutations(SYMBOLS).map(lambda order: order[:2]),
+    amount_in=st.integers(0, 10**27),
+    answers=st.tuples(st.integers(1, 10**16), st.integers(1, 10**16)),
+    slippages=st.lists(st.integers(0, MAX_USER_SLIPPAGE_BPS), min_size=2, max_size=2).map(sorted),
+)
+def test_oracle_floor_never_rises_with_more_slippage(
+    chain, node, executor, feeds, tokens, owner, bob, symbols, amount_in, answers, slippages
+):
+    symbol_in, symbol_out = symbols
+    token_in, token_out = tokens[symbol_in], tokens[symbol_out]
+    with isolated(chain):
+        for symbol, answer in zip(symbols, answers, strict=True):
+            assert node.send(owner, feeds[symbol], "updateAnswer", answer).ok
+        oracle_amount_out = executor.quote(token_in, token_out, amount_in).oracleAmountOut
+        floors = []
+        for slippage in slippages:
+            assert node.send(bob, executor, "setUserLimits", True, slippage).ok
+            floor = executor.oracleFloor(bob, token_in, token_out, amount_in)
+            assert floor == oracle_floor(amount_in, answers[0], symbol_in, answers[1], symbol_out, slippage)
+            floors.append(floor)
+        assert oracle_amount_out >= floors[0] >= floors[1]
