@@ -8,7 +8,8 @@ changes and outsiders' attempts. Python keeps the expected ledger; after every s
 - per token, the users' balances add up to ``vault.accountedTotal`` which is at most what
   the vault holds, and every balance and the surplus equal the model;
 - a user's balance fell only by their own withdrawal or by a keeper trade of at most their
-  per-trade limit whose output, credited to them, is at least the oracle floor then;
+  per-trade limit (and no sooner than their trade interval allows) whose output, credited
+  to them, is at least the oracle floor then;
 - donations credit no one; keeper and outsider wallets never grow; the vault leaves no
   allowance behind.
 
@@ -79,6 +80,8 @@ USER_LIMITS = {
     "bob": (300, {"WETH": 20, "WBTC": 1, "USDC": 60_000}),
     "carol": (1_000, {"WETH": 2, "WBTC": 0, "USDC": 3_000}),
 }
+# Least seconds between two keeper trades of a user's balance (0: no limit).
+MIN_TRADE_INTERVAL = {"alice": 0, "bob": 0, "carol": 600}
 # What each user holds in the vault when a machine example starts (whole tokens).
 SEED_DEPOSITS = {
     "alice": {"WETH": 10, "WBTC": 0.5, "USDC": 20_000},
@@ -258,6 +261,8 @@ class CustodyMachine(RuleBasedStateMachine):
         }
         self.slippage = {user: USER_LIMITS[user][0] for user in USERS}
         self.enabled = dict.fromkeys(USERS, True)
+        self.min_interval = dict(MIN_TRADE_INTERVAL)
+        self.last_trade_at = dict.fromkeys(USERS, 0)  # stored only while an interval is set
         self.max_amount = {
             (user, symbol): base_units(symbol, USER_LIMITS[user][1][symbol]) for user in USERS for symbol in SYMBOLS
         }
@@ -390,7 +395,10 @@ class CustodyMachine(RuleBasedStateMachine):
             user = data.draw(st.sampled_from(USERS), label="user")
             symbol_in, symbol_out = symbols
         else:
-            fault_alone = [(u, s) for u in USERS for s in SYMBOLS if fault and self._fault_stands_alone(fault, u, s)]
+            now = self._now()
+            fault_alone = [
+                (u, s) for u in USERS for s in SYMBOLS if fault and self._fault_stands_alone(fault, u, s, now)
+            ]
             if fault_alone:
                 user, symbol_in = data.draw(st.sampled_from(fault_alone), label="user, tokenIn")
             else:
@@ -462,6 +470,8 @@ class CustodyMachine(RuleBasedStateMachine):
             reasons.append("ExecutorUserNotEnabled")
         if amount_in > limit:
             reasons.append("ExecutorAmountAboveUserLimit")
+        if self._too_soon(user, now):
+            reasons.append("ExecutorTradeTooSoon")
         if stale:
             reasons.append("ExecutorStalePrice")
         if min_amount_out < floor:
@@ -485,6 +495,8 @@ class CustodyMachine(RuleBasedStateMachine):
         if outcome.ok:
             assert outcome.value == quoted >= min_amount_out >= floor
             self.used_trade_ids.append(trade_id)
+            if self.min_interval[user]:
+                self.last_trade_at[user] = now
             self.balances[user, symbol_in] -= amount_in
             self.balances[user, symbol_out] += quoted
             moves.append(Trade(user, symbol_in, symbol_out, amount_in, limit, floor))
@@ -543,7 +555,15 @@ class CustodyMachine(RuleBasedStateMachine):
             self._update_feed(symbol, self.answers[symbol])
         self._settle(self.state, [])
 
-    @rule(seconds=st.integers(1, 900) | st.integers(MAX_AGE - 3, MAX_AGE + 3) | st.integers(MAX_AGE, 3 * MAX_AGE))
+    @rule(
+        seconds=st.sampled_from(["short", "short", "about max age", "long"]).flatmap(
+            lambda span: {
+                "short": st.integers(1, 900),
+                "about max age": st.integers(MAX_AGE - 3, MAX_AGE + 3),
+                "long": st.integers(MAX_AGE, 3 * MAX_AGE),
+            }[span]
+        )
+    )
     def time_passes(self, seconds):
         self.env.chain.mine(deltatime=seconds)
         self._settle(self.state, [])
@@ -593,7 +613,13 @@ class CustodyMachine(RuleBasedStateMachine):
     def user_changes_limits(self, user, symbol, data):
         env = self.env
         self.budget["limits"] -= 1
-        if data.draw(st.booleans(), label="per-trade maximum"):
+        setting = data.draw(st.sampled_from(["per-trade maximum", "opt-in and slippage", "trade interval"]))
+        if setting == "trade interval":
+            interval = data.draw(st.sampled_from([0, 1, 60, 600, MAX_AGE]), label="minTradeInterval")
+            outcome = env.node.send(env.users[user], env.executor, "setMinTradeInterval", interval)
+            self._expect("set interval", outcome, [])
+            self.min_interval[user] = interval
+        elif setting == "per-trade maximum":
             cap = base_units(symbol, AMOUNT_CAP[symbol])
             maximum = data.draw(st.one_of(st.just(0), st.integers(1, cap)), label="maxAmount")
             outcome = env.node.send(env.users[user], env.executor, "setMaxAmountPerTrade", env.tokens[symbol], maximum)
@@ -651,10 +677,13 @@ class CustodyMachine(RuleBasedStateMachine):
         self._expect(f"attack {attack}", outcome, reasons)
         self._settle(self.state, [])
 
-    def _fault_stands_alone(self, fault: str, user: str, symbol: str) -> bool:
+    def _too_soon(self, user: str, now: int) -> bool:
+        return bool(self.min_interval[user]) and now < self.last_trade_at[user] + self.min_interval[user]
+
+    def _fault_stands_alone(self, fault: str, user: str, symbol: str, now: int) -> bool:
         """Whether ``user`` selling ``symbol`` breaks no rule but ``fault``."""
         limit, balance = self.max_amount[user, symbol], self.balances[user, symbol]
-        if not (self.enabled[user] and limit > 0 and balance > 0):
+        if not (self.enabled[user] and limit > 0 and balance > 0) or self._too_soon(user, now):
             return False
         return {"above balance": balance < limit, "at limit": limit <= balance}.get(fault, True)
 
@@ -717,6 +746,7 @@ def test_custody_invariants_hold_under_random_operations(
     for name, user in users.items():
         slippage, maxima = USER_LIMITS[name]
         assert node.send(user, executor, "setUserLimits", True, slippage).ok
+        assert node.send(user, executor, "setMinTradeInterval", MIN_TRADE_INTERVAL[name]).ok
         for symbol, token in tokens.items():
             assert node.send(user, executor, "setMaxAmountPerTrade", token, base_units(symbol, maxima[symbol])).ok
             assert node.send(user, token, "approve", vault, 2**256 - 1).ok
