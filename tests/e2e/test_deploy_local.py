@@ -35,6 +35,10 @@ def test_local_deploy_oracles_fund_trade__rerun_sends_nothing(start_anvil, ape_r
                                "--amount", "250", env=env))
     assert "Traded 250 USDC for" in traded
 
+    assert "Deployed Vault" in assert_ok(ape_run("deploy", *NETWORK, *records, "--fresh", env=env))
+    fresh = json.loads((tmp_path / "ethereum-local.json").read_text())
+    assert fresh["contracts"]["Vault"]["address"] != record["contracts"]["Vault"]["address"]
+
 
 def test_deploy__record_from_another_chain__deploys_anew(start_anvil, ape_run, tmp_path):
     records = ("--deployments", str(tmp_path))
