@@ -11,25 +11,43 @@ from ape.cli import ConnectedProviderCommand
 
 from keepers.deployment import DEPLOYMENTS_DIR, DeploymentRecord, load_record, record_path
 from keepers.errors import SentinelError
-from keepers.network_config import NetworkSpec, load_network_spec, spec_path_for
+from keepers.network_config import NETWORKS_DIR, PROJECT_ROOT, NetworkSpec, load_network_spec, spec_path_for
 
 # Networks whose node URL comes from an environment variable in ape-config.yaml.
 NODE_URL_VARIABLES = {"sepolia": "SEPOLIA_RPC_URL"}
 
 
 class SentinelCommand(ConnectedProviderCommand):
-    """Ape's connected command, refusing a network whose node URL is not set before
-    Ape tries to connect (Ape would only say 'Invalid uri: ${SEPOLIA_RPC_URL}')."""
+    """Ape's connected command, refusing before Ape tries to connect a network this
+    project has no file for, or whose node URL is not set (Ape would only say
+    'Invalid uri: ${SEPOLIA_RPC_URL}', or try a public node)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        choice = next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--network"), "")
-        for network, variable in NODE_URL_VARIABLES.items():
-            if network in choice and not os.environ.get(variable):
+        choice = _option_value(args, "--network") or "ethereum:local"
+        network = (choice.split(":") + ["local"])[1] or "local"
+        if _option_value(args, "--network-config") is None and not spec_path_for(network).is_file():
+            known = ", ".join(sorted(path.stem for path in NETWORKS_DIR.glob("*.yaml")))
+            raise click.UsageError(
+                f"--network {choice}: no {spec_path_for(network).relative_to(PROJECT_ROOT)}; "
+                f"networks with a file: {known} (or pass --network-config FILE)"
+            )
+        for name, variable in NODE_URL_VARIABLES.items():
+            if name in network and not os.environ.get(variable):
                 raise click.UsageError(
                     f"--network {choice}: {variable} is not set; export your node's RPC URL "
                     f"(see .env.sepolia.example)"
                 )
         return super().parse_args(ctx, args)
+
+
+def _option_value(args: list[str], option: str) -> str | None:
+    """The value given to ``option`` (as `--opt value` or `--opt=value`), if any."""
+    for index, argument in enumerate(args):
+        if argument == option and index + 1 < len(args):
+            return args[index + 1]
+        if argument.startswith(option + "="):
+            return argument.split("=", 1)[1]
+    return None
 
 
 def network_config_option():

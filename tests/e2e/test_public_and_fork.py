@@ -79,6 +79,11 @@ def test_deploy__sepolia_without_rpc_url__names_the_variable(ape_run):
     assert_user_error(ape_run("deploy", *SEPOLIA), "SEPOLIA_RPC_URL is not set")
 
 
+def test_deploy__network_without_a_file__refused_before_connecting(ape_run):
+    result = ape_run("deploy", "--network", "ethereum:mainnet:node")
+    assert_user_error(result, "no data/networks/mainnet.yaml", "local, sepolia", "--network-config")
+
+
 @pytest.mark.parametrize(
     "change, fragments",
     [
