@@ -52,5 +52,8 @@ def resolve_account(
         raise SentinelError(f"{option} {choice}: unattended runs need {variable} set to the account's passphrase")
     if passphrase:
         # Unlock once and sign without prompts (cron, CI); the passphrase stays in the env.
-        account.set_autosign(True, passphrase=passphrase)
+        try:
+            account.set_autosign(True, passphrase=passphrase)
+        except AccountsError:
+            raise SentinelError(f"{option} {choice}: {variable} does not unlock this account; check it") from None
     return account

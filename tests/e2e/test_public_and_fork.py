@@ -3,6 +3,9 @@ holds a market built by `deploy`; Sepolia's node URL points at it, and Ape's
 `sepolia-fork` network forks it. Bad input stops before any transaction."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -152,3 +155,54 @@ def test_setup_oracles__unsound_feed__refused_before_any_transaction(upstream, s
     blocks = block_number(fork_url)
     assert_user_error(ape_run("setup_oracles", *common, env=env), *fragments)
     assert block_number(fork_url) == blocks
+
+
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's public dev mnemonic
+
+
+@pytest.fixture
+def keystore(tmp_path):
+    """An Ape data folder holding `deployer`, an encrypted keyfile account (anvil's
+    funded dev account 9), as `ape accounts import deployer` would create it."""
+    folder = tmp_path / "ape-data"
+    script = (
+        "from ape_accounts import import_account_from_mnemonic as load;"
+        f"print(load('deployer', 'a long passphrase', '{ANVIL_MNEMONIC}', \"m/44'/60'/0'/0/9\").address)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, "APE_DATA_FOLDER": str(folder)},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return {"folder": str(folder), "address": result.stdout.strip().splitlines()[-1]}
+
+
+@pytest.fixture
+def blocks_every_second(upstream):
+    """Ape waits for Sepolia's 2 confirmations, so the chain must keep making blocks
+    as a real network does; automine is restored afterwards for the other tests."""
+    rpc(upstream["url"], "evm_setIntervalMining", [1])
+    yield
+    rpc(upstream["url"], "evm_setAutomine", [True])
+
+
+def test_sepolia__encrypted_account_with_passphrase_env__deploys_and_registers_feeds(
+    upstream, keystore, blocks_every_second, ape_run, tmp_path
+):
+    env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_DATA_FOLDER": keystore["folder"],
+           "APE_ACCOUNTS_deployer_PASSPHRASE": "a long passphrase"}
+    common = (*SEPOLIA, "--network-config", write_config(tmp_path, upstream["public"]), "--deployments", str(tmp_path))
+    assert_ok(ape_run("deploy", *common, "--account", "deployer", "--keeper", UNUSED_ADDRESS, "--yes", env=env))
+    record = json.loads((tmp_path / "ethereum-sepolia.json").read_text())
+    assert record["chain_id"] == SEPOLIA_CHAIN_ID
+    assert record["roles"]["owner"] == keystore["address"]
+    assert record["roles"]["keeper"] == to_checksum_address(UNUSED_ADDRESS)
+    assert "4 feed(s) registered" in assert_ok(ape_run("setup_oracles", *common, "--account", "deployer", env=env))
+
+
+def test_sepolia__wrong_passphrase__one_line_error(upstream, keystore, ape_run, tmp_path):
+    env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_DATA_FOLDER": keystore["folder"],
+           "APE_ACCOUNTS_deployer_PASSPHRASE": "not the passphrase"}
+    blocks = block_number(upstream["url"])
+    result = ape_run("deploy", *SEPOLIA, "--network-config", write_config(tmp_path, upstream["public"]),
+                     "--deployments", str(tmp_path), "--account", "deployer", "--yes", env=env)
+    assert_user_error(result, "--account deployer", "APE_ACCOUNTS_deployer_PASSPHRASE does not unlock")
+    assert block_number(upstream["url"]) == blocks
