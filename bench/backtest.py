@@ -90,7 +90,7 @@ def main() -> None:
     grid_times = {}
     for workers in (1, args.workers):
         start = time.perf_counter()
-        grid = run_grid(data, lambda params: build_strategy("rsi_sma", params), GRID, config, workers=workers)
+        run_grid(data, lambda params: build_strategy("rsi_sma", params), GRID, config, workers=workers)
         grid_times[workers] = time.perf_counter() - start
     own_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
