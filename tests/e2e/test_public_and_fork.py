@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -128,7 +129,12 @@ def _set_feed_answer(url: str, feed: str, answer: int) -> None:
     """Pushes a new round to a MockV3Aggregator from an unlocked dev account."""
     sender = rpc(url, "eth_accounts")[0]
     data = "0x" + function_signature_to_4byte_selector("updateAnswer(int256)").hex() + (answer % 2**256).to_bytes(32, "big").hex()
-    rpc(url, "eth_sendTransaction", [{"from": sender, "to": feed, "data": data}])
+    tx_hash = rpc(url, "eth_sendTransaction", [{"from": sender, "to": feed, "data": data}])
+    # anvil may answer before the block is sealed: wait for it, so block counts are settled.
+    deadline = time.monotonic() + 30
+    while rpc(url, "eth_getTransactionReceipt", [tx_hash]) is None:
+        assert time.monotonic() < deadline, "feed update was never mined"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
