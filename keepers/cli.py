@@ -9,9 +9,20 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from keepers.deployment import DEPLOYMENTS_DIR, DeploymentRecord, load_record, record_path
+from keepers import PROJECT_ROOT
+from keepers.deployment import (
+    DEPLOYMENTS_DIR,
+    DeploymentRecord,
+    load_record,
+    record_path,
+)
 from keepers.errors import SentinelError
-from keepers.network_config import NETWORKS_DIR, PROJECT_ROOT, NetworkSpec, load_network_spec, spec_path_for
+from keepers.network_config import (
+    NETWORKS_DIR,
+    NetworkSpec,
+    load_network_spec,
+    spec_path_for,
+)
 
 # Networks whose node URL comes from an environment variable in ape-config.yaml.
 NODE_URL_VARIABLES = {"sepolia": "SEPOLIA_RPC_URL"}

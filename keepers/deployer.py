@@ -14,7 +14,13 @@ from ape import chain, project
 from ape.api import AccountAPI
 from ape.contracts import ContractInstance
 
-from keepers.deployment import DeployedContract, DeploymentRecord, is_live, load_record, save_record
+from keepers.deployment import (
+    DeployedContract,
+    DeploymentRecord,
+    is_live,
+    load_record,
+    save_record,
+)
 from keepers.errors import SentinelError
 from keepers.local_market import build_local_market
 from keepers.network_config import NetworkSpec

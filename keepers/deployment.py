@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 from ape.exceptions import BlockNotFoundError
 
+from keepers import PROJECT_ROOT
 from keepers.errors import SentinelError
-from keepers.network_config import PROJECT_ROOT
 
 DEPLOYMENTS_DIR = PROJECT_ROOT / "data" / "deployments"
 FORMAT_VERSION = 1

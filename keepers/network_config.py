@@ -14,11 +14,18 @@ from typing import Annotated
 
 import yaml
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from keepers import PROJECT_ROOT
 from keepers.errors import SentinelError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NETWORKS_DIR = PROJECT_ROOT / "data" / "networks"
 MAX_FEED_AGE_SECONDS = 7 * 24 * 3600  # Executor.MAX_FEED_AGE
 

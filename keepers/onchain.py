@@ -5,15 +5,10 @@ from __future__ import annotations
 from ape import Contract, chain
 from ape.exceptions import ContractLogicError
 
+from keepers.artifacts import npm_abi
 from keepers.errors import SentinelError
 
-DECIMALS_ABI = {
-    "type": "function",
-    "name": "decimals",
-    "stateMutability": "view",
-    "inputs": [],
-    "outputs": [{"name": "", "type": "uint8"}],
-}
+ERC20_METADATA_ABI = "@openzeppelin/contracts/build/contracts/IERC20Metadata.json"
 
 
 def check_has_code(address: str | None, field: str) -> None:
@@ -29,7 +24,7 @@ def check_has_code(address: str | None, field: str) -> None:
 def check_token_decimals(address: str | None, expected: int, field: str) -> None:
     """SentinelError when the token's on-chain ``decimals()`` differs from the config."""
     check_has_code(address, field)
-    token = Contract(address, abi=[DECIMALS_ABI])
+    token = Contract(address, abi=npm_abi(ERC20_METADATA_ABI))
     try:
         actual = token.decimals()
     except ContractLogicError:

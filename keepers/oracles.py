@@ -14,21 +14,13 @@ from dataclasses import dataclass
 from ape import Contract, chain
 from ape.exceptions import ContractLogicError
 
+from keepers.artifacts import npm_abi
 from keepers.errors import SentinelError
 from keepers.network_config import TokenSpec
 from keepers.onchain import check_has_code
 from keepers.units import to_base_units
 
-AGGREGATOR_V3_ABI = [
-    {"type": "function", "name": "decimals", "stateMutability": "view", "inputs": [],
-     "outputs": [{"name": "", "type": "uint8"}]},
-    {"type": "function", "name": "description", "stateMutability": "view", "inputs": [],
-     "outputs": [{"name": "", "type": "string"}]},
-    {"type": "function", "name": "latestRoundData", "stateMutability": "view", "inputs": [],
-     "outputs": [{"name": "roundId", "type": "uint80"}, {"name": "answer", "type": "int256"},
-                 {"name": "startedAt", "type": "uint256"}, {"name": "updatedAt", "type": "uint256"},
-                 {"name": "answeredInRound", "type": "uint80"}]},
-]
+AGGREGATOR_V3_ABI = "@chainlink/contracts/abi/v0.8/AggregatorV3Interface.json"
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,7 @@ def read_feed(feed_address: str, token: TokenSpec) -> FeedReading:
     """Reads and validates ``token``'s feed; SentinelError naming the problem and fix."""
     field = f"tokens.{token.symbol}.feed"
     check_has_code(feed_address, field)
-    feed = Contract(feed_address, abi=AGGREGATOR_V3_ABI)
+    feed = Contract(feed_address, abi=npm_abi(AGGREGATOR_V3_ABI))
     try:
         decimals = feed.decimals()
         description = feed.description()

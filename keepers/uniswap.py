@@ -7,13 +7,11 @@ two work together as on mainnet.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ape.contracts import ContractContainer
 from ethpm_types import ContractType
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from keepers.artifacts import npm_artifact
+
 ARTIFACTS = {
     "UniswapV2Factory": "@uniswap/v2-core/build/UniswapV2Factory.json",
     "UniswapV2Pair": "@uniswap/v2-core/build/UniswapV2Pair.json",
@@ -22,18 +20,11 @@ ARTIFACTS = {
 }
 
 
-class ArtifactNotFoundError(FileNotFoundError):
-    """A Uniswap artifact is missing: the npm packages are not installed."""
-
-
-def uniswap_v2_container(name: str, node_modules: Path | None = None) -> ContractContainer:
+def uniswap_v2_container(name: str) -> ContractContainer:
     """An Ape container for one Uniswap V2 contract (a key of ``ARTIFACTS``)."""
     if name not in ARTIFACTS:
         raise KeyError(f"unknown Uniswap V2 artifact {name!r}; choose one of {sorted(ARTIFACTS)}")
-    path = (node_modules or PROJECT_ROOT / "node_modules") / ARTIFACTS[name]
-    if not path.is_file():
-        raise ArtifactNotFoundError(f"{path} is missing: run `make setup` (npm packages) first")
-    artifact = json.loads(path.read_text())
+    artifact = npm_artifact(ARTIFACTS[name])
     contract_type = ContractType(
         contractName=name,
         abi=artifact["abi"],

@@ -4,7 +4,12 @@ import click
 
 from keepers.accounts import resolve_account
 from keepers.cli import (
-    SentinelCommand, deployments_option, is_local_chain, load_spec, network_config_option, user_errors,
+    SentinelCommand,
+    deployments_option,
+    is_local_chain,
+    load_spec,
+    network_config_option,
+    user_errors,
 )
 from keepers.deployer import check_can_pay, check_network_spec, deploy
 from keepers.deployment import record_path

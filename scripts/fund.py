@@ -3,7 +3,13 @@
 import click
 
 from keepers.cli import (
-    SentinelCommand, deployments_option, is_local_chain, load_spec, network_config_option, require_record, user_errors,
+    SentinelCommand,
+    deployments_option,
+    is_local_chain,
+    load_spec,
+    network_config_option,
+    require_record,
+    user_errors,
 )
 from keepers.errors import SentinelError
 from keepers.funding import fund_users

@@ -5,7 +5,13 @@ from ape import project
 
 from keepers.accounts import resolve_account
 from keepers.cli import (
-    SentinelCommand, deployments_option, is_local_chain, load_spec, network_config_option, require_record, user_errors,
+    SentinelCommand,
+    deployments_option,
+    is_local_chain,
+    load_spec,
+    network_config_option,
+    require_record,
+    user_errors,
 )
 from keepers.oracles import setup_oracles
 

@@ -7,10 +7,16 @@ from ape import project
 
 from keepers.accounts import resolve_account
 from keepers.cli import (
-    SentinelCommand, deployments_option, is_local_chain, load_spec, network_config_option, require_record, user_errors,
+    SentinelCommand,
+    deployments_option,
+    is_local_chain,
+    load_spec,
+    network_config_option,
+    require_record,
+    user_errors,
 )
-from keepers.network_config import parse_address
 from keepers.execution import make_trade_id, plan_trade, send_trade
+from keepers.network_config import parse_address
 from keepers.units import format_amount, to_base_units
 
 
