@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ape import chain
-from ape.api import AccountAPI
+from ape.api import AccountAPI, ReceiptAPI
 from ape.exceptions import ContractLogicError
-from eth_utils import keccak
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
 
 from keepers.errors import SentinelError
 from keepers.uniswap import uniswap_v2_container
@@ -59,6 +60,18 @@ class TradeResult:
 def make_trade_id(user: str, token_in: str, token_out: str, amount_in: int, nonce: str) -> bytes:
     """A deterministic idempotency key: the same intent and nonce give the same id."""
     return keccak(f"{user.lower()}|{token_in.lower()}|{token_out.lower()}|{amount_in}|{nonce}".encode())
+
+
+def decision_trade_id(
+    chain_id: int, executor: str, user: str, token_in: str, token_out: str, strategy: str, bar_time: int
+) -> bytes:
+    """The idempotency key of a keeper's decision: one strategy's call on one closed bar
+    for one user and pair can never execute twice, whatever the keeper process does."""
+    return keccak(encode(
+        ["uint256", "address", "address", "address", "address", "string", "uint256"],
+        [chain_id, to_checksum_address(executor), to_checksum_address(user), to_checksum_address(token_in),
+         to_checksum_address(token_out), strategy, bar_time],
+    ))
 
 
 def plan_trade(
@@ -115,9 +128,17 @@ def send_trade(executor, keeper: AccountAPI, plan: TradePlan) -> TradeResult:
         )
     except ContractLogicError as error:
         raise TradeRejected(f"executeTrade reverted: {error.message}") from None
-    event = receipt.events.filter(executor.TradeExecuted)[0]
+    return trade_result(executor, receipt, plan.trade_id)
+
+
+def trade_result(executor, receipt: ReceiptAPI, trade_id: bytes) -> TradeResult:
+    """The outcome of ``trade_id`` read from its TradeExecuted event in ``receipt``."""
+    events = [event for event in receipt.events.filter(executor.TradeExecuted) if bytes(event.tradeId) == trade_id]
+    if not events:
+        raise SentinelError(f"transaction {receipt.txn_hash} has no TradeExecuted event for trade 0x{trade_id.hex()}")
+    event = events[0]
     return TradeResult(
-        trade_id=plan.trade_id,
+        trade_id=trade_id,
         tx_hash=str(receipt.txn_hash),
         block_number=receipt.block_number,
         amount_in=event.amountIn,
@@ -128,3 +149,16 @@ def send_trade(executor, keeper: AccountAPI, plan: TradePlan) -> TradeResult:
         round_out=event.roundOut,
         gas_used=receipt.gas_used,
     )
+
+
+def find_trade_receipt(executor, trade_id: bytes, from_block: int) -> ReceiptAPI | None:
+    """The receipt of the transaction that executed ``trade_id`` (by its indexed event
+    topic), or None if no such event exists from ``from_block`` on."""
+    topic = "0x" + keccak(text=executor.TradeExecuted.abi.selector).hex()
+    logs = chain.provider.web3.eth.get_logs({
+        "address": executor.address, "fromBlock": from_block, "toBlock": "latest",
+        "topics": [topic, "0x" + trade_id.hex()],
+    })
+    if not logs:
+        return None
+    return chain.provider.get_receipt("0x" + bytes(logs[0]["transactionHash"]).hex())

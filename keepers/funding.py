@@ -1,31 +1,44 @@
 """Tops up the example users of a local market: mint, deposit, opt in.
 
-Idempotent: each user is brought to the configured vault balance and limits, and a
-second run sends nothing.
+The users, their deposits and their own on-chain limits come from the keeper's users
+file (data/config/users.yaml, each user's ``fund`` block): one source of truth for the
+keepers and for funding. Idempotent: each user is brought to the configured vault
+balance and limits, and a second run sends nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ape import accounts, project
 
+from keepers.config import UserConfig
 from keepers.deployment import DeploymentRecord
+from keepers.errors import SentinelError
 from keepers.network_config import NetworkSpec
 from keepers.units import to_base_units
 
 
-def fund_users(spec: NetworkSpec, record: DeploymentRecord, report: Callable[[str], None]) -> int:
-    """Brings every configured user to its deposits and limits; returns transactions sent."""
+def fund_users(users: Sequence[UserConfig], spec: NetworkSpec, record: DeploymentRecord,
+               report: Callable[[str], None]) -> int:
+    """Brings every user with a ``fund`` block to its deposits and limits; returns transactions sent."""
     vault = project.Vault.at(record.address_of("Vault"))
     executor = project.Executor.at(record.address_of("Executor"))
     sent = 0
-    for user_spec in spec.users:
-        user = accounts.test_accounts[user_spec.test_account]
+    for user_config in users:
+        funding = user_config.fund
+        if funding is None or user_config.test_account is None:
+            continue
+        where = f"users.{user_config.id}.fund"
+        for field_name in ("deposits", "max_amount_per_trade"):
+            unknown = set(getattr(funding, field_name)) - {token.symbol for token in spec.all_tokens}
+            if unknown:
+                raise SentinelError(f"{where}.{field_name}: unknown token(s) {sorted(unknown)} on this network")
+        user = accounts.test_accounts[user_config.test_account]
         actions = []
-        for symbol, amount in user_spec.deposits.items():
+        for symbol, amount in funding.deposits.items():
             token = project.MockToken.at(record.tokens[symbol])
-            target = to_base_units(amount, spec.token(symbol).decimals, f"users.{user_spec.name}.deposits.{symbol}")
+            target = to_base_units(amount, spec.token(symbol).decimals, f"{where}.deposits.{symbol}")
             missing = target - vault.balanceOf(user, token)
             if missing > 0:
                 token.mint(user, missing, sender=user)
@@ -34,20 +47,20 @@ def fund_users(spec: NetworkSpec, record: DeploymentRecord, report: Callable[[st
                 sent += 3
                 actions.append(f"deposited {amount} {symbol}")
         limits = executor.userLimits(user)
-        if (limits.enabled, limits.maxSlippageBps) != (True, user_spec.max_slippage_bps):
-            executor.setUserLimits(True, user_spec.max_slippage_bps, sender=user)
+        if (limits.enabled, limits.maxSlippageBps) != (True, funding.max_slippage_bps):
+            executor.setUserLimits(True, funding.max_slippage_bps, sender=user)
             sent += 1
-            actions.append(f"opted in at {user_spec.max_slippage_bps} bps")
-        if limits.minTradeInterval != user_spec.min_trade_interval_seconds:
-            executor.setMinTradeInterval(user_spec.min_trade_interval_seconds, sender=user)
+            actions.append(f"opted in at {funding.max_slippage_bps} bps")
+        if limits.minTradeInterval != funding.min_trade_interval_seconds:
+            executor.setMinTradeInterval(funding.min_trade_interval_seconds, sender=user)
             sent += 1
-            actions.append(f"at most one trade per {user_spec.min_trade_interval_seconds} s")
-        for symbol, amount in user_spec.max_amount_per_trade.items():
+            actions.append(f"at most one trade per {funding.min_trade_interval_seconds} s")
+        for symbol, amount in funding.max_amount_per_trade.items():
             token_address = record.tokens[symbol]
-            limit = to_base_units(amount, spec.token(symbol).decimals, f"users.{user_spec.name}.max_amount_per_trade")
+            limit = to_base_units(amount, spec.token(symbol).decimals, f"{where}.max_amount_per_trade.{symbol}")
             if executor.maxAmountPerTrade(user, token_address) != limit:
                 executor.setMaxAmountPerTrade(token_address, limit, sender=user)
                 sent += 1
                 actions.append(f"max {amount} {symbol}/trade")
-        report(f"{user_spec.name} ({user.address}): " + ("; ".join(actions) if actions else "already funded"))
+        report(f"{user_config.id} ({user.address}): " + ("; ".join(actions) if actions else "already funded"))
     return sent

@@ -76,17 +76,6 @@ class TokenSpec(_Strict):
         return self
 
 
-class UserFunding(_Strict):
-    """An example user of the local market: deposits and own trading limits."""
-
-    name: str = Field(min_length=1)
-    test_account: int = Field(ge=0)
-    deposits: dict[str, Decimal]
-    max_slippage_bps: int = Field(ge=0, le=1_000)
-    max_amount_per_trade: dict[str, Decimal]
-    min_trade_interval_seconds: int = Field(default=0, ge=0, lt=2**32)
-
-
 class NetworkSpec(_Strict):
     """Everything `deploy` and `setup_oracles` need to know about one network."""
 
@@ -98,7 +87,6 @@ class NetworkSpec(_Strict):
     guardian: Address | None = None
     feed_decimals: int = Field(default=8, ge=0, le=18)
     pool_depth_usd: Decimal = Field(default=Decimal(2_000_000), gt=0)
-    users: list[UserFunding] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> NetworkSpec:
@@ -113,11 +101,6 @@ class NetworkSpec(_Strict):
                 raise ValueError(f"token {token.symbol}: a local network needs price_usd (the starting price)")
         if self.kind == "public" and self.router is None:
             raise ValueError("router: a public network needs the Uniswap V2 router address")
-        for user in self.users:
-            for field_name in ("deposits", "max_amount_per_trade"):
-                unknown = set(getattr(user, field_name)) - set(symbols)
-                if unknown:
-                    raise ValueError(f"users.{user.name}.{field_name}: unknown token(s) {sorted(unknown)}")
         return self
 
     @property

@@ -1,5 +1,7 @@
 """`ape run fund`: top up the example users of a local market and opt them in."""
 
+from pathlib import Path
+
 import click
 
 from keepers.cli import (
@@ -11,18 +13,22 @@ from keepers.cli import (
     require_record,
     user_errors,
 )
+from keepers.config import load_keeper_config
 from keepers.errors import SentinelError
 from keepers.funding import fund_users
 
 
 @click.command(cls=SentinelCommand, short_help="Fund the example users (local only)")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Keeper config naming the users file (default: data/config/keeper.yaml).")
 @network_config_option()
 @deployments_option()
 @user_errors
-def cli(ecosystem, network, network_config, deployments_dir):
+def cli(ecosystem, network, config_file, network_config, deployments_dir):
     if not is_local_chain(network):
         raise SentinelError(f"--network {network.name}: fund mints test tokens; it runs only on local networks and forks")
     spec = load_spec(network, network_config)
     record = require_record(ecosystem, network, deployments_dir)
-    sent = fund_users(spec, record, report=click.echo)
+    users = load_keeper_config(config_file).users
+    sent = fund_users(users, spec, record, report=click.echo)
     click.echo(f"{sent} transaction(s) sent.")

@@ -15,13 +15,15 @@ from keepers.cli import (
     require_record,
     user_errors,
 )
+from keepers.config import load_keeper_config
 from keepers.execution import make_trade_id, plan_trade, send_trade
 from keepers.network_config import parse_address
+from keepers.startup import user_address
 from keepers.units import format_amount, to_base_units
 
 
 @click.command(cls=SentinelCommand, short_help="Execute one trade for a user")
-@click.option("--user", "user_choice", required=True, help="User: address, alias, or test-account index locally.")
+@click.option("--user", "user_choice", required=True, help="User: address, an id of the users file (alice), or a test-account index locally.")
 @click.option("--sell", required=True, help="Symbol of the token sold.")
 @click.option("--buy", required=True, help="Symbol of the token bought.")
 @click.option("--amount", required=True, help="Amount sold, in whole tokens (e.g. 100.5).")
@@ -38,7 +40,7 @@ def cli(ecosystem, network, user_choice, sell, buy, amount, keeper_choice, nonce
     spec = load_spec(network, network_config)
     record = require_record(ecosystem, network, deployments_dir)
     sell_spec, buy_spec = spec.token(sell), spec.token(buy)
-    user = _user_address(user_choice, spec, local)
+    user = _user_address(user_choice, local)
     keeper = resolve_account(keeper_choice, role="keeper", local=local, option="--keeper")
     executor = project.Executor.at(record.address_of("Executor"))
     amount_in = to_base_units(amount, sell_spec.decimals, "--amount")
@@ -55,9 +57,9 @@ def cli(ecosystem, network, user_choice, sell, buy, amount, keeper_choice, nonce
     )
 
 
-def _user_address(choice, spec, local):
+def _user_address(choice, local):
     if choice.startswith("0x"):
         return parse_address(choice, "--user")
-    named = next((user for user in spec.users if user.name == choice), None)
-    index = str(named.test_account) if named else choice
-    return resolve_account(index, role="user", local=local, option="--user").address
+    if not choice.isdigit():
+        return user_address(load_keeper_config().user(choice), local)
+    return resolve_account(choice, role="user", local=local, option="--user").address

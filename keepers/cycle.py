@@ -1,0 +1,258 @@
+"""One user's keeper cycle: prices -> risk -> strategy -> trade -> records.
+
+``run_cycle(user, context, number)`` is a function of the user, the keeper's
+configuration, the store and the chain client, all carried by ``KeeperContext``:
+no hidden globals, so any worker process can run any user's cycle. What a cycle did
+comes back as a ``CycleResult`` (its metrics, and a line for a person to read).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from keepers.chain_client import ChainClient, UserSnapshot
+from keepers.checkpoints import checkpoint
+from keepers.config import KeeperConfig, UserConfig
+from keepers.journal import Decision, Journal
+from keepers.market import check_reading, closed_closes, record_reading
+from keepers.network_config import NetworkSpec
+from keepers.positions import BUY, SELL, sleeves
+from keepers.risk import RiskManager
+from keepers.store import MINED, UNFINISHED, CycleRow, SignalRow, Store, now_utc
+from keepers.units import to_base_units
+from strategies.base import Action, Strategy
+
+
+@dataclass
+class KeeperContext:
+    """Everything a cycle needs, built once per keeper process."""
+
+    config: KeeperConfig
+    spec: NetworkSpec
+    store: Store
+    client: ChainClient
+    journal: Journal
+    keeper_id: str
+    user_addresses: dict[str, str]  # user id -> address
+    user_strategies: dict[tuple[str, str], tuple[Strategy, ...]]  # (user id, token) -> strategies
+
+    @property
+    def quote(self) -> str:
+        """The quote token's symbol."""
+        return self.spec.quote.symbol
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did and cost."""
+
+    user_id: str
+    started_at: datetime
+    block_time: datetime | None = None
+    duration_seconds: float = 0.0
+    rpc_calls: int = 0
+    signals: int = 0
+    trades_ok: int = 0
+    trades_failed: int = 0
+    blocks: int = 0
+    vault_value_quote: float | None = None
+    position_value_quote: float | None = None
+    events: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def metrics(self) -> dict[str, float | int]:
+        """The numbers of this cycle (what a metrics exporter publishes)."""
+        return {
+            "duration_seconds": self.duration_seconds, "rpc_calls": self.rpc_calls, "signals": self.signals,
+            "trades_ok": self.trades_ok, "trades_failed": self.trades_failed, "blocks": self.blocks,
+        }
+
+    def line(self) -> str:
+        """One compact line for a person: when, who, what happened, what it cost."""
+        stamp = self.block_time.strftime("%Y-%m-%d %H:%M") if self.block_time else "-"
+        what = "; ".join(self.events) if self.events else "nothing to do"
+        if self.error:
+            what = f"ERROR {self.error}"
+        return f"{stamp}  {self.user_id:<8} {what}  [{self.rpc_calls} rpc, {self.duration_seconds * 1000:.0f} ms]"
+
+
+def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleResult:
+    """Runs one cycle of ``user``; ``number`` picks the token under round-robin rotation.
+
+    Errors are caught, stored with the cycle and returned: one user's failure never
+    stops the keeper's other users.
+    """
+    started, clock = now_utc(), time.perf_counter()
+    calls_before = context.client.rpc_calls
+    result = CycleResult(user_id=user.id, started_at=started)
+    try:
+        _cycle(user, context, number, result)
+    except Exception as error:  # noqa: BLE001 - recorded with the cycle, shown on its line
+        result.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:500]
+    result.duration_seconds = time.perf_counter() - clock
+    result.rpc_calls = context.client.rpc_calls - calls_before
+    context.store.add_cycle(CycleRow(
+        keeper_id=context.keeper_id, user_id=user.id, started_at=started, block_time=result.block_time,
+        duration_seconds=result.duration_seconds, rpc_calls=result.rpc_calls, signals=result.signals,
+        trades_ok=result.trades_ok, trades_failed=result.trades_failed, blocks=result.blocks,
+        memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        vault_value_quote=result.vault_value_quote, position_value_quote=result.position_value_quote,
+        error=result.error,
+    ))
+    return result
+
+
+def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleResult) -> None:
+    store, settings = context.store, context.config.settings
+    address = context.user_addresses[user.id]
+    risk = RiskManager(store, user.id, user.risk)
+    for row in store.trades(user.id, UNFINISHED):
+        settled = context.journal.reconcile(row, risk)
+        result.events.append(f"reconciled {row.trade_id[:10]} -> {settled.status}")
+    symbols = [context.quote, *user.tokens]
+    snapshot = context.client.snapshot(address, symbols)
+    checkpoint("after_price_read")
+    now = datetime.fromtimestamp(snapshot.block_time, UTC)
+    result.block_time = now
+    quote_problem = check_reading(snapshot.feeds[context.quote], snapshot.block_time,
+                                  context.spec.quote.max_age_seconds)
+    prices = _usable_prices(user, context, snapshot, result, risk, now)
+    held = sleeves(store.trades(user.id, [MINED]), context.client.token_decimals[context.quote])
+    if quote_problem is None:
+        _mark_value(user, context, snapshot, prices, held, result, risk, now)
+    tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
+    for token in tokens:
+        if token not in prices:
+            continue
+        if quote_problem is not None:
+            risk.block(token, quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}", now)
+            result.blocks += 1
+            continue
+        series = settings.price_series[token]
+        for strategy in context.user_strategies[(user.id, token)]:
+            _decide(user, context, snapshot, token, series, strategy, held, result, risk, now, address)
+
+
+def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> dict[str, float]:
+    """Records every valid reading into its bar; blocks (and records) the invalid ones."""
+    prices = {}
+    for token in user.tokens:
+        problem = check_reading(snapshot.feeds[token], snapshot.block_time, context.spec.token(token).max_age_seconds)
+        if problem is not None:
+            risk.block(token, problem.rule, problem.reason, now)
+            result.blocks += 1
+            result.events.append(f"{token} {problem.rule}: {problem.reason}")
+            continue
+        answer = snapshot.feeds[token]
+        record_reading(context.store, context.config.settings.price_series[token], answer,
+                       context.config.settings.timeframe_seconds)
+        prices[token] = answer.price
+    return prices
+
+
+def _mark_value(user, context, snapshot, prices, held, result, risk, now) -> None:
+    """Vault and position value in quote units; the drawdown kill switch watches it."""
+    quote_price = snapshot.feeds[context.quote].price
+    decimals = context.client.token_decimals
+    if len(prices) < len(user.tokens):
+        return  # a token without a valid price: the value would be wrong, not lower
+    value = snapshot.balances[context.quote] / 10 ** decimals[context.quote]
+    value += sum(snapshot.balances[t] / 10 ** decimals[t] * prices[t] / quote_price for t in user.tokens)
+    positions = sum(
+        sleeve.tokens / 10 ** decimals[asset] * prices[asset] / quote_price
+        for (asset, _), sleeve in held.items() if asset in prices
+    )
+    result.vault_value_quote, result.position_value_quote = value, positions
+    lock = risk.check_drawdown(value, now)
+    if lock is not None:
+        result.events.append(f"KILL SWITCH: {lock.reason}")
+
+
+def _decide(user, context, snapshot, token, series, strategy, held, result, risk, now, address) -> None:
+    """One strategy's decision on the newest closed bar of ``series``, at most once per bar."""
+    store, settings = context.store, context.config.settings
+    closes, bar_time = closed_closes(store, series, settings.timeframe_seconds, snapshot.block_time)
+    if bar_time is None:
+        return
+    last = store.last_decided_bar(user.id, token, strategy.name)
+    if last is not None and bar_time <= last:
+        return
+    signal = strategy.signal_now(closes)
+    recorded = store.add_signal(SignalRow(
+        user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time, action=signal.action.name,
+        confidence=signal.confidence, reason=signal.reason[:500],
+        indicators={k: (None if v != v else v) for k, v in signal.indicators.items()}, created_at=now_utc(),
+    ))
+    if not recorded:
+        return  # another keeper decided this bar
+    result.signals += 1
+    sleeve = held.get((token, strategy.name))
+    holding = sleeve.tokens if sleeve else 0
+    if signal.action == Action.BUY and holding == 0:
+        side, token_in, token_out = BUY, context.quote, token
+        amount = _buy_amount(user, context, snapshot)
+    elif signal.action == Action.SELL and holding > 0:
+        side, token_in, token_out = SELL, token, context.quote
+        amount = min(holding, snapshot.balances[token], snapshot.max_per_trade[token])
+    else:
+        return
+    label = f"{token} {strategy.name} {side}"
+    stop = _precheck(user, context, snapshot, token_in, amount) or _risk_stop(risk, token, side, now)
+    checkpoint("after_risk_check")
+    if stop is not None:
+        rule, reason = stop
+        risk.block(token, rule, reason, now)
+        result.blocks += 1
+        result.events.append(f"{label} blocked by {rule}: {reason}")
+        return
+    row = context.journal.execute(
+        Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy.name, side=side,
+                 bar_time=bar_time, token_in=token_in, token_out=token_out, amount_in=amount),
+        risk, now,
+    )
+    decimals = context.client.token_decimals
+    if row.status == MINED:
+        result.trades_ok += 1
+        result.events.append(
+            f"{label} {row.amount_in / 10 ** decimals[token_in]:.6g} {token_in} -> "
+            f"{row.amount_out / 10 ** decimals[token_out]:.6g} {token_out} ({signal.reason})")
+    else:
+        result.trades_failed += row.status != "skipped"
+        result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
+
+
+def _buy_amount(user: UserConfig, context: KeeperContext, snapshot: UserSnapshot) -> int:
+    """Quote base units one BUY spends: the configured size, within balance and the user's
+    on-chain per-trade maximum."""
+    quote = context.quote
+    balance = snapshot.balances[quote]
+    if user.sizing.quote_amount is not None:
+        wanted = to_base_units(user.sizing.quote_amount, context.client.token_decimals[quote],
+                               f"users.{user.id}.sizing.quote_amount")
+    else:
+        wanted = int(balance * user.sizing.vault_share)
+    return min(wanted, balance, snapshot.max_per_trade[quote])
+
+
+def _precheck(user, context, snapshot: UserSnapshot, token_in: str, amount: int) -> tuple[str, str] | None:
+    """The user's on-chain settings that would make the Executor refuse: caught here so
+    nothing is sent that must revert."""
+    if not snapshot.enabled:
+        return "user_opted_out", "the user has not enabled trading on the Executor (setUserLimits)"
+    if snapshot.max_per_trade[token_in] == 0:
+        return "no_allowance", f"the user's on-chain maximum per trade for {token_in} is 0"
+    if amount <= 0:
+        return "no_balance", f"no {token_in} in the vault to trade"
+    if snapshot.min_trade_interval and snapshot.block_time < snapshot.last_trade_at + snapshot.min_trade_interval:
+        return "trade_interval", (
+            f"the user allows one trade per {snapshot.min_trade_interval} s; next at "
+            f"{snapshot.last_trade_at + snapshot.min_trade_interval}")
+    return None
+
+
+def _risk_stop(risk: RiskManager, token: str, side: str, now: datetime) -> tuple[str, str] | None:
+    decision = risk.can_trade(token, side == BUY, now)
+    return None if decision.allowed else (decision.rule, decision.reason)

@@ -1,0 +1,168 @@
+"""Write-ahead execution of a keeper's trade decision, and its reconciliation.
+
+The order of a trade, each step stored before the next irreversible one:
+
+    intent (trade id, plan)  ->  sent (tx hash, nonce; stored BEFORE broadcast)
+        ->  mined | reverted | failed | dropped
+
+The trade id is derived from the decision (chain, executor, user, tokens, strategy,
+bar), and the Executor refuses a used one, so no crash or restart can execute a
+decision twice. ``reconcile`` settles every unfinished row from the chain: the
+``TradeExecuted`` event of its trade id, else the receipt of any hash it was sent
+with, else the node's word that the transaction is unknown (dropped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ape import chain
+from ape.api import ReceiptAPI
+
+from keepers.chain_client import ChainClient
+from keepers.checkpoints import checkpoint
+from keepers.execution import TradeRejected, decision_trade_id, find_trade_receipt, plan_trade, trade_result
+from keepers.positions import BUY, realise, sleeves
+from keepers.risk import RiskManager
+from keepers.sender import PreflightReverted, TransactionSender, find_receipt, is_pending
+from keepers.store import DROPPED, FAILED, INTENT, MINED, REVERTED, SENT, SKIPPED, Store, TradeRow, now_utc
+from strategies.risk import TradeRecord
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A strategy's call on a closed bar, sized: what the keeper means to trade."""
+
+    user_id: str
+    user_address: str
+    asset: str  # the network token traded against the quote token
+    strategy: str
+    side: str  # BUY or SELL
+    bar_time: datetime
+    token_in: str  # symbols
+    token_out: str
+    amount_in: int
+
+
+@dataclass
+class Journal:
+    """Executes and reconciles trades for one keeper process."""
+
+    store: Store
+    client: ChainClient
+    sender: TransactionSender
+    keeper_id: str
+    quote_symbol: str
+    tolerance_bps: int
+    dry_run: bool = False
+
+    def execute(self, decision: Decision, risk: RiskManager, now: datetime) -> TradeRow:
+        """Plans, records and (unless dry run) sends one decision; returns its final row."""
+        client = self.client
+        token_in, token_out = client.token(decision.token_in), client.token(decision.token_out)
+        trade_id = "0x" + decision_trade_id(
+            client.chain_id, client.executor.address, decision.user_address, token_in, token_out,
+            decision.strategy, int(decision.bar_time.timestamp()),
+        ).hex()
+        existing = self.store.trade(trade_id)
+        if existing is not None:
+            return existing  # decided before (another keeper, or before a restart)
+        row = TradeRow(
+            trade_id=trade_id, user_id=decision.user_id, user_address=decision.user_address,
+            keeper_id=self.keeper_id, chain_id=client.chain_id, asset=decision.asset, strategy=decision.strategy,
+            side=decision.side, bar_time=decision.bar_time, token_in=token_in, token_out=token_out,
+            amount_in=decision.amount_in, status=INTENT, replaced_tx_hashes=[], dry_run=self.dry_run,
+            created_at=now_utc(), updated_at=now_utc(),
+        )
+        try:
+            plan = plan_trade(client.executor, client.router, decision.user_address, token_in, token_out,
+                              decision.amount_in, bytes.fromhex(trade_id[2:]), tolerance_bps=self.tolerance_bps)
+        except TradeRejected as error:
+            row.status, row.revert_reason = FAILED, str(error)[:500]
+            if self.store.add_trade_intent(row):
+                risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
+            return row
+        row.min_amount_out, row.oracle_floor, row.pool_amount_out = (
+            plan.min_amount_out, plan.oracle_floor, plan.pool_amount_out)
+        if not self.store.add_trade_intent(row):
+            return self.store.trade(trade_id)
+        checkpoint("after_intent")
+        arguments = (plan.user, plan.token_in, plan.token_out, plan.amount_in, plan.min_amount_out,
+                     plan.router, plan.deadline, plan.trade_id)
+        if self.dry_run:
+            return self._dry_run(row, arguments)
+        try:
+            sent = self.sender.sign(client.executor.executeTrade, *arguments)
+        except PreflightReverted as error:
+            self.store.update_trade(trade_id, status=FAILED, revert_reason=str(error)[:500])
+            risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
+            return self.store.trade(trade_id)
+        self.store.update_trade(trade_id, status=SENT, tx_hash=sent.tx_hash, nonce=sent.nonce)
+        checkpoint("after_sent_stored")
+        self.sender.broadcast(sent)
+        checkpoint("after_broadcast")
+        receipt = self.sender.wait(
+            sent,
+            on_replace=lambda replaced: self.store.update_trade(
+                trade_id, tx_hash=replaced.tx_hash, replaced_tx_hashes=list(replaced.hashes)),
+        )
+        checkpoint("after_mined")
+        return self._settle(self.store.trade(trade_id), receipt, risk)
+
+    def reconcile(self, row: TradeRow, risk: RiskManager) -> TradeRow:
+        """Settles one unfinished row from what the chain says; a row whose transaction
+        is still pending is left as it is (the next cycle looks again)."""
+        trade_id = bytes.fromhex(row.trade_id[2:])
+        if self.client.executor.isTradeIdUsed(trade_id):
+            receipt = find_trade_receipt(self.client.executor, trade_id, self._search_from())
+            if receipt is not None:
+                return self._settle(row, receipt, risk)
+        hashes = [*(row.replaced_tx_hashes or []), *([row.tx_hash] if row.tx_hash else [])]
+        for tx_hash in hashes:
+            receipt = find_receipt(tx_hash)
+            if receipt is not None:
+                return self._settle(row, receipt, risk)
+        if any(is_pending(tx_hash) for tx_hash in hashes):
+            return row
+        reason = "never sent: the keeper stopped before broadcasting" if row.status == INTENT or not hashes \
+            else "the node does not know the transaction (never arrived, or dropped)"
+        self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
+        return self.store.trade(row.trade_id)
+
+    def _settle(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager) -> TradeRow:
+        """Stores the final state a receipt shows and tells the risk manager."""
+        when = datetime.fromtimestamp(chain.provider.get_block(receipt.block_number).timestamp, UTC)
+        common = {"tx_hash": str(receipt.txn_hash), "block_number": receipt.block_number,
+                  "gas_used": receipt.gas_used, "gas_price": getattr(receipt, "gas_price", None)}
+        if receipt.failed:
+            reason = "reverted on-chain (status 0)"
+            self.store.update_trade(row.trade_id, status=REVERTED, revert_reason=reason, **common)
+            risk.record_trade(TradeRecord(when, row.asset, None, success=False), row.trade_id)
+            return self.store.trade(row.trade_id)
+        result = trade_result(self.client.executor, receipt, bytes.fromhex(row.trade_id[2:]))
+        pnl = None
+        if row.side != BUY:
+            sleeve = sleeves(self.store.trades(row.user_id, [MINED]), self.client.token_decimals[self.quote_symbol])
+            held = sleeve.get((row.asset, row.strategy))
+            quote_units = result.amount_out / 10 ** self.client.token_decimals[self.quote_symbol]
+            pnl = realise(held, result.amount_in, quote_units) if held else quote_units
+        self.store.update_trade(
+            row.trade_id, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
+            price_in=result.price_in, price_out=result.price_out, revert_reason=None, **common)
+        risk.record_trade(TradeRecord(when, row.asset, pnl, success=True), row.trade_id)
+        return self.store.trade(row.trade_id)
+
+    def _dry_run(self, row: TradeRow, arguments: tuple) -> TradeRow:
+        """Checks the trade would pass (gas estimate) and records it as skipped."""
+        try:
+            self.client.executor.executeTrade.estimate_gas_cost(*arguments, sender=self.client.keeper)
+            reason = "dry run: would be sent"
+        except Exception as error:  # noqa: BLE001 - any refusal is what a dry run reports
+            reason = f"dry run: would revert: {getattr(error, 'message', error)}"
+        self.store.update_trade(row.trade_id, status=SKIPPED, revert_reason=reason[:500])
+        return self.store.trade(row.trade_id)
+
+    def _search_from(self) -> int:
+        executor = self.client.record.contracts["Executor"]
+        return executor.block_number or 0

@@ -1,0 +1,123 @@
+"""Price bars for the strategies, built from oracle readings and kept in the store.
+
+Strategies work on bars of a fixed timeframe, as in the backtester. Each oracle
+reading a cycle makes is folded into the bar its ``updatedAt`` falls in (bars belong
+to the price series a token maps to: WETH -> ETH). A bar is closed once the chain's
+clock has passed its end; a strategy decides on closed bars only, once per bar, and
+the trade then fills at the current price: the backtester's "next bar" fill.
+
+History comes from the store, so a restart keeps every indicator. On a first start
+it is backfilled from the feed's own past rounds (``getRoundData``, walking back in
+the current phase) and/or from a price file in the backtester's format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from ape_ethereum.multicall import Call
+
+from keepers.chain_client import FeedAnswer
+from keepers.errors import SentinelError
+from keepers.store import Store
+from strategies.data import DataError, load_prices
+
+PHASE_SHIFT = 64
+ROUND_BATCH = 200
+
+
+@dataclass(frozen=True)
+class ReadingProblem:
+    """Why an oracle answer cannot be used (the asset is not traded on it)."""
+
+    rule: str
+    reason: str
+
+
+def bar_start(timestamp: int, timeframe_seconds: int) -> datetime:
+    """The start of the bar that ``timestamp`` (unix seconds) falls in."""
+    return datetime.fromtimestamp(timestamp - timestamp % timeframe_seconds, UTC)
+
+
+def check_reading(answer: FeedAnswer | None, block_time: int, max_age_seconds: int) -> ReadingProblem | None:
+    """The same validity rules the Executor applies, so the keeper never trades on
+    (or records) a price the contract would refuse."""
+    if answer is None:
+        return ReadingProblem("oracle_invalid", "latestRoundData reverted")
+    if answer.answer <= 0:
+        return ReadingProblem("oracle_invalid", f"answer {answer.answer} is not a positive price")
+    if answer.round_id == 0 or answer.updated_at == 0 or answer.updated_at > block_time:
+        return ReadingProblem("oracle_invalid", f"round {answer.round_id} updated at {answer.updated_at} is invalid")
+    age = block_time - answer.updated_at
+    if age > max_age_seconds:
+        return ReadingProblem("oracle_stale", f"answer is {age} s old (limit {max_age_seconds} s)")
+    return None
+
+
+def record_reading(store: Store, series: str, answer: FeedAnswer, timeframe_seconds: int) -> None:
+    """Folds a valid reading into its bar."""
+    when = bar_start(answer.updated_at, timeframe_seconds)
+    store.record_price(series, timeframe_seconds, when, answer.price, "oracle", answer.round_id)
+
+
+def closed_closes(store: Store, series: str, timeframe_seconds: int, block_time: int) -> tuple[np.ndarray, datetime | None]:
+    """Closes of the closed bars (oldest first) and the start of the newest one."""
+    current = bar_start(block_time, timeframe_seconds)
+    bars = store.bars(series, timeframe_seconds, before=current)
+    if not bars:
+        return np.empty(0), None
+    return np.array([bar.close for bar in bars], dtype=np.float64), bars[-1].bar_time
+
+
+def backfill_from_file(store: Store, path: Path, series: Iterable[str], timeframe_seconds: int) -> dict[str, int]:
+    """Adds the file's bars of each series not stored yet; returns bars added per series."""
+    wanted = sorted(set(series))
+    try:
+        data = load_prices(path, tokens=wanted)
+    except DataError as error:
+        raise SentinelError(f"--backfill: {error}") from None
+    if int(data.interval.total_seconds()) != timeframe_seconds:
+        raise SentinelError(
+            f"--backfill {path}: bars are {data.interval} apart but timeframe_seconds is {timeframe_seconds}; "
+            "use a file of the keeper's timeframe"
+        )
+    added = {}
+    for name, frame in data.bars.items():
+        close = frame["close"].to_numpy()
+        columns = [frame[c].to_numpy() if c in frame.columns else close for c in ("open", "high", "low")]
+        rows = [
+            (stamp.to_pydatetime(), float(o), float(h), float(lo), float(c))
+            for stamp, o, h, lo, c in zip(frame.index, *columns, close, strict=True)
+        ]
+        added[name] = store.add_bars(name, timeframe_seconds, rows, source="file")
+    return added
+
+
+def backfill_from_rounds(store: Store, feed, series: str, decimals: int, timeframe_seconds: int,
+                         bars_wanted: int) -> int:
+    """Walks the feed's past rounds back (current phase only: round ids are not
+    consecutive across phases) until ``bars_wanted`` bars are covered; returns bars added."""
+    latest = feed.latestRoundData()
+    phase, aggregator_round = latest[0] >> PHASE_SHIFT, latest[0] & ((1 << PHASE_SHIFT) - 1)
+    points: dict[datetime, list[tuple[int, float]]] = {}
+    next_round = aggregator_round
+    while next_round > 0 and len(points) <= bars_wanted:
+        batch = range(next_round, max(next_round - ROUND_BATCH, 0), -1)
+        call = Call()
+        for number in batch:
+            call.add(feed.getRoundData, (phase << PHASE_SHIFT) | number)
+        for round_data in call():
+            if round_data is None or round_data[1] <= 0 or round_data[3] == 0:
+                continue
+            when = bar_start(round_data[3], timeframe_seconds)
+            points.setdefault(when, []).append((round_data[3], round_data[1] / 10**decimals))
+        next_round = batch[-1] - 1
+    rows = []
+    for when in sorted(points):
+        prices = [price for _, price in sorted(points[when])]
+        rows.append((when, prices[0], max(prices), min(prices), prices[-1]))
+    return store.add_bars(series, timeframe_seconds, rows, source="rounds")

@@ -1,0 +1,100 @@
+"""Runs users' cycles: once (for cron) or on a schedule (the `schedule` library).
+
+Before a user's cycle the keeper takes that user's lease in the store (expiring, and
+renewed by every cycle), so two keepers never run one user at once; a keeper that
+dies loses its leases when they expire. A heartbeat row per keeper shows it is alive.
+SIGINT and SIGTERM set a flag: the cycle under way finishes, then the keeper stops and
+gives its leases back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+import schedule
+
+from keepers.config import UserConfig
+from keepers.cycle import CycleResult, KeeperContext, run_cycle
+from keepers.store import now_utc
+
+
+class Scheduler:
+    """Runs the cycles of ``users`` in ``context``; ``report`` gets one line per cycle."""
+
+    def __init__(self, context: KeeperContext, users: Sequence[UserConfig], report: Callable[[str], None]) -> None:
+        self.context = context
+        self.users = [user for user in users if user.enabled]
+        self.report = report
+        self.stopping = threading.Event()
+        self.started_at = now_utc()
+        self._cycle_numbers = {user.id: 0 for user in self.users}
+        self._last_beat = -float("inf")
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM: finish the step under way, then stop."""
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: self.stop())
+
+    def stop(self) -> None:
+        """Asks the loop to stop after the cycle under way."""
+        self.stopping.set()
+
+    def run_once(self) -> list[CycleResult]:
+        """One cycle of every enabled user (skipping users another keeper holds)."""
+        results = []
+        for user in self.users:
+            if self.stopping.is_set():
+                break
+            result = self.run_user(user)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def run_user(self, user: UserConfig) -> CycleResult | None:
+        """One cycle of ``user`` under its lease; None if another keeper holds it."""
+        self.beat()
+        now = now_utc()
+        store, keeper_id = self.context.store, self.context.keeper_id
+        lease = timedelta(seconds=self.context.config.settings.lease_seconds)
+        if not store.acquire_lease(user.id, keeper_id, now, now + lease):
+            self.report(f"{user.id}: another keeper holds this user's lease; skipped")
+            return None
+        number = self._cycle_numbers[user.id]
+        self._cycle_numbers[user.id] += 1
+        result = run_cycle(user, self.context, number)
+        self.report(result.line())
+        return result
+
+    def run_forever(self, idle_seconds: float = 1.0) -> None:
+        """Every user every ``cycle_interval_seconds`` until stopped; runs each at once first."""
+        interval = self.context.config.settings.cycle_interval_seconds
+        jobs = schedule.Scheduler()
+        for user in self.users:
+            jobs.every(interval).seconds.do(self.run_user, user)
+        jobs.run_all()
+        while not self.stopping.is_set():
+            jobs.run_pending()
+            wait = jobs.idle_seconds
+            self.stopping.wait(min(idle_seconds, max(wait or 0.0, 0.0)) or 0.05)
+            self.beat()
+
+    def close(self) -> None:
+        """Gives back every lease this keeper holds and marks it alive one last time."""
+        for user in self.users:
+            self.context.store.release_lease(user.id, self.context.keeper_id)
+
+    def beat(self, every_seconds: float = 10.0) -> None:
+        """Records this keeper's heartbeat (at most once per ``every_seconds``)."""
+        if time.monotonic() - self._last_beat < min(every_seconds, self.context.config.settings.cycle_interval_seconds):
+            return
+        self._last_beat = time.monotonic()
+        self.context.store.beat(
+            self.context.keeper_id, interval_seconds=self.context.config.settings.cycle_interval_seconds,
+            pid=os.getpid(), host=socket.gethostname(), started_at=self.started_at,
+        )

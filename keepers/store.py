@@ -1,0 +1,593 @@
+"""The keeper's store: trades, signals, price bars, risk state, cycles, heartbeats, leases.
+
+SQLAlchemy 2.0 over a SQLite file by default (WAL, busy timeout) or any SQLAlchemy
+URL (PostgreSQL for several keeper machines). The schema is versioned with Alembic
+(keepers/migrations); ``Store.open`` upgrades an older store in place. Every write is
+its own short transaction, so a crash between two writes leaves each row whole.
+
+Times are timezone-aware UTC datetimes in Python (stored as naive UTC); token amounts
+are Python ints (stored as decimal strings: uint256 does not fit a BIGINT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    delete,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from keepers.errors import SentinelError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Trade statuses in write-ahead order; the last four are final.
+INTENT, SENT, MINED, FAILED, REVERTED, DROPPED, SKIPPED = (
+    "intent", "sent", "mined", "failed", "reverted", "dropped", "skipped",
+)
+UNFINISHED = (INTENT, SENT)
+GLOBAL_USER = "*"
+"""The user id of state that covers every user (the global kill switch)."""
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("store times must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class BigInt(TypeDecorator):
+    """Python ints of any size as decimal strings (uint256 amounts)."""
+
+    impl = String(80)
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect) -> str | None:
+        return None if value is None else str(int(value))
+
+    def process_result_value(self, value: str | None, dialect) -> int | None:
+        return None if value is None else int(value)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class TradeRow(Base):
+    """One trade decision through its write-ahead states (intent -> sent -> final)."""
+
+    __tablename__ = "trades"
+
+    trade_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40), index=True)
+    user_address: Mapped[str] = mapped_column(String(42))
+    keeper_id: Mapped[str] = mapped_column(String(120))
+    chain_id: Mapped[int] = mapped_column(Integer)
+    asset: Mapped[str] = mapped_column(String(16))
+    strategy: Mapped[str] = mapped_column(String(40))
+    side: Mapped[str] = mapped_column(String(4))
+    bar_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    token_in: Mapped[str] = mapped_column(String(42))
+    token_out: Mapped[str] = mapped_column(String(42))
+    amount_in: Mapped[int] = mapped_column(BigInt)
+    min_amount_out: Mapped[int | None] = mapped_column(BigInt)
+    oracle_floor: Mapped[int | None] = mapped_column(BigInt)
+    pool_amount_out: Mapped[int | None] = mapped_column(BigInt)
+    amount_out: Mapped[int | None] = mapped_column(BigInt)
+    price_in: Mapped[int | None] = mapped_column(BigInt)
+    price_out: Mapped[int | None] = mapped_column(BigInt)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    replaced_tx_hashes: Mapped[list] = mapped_column(JSON, default=list)
+    nonce: Mapped[int | None] = mapped_column(Integer)
+    block_number: Mapped[int | None] = mapped_column(Integer)
+    gas_used: Mapped[int | None] = mapped_column(Integer)
+    gas_price: Mapped[int | None] = mapped_column(BigInt)
+    revert_reason: Mapped[str | None] = mapped_column(String(500))
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SignalRow(Base):
+    """A strategy's decision for one closed bar of one asset of one user."""
+
+    __tablename__ = "signals"
+    __table_args__ = (UniqueConstraint("user_id", "asset", "strategy", "bar_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(40))
+    asset: Mapped[str] = mapped_column(String(16))
+    strategy: Mapped[str] = mapped_column(String(40))
+    bar_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(4))
+    confidence: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(500))
+    indicators: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BarRow(Base):
+    """One price bar of one price series (oracle readings, or backfilled)."""
+
+    __tablename__ = "price_bars"
+
+    asset: Mapped[str] = mapped_column(String(16), primary_key=True)
+    timeframe_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bar_time: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    open: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    close: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))
+    round_id: Mapped[int | None] = mapped_column(BigInt)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RiskTradeRow(Base):
+    """A trade as the risk rules see it (strategies.risk.TradeRecord)."""
+
+    __tablename__ = "risk_trades"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(40), index=True)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    asset: Mapped[str] = mapped_column(String(16))
+    pnl_quote: Mapped[float | None] = mapped_column(Float)
+    success: Mapped[bool] = mapped_column()
+    trade_id: Mapped[str | None] = mapped_column(String(66), unique=True)
+
+
+class LockRow(Base):
+    """A risk lock (``until`` None: a kill switch, cleared only by a person)."""
+
+    __tablename__ = "risk_locks"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(16), primary_key=True)
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClearRow(Base):
+    """When a person last cleared a rule's locks for a user."""
+
+    __tablename__ = "risk_clears"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cleared_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RiskEventRow(Base):
+    """A trade the risk manager (or a failed check) stopped, with its reason."""
+
+    __tablename__ = "risk_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(40), index=True)
+    asset: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(500))
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PeakRow(Base):
+    """The highest vault value seen for a user (the drawdown kill switch's reference)."""
+
+    __tablename__ = "risk_peaks"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    peak_value_quote: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CycleRow(Base):
+    """One user's cycle: what it cost and what it did."""
+
+    __tablename__ = "cycles"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    keeper_id: Mapped[str] = mapped_column(String(120))
+    user_id: Mapped[str] = mapped_column(String(40), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    block_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    rpc_calls: Mapped[int] = mapped_column(Integer)
+    signals: Mapped[int] = mapped_column(Integer)
+    trades_ok: Mapped[int] = mapped_column(Integer)
+    trades_failed: Mapped[int] = mapped_column(Integer)
+    blocks: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[float] = mapped_column(Float)
+    vault_value_quote: Mapped[float | None] = mapped_column(Float)
+    position_value_quote: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class HeartbeatRow(Base):
+    """The last sign of life of one keeper process."""
+
+    __tablename__ = "heartbeats"
+
+    keeper_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(120))
+
+
+class LeaseRow(Base):
+    """Which keeper runs a user until when: one keeper per user at a time."""
+
+    __tablename__ = "leases"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(120))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic config that migrates ``engine`` with keepers/migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+class Store:
+    """The keeper's persistence; open it with ``Store.open(url)``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, revision: str = "head") -> Store:
+        """Connects to ``url`` and upgrades its schema to ``revision`` (normally head)."""
+        engine = _engine(url)
+        store = cls(engine)
+        try:
+            with _migration_lock(engine):
+                command.upgrade(alembic_config(engine), revision)
+        except OperationalError as error:
+            engine.dispose()
+            raise SentinelError(f"store_url: cannot open the store ({_first_line(error)}); check the URL and server") from None
+        return store
+
+    def close(self) -> None:
+        """Releases every connection."""
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """One short transaction: committed on success, rolled back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at."""
+        with self.engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    # ------------------------------------------------------------------ trades
+    def add_trade_intent(self, row: TradeRow) -> bool:
+        """Stores a new decision; False when its trade id is already stored (decided before)."""
+        try:
+            with self.session() as session:
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    def update_trade(self, trade_id: str, **fields: Any) -> None:
+        """Sets fields of one trade (status, tx hash, results) in its own transaction."""
+        fields["updated_at"] = now_utc()
+        with self.session() as session:
+            result = session.execute(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields))
+            if result.rowcount != 1:
+                raise KeyError(f"no trade {trade_id}")
+
+    def trade(self, trade_id: str) -> TradeRow | None:
+        """One trade by id."""
+        with self.session() as session:
+            return session.get(TradeRow, trade_id)
+
+    def trades(self, user_id: str | None = None, statuses: Iterable[str] | None = None) -> list[TradeRow]:
+        """Trades, oldest first, optionally of one user and with given statuses."""
+        query = select(TradeRow).order_by(TradeRow.created_at, TradeRow.trade_id)
+        if user_id is not None:
+            query = query.where(TradeRow.user_id == user_id)
+        if statuses is not None:
+            query = query.where(TradeRow.status.in_(list(statuses)))
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    # ----------------------------------------------------------------- signals
+    def add_signal(self, row: SignalRow) -> bool:
+        """Stores a bar's signal; False if that bar was already decided."""
+        try:
+            with self.session() as session:
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    def signals(self, user_id: str | None = None) -> list[SignalRow]:
+        """Signals, oldest bar first."""
+        query = select(SignalRow).order_by(SignalRow.bar_time, SignalRow.id)
+        if user_id is not None:
+            query = query.where(SignalRow.user_id == user_id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def last_decided_bar(self, user_id: str, asset: str, strategy: str) -> datetime | None:
+        """The newest bar a strategy already decided for a user's asset."""
+        query = select(SignalRow.bar_time).where(
+            SignalRow.user_id == user_id, SignalRow.asset == asset, SignalRow.strategy == strategy
+        ).order_by(SignalRow.bar_time.desc()).limit(1)
+        with self.session() as session:
+            return session.scalar(query)
+
+    # -------------------------------------------------------------------- bars
+    def record_price(
+        self, asset: str, timeframe_seconds: int, bar_time: datetime, price: float, source: str, round_id: int | None
+    ) -> None:
+        """Folds one price into its bar (open on the first, high/low/close after)."""
+        stamp = now_utc()
+        with self.session() as session:
+            bar = session.get(BarRow, (asset, timeframe_seconds, bar_time))
+            if bar is None:
+                session.add(BarRow(
+                    asset=asset, timeframe_seconds=timeframe_seconds, bar_time=bar_time, open=price, high=price,
+                    low=price, close=price, source=source, round_id=round_id, updated_at=stamp,
+                ))
+                return
+            if round_id is not None and bar.round_id == round_id:
+                return  # the same oracle round read again
+            bar.high, bar.low, bar.close = max(bar.high, price), min(bar.low, price), price
+            bar.round_id, bar.updated_at = round_id, stamp
+
+    def add_bars(self, asset: str, timeframe_seconds: int, bars: Sequence[tuple[datetime, float, float, float, float]],
+                 source: str) -> int:
+        """Backfills whole bars (time, open, high, low, close) that are not stored yet; returns how many."""
+        stamp = now_utc()
+        with self.session() as session:
+            known = set(session.scalars(select(BarRow.bar_time).where(
+                BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds)))
+            new = [
+                BarRow(asset=asset, timeframe_seconds=timeframe_seconds, bar_time=when, open=o, high=h, low=lo,
+                       close=c, source=source, round_id=None, updated_at=stamp)
+                for when, o, h, lo, c in bars if when not in known
+            ]
+            session.add_all(new)
+        return len(new)
+
+    def bars(self, asset: str, timeframe_seconds: int, before: datetime | None = None) -> list[BarRow]:
+        """Bars of an asset, oldest first; only those starting before ``before`` if given."""
+        query = select(BarRow).where(BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds)
+        if before is not None:
+            query = query.where(BarRow.bar_time < before)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(BarRow.bar_time)))
+
+    # -------------------------------------------------------------------- risk
+    def risk_trades(self, user_id: str) -> list[RiskTradeRow]:
+        """A user's trades as the risk rules see them, oldest first."""
+        query = select(RiskTradeRow).where(RiskTradeRow.user_id == user_id)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(RiskTradeRow.timestamp, RiskTradeRow.id)))
+
+    def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
+        """Stores a trade and the locks it caused together; False if the trade id is known."""
+        try:
+            with self.session() as session:
+                session.add(row)
+                for lock in locks:
+                    session.merge(lock)
+        except IntegrityError:
+            return False
+        return True
+
+    def locks(self, user_ids: Iterable[str]) -> list[LockRow]:
+        """Locks of these users (include GLOBAL_USER for the global ones)."""
+        with self.session() as session:
+            return list(session.scalars(select(LockRow).where(LockRow.user_id.in_(list(user_ids)))))
+
+    def save_lock(self, lock: LockRow) -> None:
+        """Adds or replaces a lock."""
+        with self.session() as session:
+            session.merge(lock)
+
+    def clear_rule(self, user_id: str, rule: str, when: datetime) -> int:
+        """Lifts a rule's locks of a user by hand and remembers when; returns locks removed."""
+        with self.session() as session:
+            removed = session.execute(delete(LockRow).where(LockRow.user_id == user_id, LockRow.rule == rule))
+            session.merge(ClearRow(user_id=user_id, rule=rule, cleared_at=when))
+            return removed.rowcount
+
+    def clears(self, user_id: str) -> dict[str, datetime]:
+        """Rule name -> when it was last cleared for this user."""
+        with self.session() as session:
+            rows = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
+            return {row.rule: row.cleared_at for row in rows}
+
+    def add_risk_event(self, user_id: str, asset: str, rule: str, reason: str, when: datetime) -> None:
+        """Records a trade that was stopped, and why."""
+        with self.session() as session:
+            session.add(RiskEventRow(user_id=user_id, asset=asset, rule=rule, reason=reason[:500], time=when))
+
+    def risk_events(self, user_id: str | None = None) -> list[RiskEventRow]:
+        """Stopped trades, oldest first."""
+        query = select(RiskEventRow).order_by(RiskEventRow.time, RiskEventRow.id)
+        if user_id is not None:
+            query = query.where(RiskEventRow.user_id == user_id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def raise_peak(self, user_id: str, value_quote: float, when: datetime) -> float:
+        """Keeps the highest vault value seen; returns the peak after this value."""
+        with self.session() as session:
+            row = session.get(PeakRow, user_id)
+            if row is None:
+                session.add(PeakRow(user_id=user_id, peak_value_quote=value_quote, updated_at=when))
+                return value_quote
+            if value_quote > row.peak_value_quote:
+                row.peak_value_quote, row.updated_at = value_quote, when
+            return row.peak_value_quote
+
+    def reset_peak(self, user_id: str) -> None:
+        """Forgets the peak (after a kill switch is cleared, the current value is the new reference)."""
+        with self.session() as session:
+            session.execute(delete(PeakRow).where(PeakRow.user_id == user_id))
+
+    # ------------------------------------------------ cycles, heartbeats, leases
+    def add_cycle(self, row: CycleRow) -> None:
+        """Records one finished cycle."""
+        with self.session() as session:
+            session.add(row)
+
+    def cycles(self, user_id: str) -> list[CycleRow]:
+        """A user's cycles in chain-time order."""
+        query = select(CycleRow).where(CycleRow.user_id == user_id).order_by(CycleRow.block_time, CycleRow.id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def last_cycles(self) -> dict[str, CycleRow]:
+        """The newest cycle of each user."""
+        with self.session() as session:
+            rows = session.scalars(select(CycleRow).order_by(CycleRow.started_at, CycleRow.id))
+            return {row.user_id: row for row in rows}
+
+    def beat(self, keeper_id: str, *, interval_seconds: int, pid: int, host: str, started_at: datetime) -> None:
+        """Marks a keeper alive now."""
+        with self.session() as session:
+            session.merge(HeartbeatRow(keeper_id=keeper_id, last_seen=now_utc(), started_at=started_at,
+                                       interval_seconds=interval_seconds, pid=pid, host=host))
+
+    def heartbeats(self) -> list[HeartbeatRow]:
+        """Every keeper's last sign of life."""
+        with self.session() as session:
+            return list(session.scalars(select(HeartbeatRow).order_by(HeartbeatRow.keeper_id)))
+
+    def acquire_lease(self, user_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Takes (or renews) a user's lease unless another owner holds an unexpired one."""
+        try:
+            with self.session() as session:
+                taken = session.execute(
+                    update(LeaseRow)
+                    .where(LeaseRow.user_id == user_id, (LeaseRow.owner == owner) | (LeaseRow.expires_at <= now))
+                    .values(owner=owner, expires_at=until, acquired_at=now)
+                ).rowcount
+                if taken:
+                    return True
+                if session.get(LeaseRow, user_id) is not None:
+                    return False
+                session.add(LeaseRow(user_id=user_id, owner=owner, expires_at=until, acquired_at=now))
+        except IntegrityError:  # another keeper inserted it first
+            return False
+        return True
+
+    def release_lease(self, user_id: str, owner: str) -> None:
+        """Gives a user back (only if this owner holds it)."""
+        with self.session() as session:
+            session.execute(delete(LeaseRow).where(LeaseRow.user_id == user_id, LeaseRow.owner == owner))
+
+    def leases(self) -> list[LeaseRow]:
+        """Every lease."""
+        with self.session() as session:
+            return list(session.scalars(select(LeaseRow)))
+
+
+def now_utc() -> datetime:
+    """The wall-clock time, aware UTC."""
+    return datetime.now(UTC)
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise SentinelError("store_url: not a SQLAlchemy URL; e.g. sqlite:///data/state/sentinel.db") from None
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(connection, _record) -> None:
+        # WAL: readers (status) never block the keeper's writes; synchronous=FULL: a
+        # committed trade row survives a power cut, not only a process crash.
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Keeps two keepers starting at once from migrating the same database together."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            # An arbitrary constant key: every Sentinel keeper takes the same lock.
+            connection.execute(text("SELECT pg_advisory_lock(51782)"))
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(51782)"))
+                connection.commit()
+        return
+    yield
+
+
+def _first_line(error: Exception) -> str:
+    return str(getattr(error, "orig", error)).strip().splitlines()[0]

@@ -1,0 +1,193 @@
+"""`ape run keeper [run|status|report|resume|kill]`: the per-user trading keepers.
+
+    ape run keeper --network N            every enabled user, every cycle_interval_seconds
+    ape run keeper --network N --once     one cycle per user, then exit (for cron)
+    ape run keeper status                 balances, positions, PnL, locks, heartbeats (exit 1: keeper silent)
+    ape run keeper report [--json FILE]   PnL, trades, win rate, fees, gas, risk blocks per user
+    ape run keeper kill --user ID | --all --reason TEXT     engage a kill switch
+    ape run keeper resume --user ID | --all [--rule RULE]   clear it (a person's decision)
+"""
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from ape import chain
+from ape.logging import logger
+from rich.console import Console
+from rich.table import Table
+
+from keepers.cli import (
+    SentinelCommand,
+    deployments_option,
+    is_local_chain,
+    load_spec,
+    network_config_option,
+    require_record,
+    user_errors,
+)
+from keepers.config import KeeperConfig, load_keeper_config
+from keepers.errors import SentinelError
+from keepers.market import backfill_from_file, backfill_from_rounds
+from keepers.reporting import user_report
+from keepers.risk import GLOBAL_KILL_SWITCH, RiskManager, clear, engage_global_kill_switch
+from keepers.scheduler import Scheduler
+from keepers.startup import build_context, reconcile_all
+from keepers.status import keeper_status
+from keepers.store import GLOBAL_USER, Store
+from strategies.risk import KILL_SWITCH
+
+ACTIONS = ("run", "status", "report", "kill", "resume")
+
+
+@click.command(cls=SentinelCommand, short_help="Run the trading keepers (or status, report, kill, resume)")
+@click.argument("action", type=click.Choice(ACTIONS), default="run")
+@click.option("--once", is_flag=True, help="One cycle per user, then exit (for cron).")
+@click.option("--user", "user_ids", multiple=True, help="Only this user id (repeatable).")
+@click.option("--all", "all_users", is_flag=True, help="kill/resume: the global kill switch, for every user.")
+@click.option("--dry-run", is_flag=True, default=None, help="Decide and record everything, send nothing.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Keeper config (default: data/config/keeper.yaml, or SENTINEL_CONFIG).")
+@click.option("--store-url", default=None, help="SQLAlchemy URL of the store (overrides store_url).")
+@click.option("--interval", "cycle_interval_seconds", type=int, default=None, help="Seconds between cycles.")
+@click.option("--keeper-account", default=None, help="`ape accounts` alias of the keeper (test account 1 locally).")
+@click.option("--backfill", "backfill_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Price file (backtester format) whose bars seed the strategies' history.")
+@click.option("--show-config", is_flag=True, help="Print the merged configuration (secrets hidden) and exit.")
+@click.option("--rule", default=None, help="resume: the rule whose locks to clear (default: the kill switch).")
+@click.option("--reason", default="engaged by hand", show_default=True, help="kill: why (stored with the lock).")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="report: also write the report as JSON to this file.")
+@network_config_option()
+@deployments_option()
+@user_errors
+def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_file, store_url,
+        cycle_interval_seconds, keeper_account, backfill_file, show_config, rule, reason, json_file,
+        network_config, deployments_dir):
+    """Run the keepers, or inspect and steer them."""
+    config = load_keeper_config(config_file, {
+        "dry_run": dry_run, "store_url": store_url, "cycle_interval_seconds": cycle_interval_seconds,
+        "keeper_account": keeper_account,
+    })
+    if show_config:
+        click.echo(json.dumps({"config_file": str(config.config_file), **config.settings.redacted(),
+                               "users": [user.id for user in config.users]}, indent=2))
+        return
+    if config.settings.log_level != "DEBUG":
+        logger.set_level("WARNING")  # Ape's INFO lines would drown the keeper's own
+    users = tuple(config.user(user_id) for user_id in user_ids) or config.users
+    store = Store.open(config.settings.resolved_store_url())
+    try:
+        if action == "run":
+            _run(config, users, store, ecosystem, network, network_config, deployments_dir, once, backfill_file)
+        elif action == "status":
+            sys.exit(_status(config, users, store, ecosystem, network, network_config, deployments_dir))
+        elif action == "report":
+            _report(config, users, store, ecosystem, network, network_config, deployments_dir, json_file)
+        else:
+            _steer(action, users if user_ids else (), all_users, store, rule, reason)
+    finally:
+        store.close()
+
+
+def _run(config: KeeperConfig, users, store, ecosystem, network, network_config, deployments_dir, once,
+         backfill_file):
+    spec = load_spec(network, network_config)
+    record = require_record(ecosystem, network, deployments_dir)
+    context = build_context(config, spec, record, store, local_chain=is_local_chain(network), users=users)
+    settings = config.settings
+    series = {settings.price_series[token]: token for user in users if user.enabled for token in user.tokens}
+    if backfill_file is not None:
+        added = backfill_from_file(store, backfill_file, series, settings.timeframe_seconds)
+        click.echo("Backfilled from file: " + ", ".join(f"{name} {count} bars" for name, count in added.items()))
+    wanted = max((s.warmup for strategies in context.user_strategies.values() for s in strategies), default=0) + 1
+    for name, token in series.items():
+        if len(store.bars(name, settings.timeframe_seconds)) < wanted:
+            added = backfill_from_rounds(store, context.client.feed_contracts[token], name,
+                                         context.client.feed_decimals[token], settings.timeframe_seconds, wanted)
+            click.echo(f"Backfilled {name} from {token}'s feed rounds: {added} bars")
+    reconcile_all(context, click.echo)
+    scheduler = Scheduler(context, users, report=click.echo)
+    scheduler.install_signal_handlers()
+    mode = "dry run, nothing is sent" if settings.dry_run else f"keeper {context.client.keeper.address}"
+    click.echo(f"Keeper {context.keeper_id} on {ecosystem.name}:{network.name} ({mode}); "
+               f"{len(scheduler.users)} user(s), store {store.engine.url.render_as_string(hide_password=True)}")
+    try:
+        if once:
+            scheduler.run_once()
+        else:
+            scheduler.run_forever()
+    finally:
+        scheduler.close()
+
+
+def _status(config, users, store, ecosystem, network, network_config, deployments_dir) -> int:
+    spec = load_spec(network, network_config)
+    record = require_record(ecosystem, network, deployments_dir)
+    status = keeper_status(config, users, store, spec, record, local_chain=is_local_chain(network))
+    console = Console()
+    table = Table(title=f"Keepers on {ecosystem.name}:{network.name}")
+    for column in ("user", "vault value", "balances", "positions", "PnL (realised / open)", "locks", "last cycle"):
+        table.add_column(column)
+    for user in status.users:
+        table.add_row(user.user_id, f"{user.value_quote:,.2f}" if user.value_quote is not None else "-",
+                      user.balances_text, user.positions_text, user.pnl_text, user.locks_text, user.last_cycle_text)
+    console.print(table)
+    for line in status.heartbeat_lines:
+        console.print(line)
+    if status.global_kill_switch:
+        console.print(f"[red]GLOBAL KILL SWITCH: {status.global_kill_switch}[/red]")
+    if not status.alive:
+        console.print(f"[red]DEAD MAN: {status.dead_reason}[/red]")
+        return 1
+    return 0
+
+
+def _report(config, users, store, ecosystem, network, network_config, deployments_dir, json_file):
+    spec = load_spec(network, network_config)
+    decimals = {token.symbol: token.decimals for token in spec.all_tokens}
+    reports = [user_report(store, user.id, decimals, spec.quote.symbol, config.settings.timeframe_seconds).summary()
+               for user in users]
+    table = Table(title=f"Keeper report ({spec.quote.symbol})")
+    for column in ("user", "realised PnL", "return", "trades", "failed", "round trips", "win rate", "fees",
+                   "price impact", "gas (ETH)", "risk blocks"):
+        table.add_column(column)
+    for item in reports:
+        stats = item["stats"] or {}
+        table.add_row(
+            item["user"], f"{item['realised_pnl_quote']:,.2f}",
+            f"{stats['Return [%]']:.2f}%" if stats.get("Return [%]") is not None else "-",
+            str(item["trades_mined"]), str(item["trades_failed"]),
+            f"{item['round_trips_closed']} closed / {item['round_trips_open']} open",
+            f"{item['win_rate_pct']:.0f}%" if item["win_rate_pct"] is not None else "-",
+            f"{item['fees_quote']:,.2f}", f"{item['price_impact_quote']:,.2f}", f"{item['gas_eth']:.6f}",
+            ", ".join(f"{rule} {count}" for rule, count in item["risk_blocks"].items()) or "-",
+        )
+    Console().print(table)
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps({"network": f"{ecosystem.name}:{network.name}", "users": reports},
+                                        indent=2, default=str))
+        click.echo(f"Report written to {json_file}")
+
+
+def _steer(action, users, all_users, store, rule, reason):
+    if all_users == bool(users):
+        raise SentinelError(f"{action}: give either --user ID (repeatable) or --all")
+    now = datetime.fromtimestamp(chain.blocks.head.timestamp, UTC)
+    if action == "kill":
+        if all_users:
+            engage_global_kill_switch(store, reason, now)
+            click.echo("Global kill switch engaged: no user trades until `ape run keeper resume --all`.")
+            return
+        for user in users:
+            RiskManager(store, user.id, user.risk).engage_kill_switch(reason, now)
+            click.echo(f"{user.id}: kill switch engaged.")
+        return
+    targets = [GLOBAL_USER] if all_users else [user.id for user in users]
+    rule_name = rule or (GLOBAL_KILL_SWITCH if all_users else KILL_SWITCH)
+    for target in targets:
+        removed = clear(store, target, rule_name, now)
+        click.echo(f"{'all users' if target == GLOBAL_USER else target}: cleared {removed} {rule_name} lock(s).")
