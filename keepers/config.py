@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -149,13 +149,14 @@ class UsersFile(_Strict):
 
     users: list[UserConfig]
 
-    @model_validator(mode="after")
-    def _unique(self) -> UsersFile:
-        ids = [user.id for user in self.users]
+    @field_validator("users")
+    @classmethod
+    def _unique(cls, users: list[UserConfig]) -> list[UserConfig]:
+        ids = [user.id for user in users]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise ValueError(f"user ids must be unique; repeated: {', '.join(repeated)}")
-        return self
+        return users
 
 
 @dataclass(frozen=True)

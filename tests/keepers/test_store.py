@@ -1,0 +1,155 @@
+"""The store on a SQLite file and on a real PostgreSQL server: schema upgrades, the
+write-ahead trade rows, bars, leases and risk rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from keepers.errors import SentinelError
+from keepers.store import INTENT, MINED, SENT, LockRow, RiskTradeRow, SignalRow, Store, TradeRow, now_utc
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def trade_row(trade_id: str = "0x" + "ab" * 32, **fields) -> TradeRow:
+    values = dict(
+        trade_id=trade_id, user_id="alice", user_address="0x" + "11" * 20, keeper_id="k1", chain_id=31337,
+        asset="WETH", strategy="rsi_sma", side="BUY", bar_time=T0, token_in="0x" + "22" * 20,
+        token_out="0x" + "33" * 20, amount_in=2**200 + 7, status=INTENT, replaced_tx_hashes=[], dry_run=False,
+        created_at=now_utc(), updated_at=now_utc(),
+    )
+    values.update(fields)
+    return TradeRow(**values)
+
+
+def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
+    old = Store.open(store_url, revision="0001")
+    assert old.revision() == "0001"
+    assert old.add_trade_intent(trade_row())
+    old.record_price("ETH", 86400, T0, 2000.0, "oracle", 5)
+    with old.engine.connect() as connection:
+        tables = set(old.engine.dialect.get_table_names(connection))
+    assert "leases" not in tables and "trades" in tables
+    old.close()
+
+    upgraded = Store.open(store_url)
+    assert upgraded.revision() == "0002"
+    row = upgraded.trade("0x" + "ab" * 32)
+    assert row.amount_in == 2**200 + 7 and row.bar_time == T0
+    assert upgraded.bars("ETH", 86400)[0].close == 2000.0
+    assert upgraded.acquire_lease("alice", "k1", T0, T0 + timedelta(minutes=5))
+    upgraded.close()
+
+
+def test_a_decision_is_stored_once_and_moves_through_its_states(store):
+    assert store.add_trade_intent(trade_row())
+    assert not store.add_trade_intent(trade_row(amount_in=1))  # the same trade id: already decided
+    store.update_trade("0x" + "ab" * 32, status=SENT, tx_hash="0x" + "cd" * 32, nonce=4)
+    store.update_trade("0x" + "ab" * 32, status=MINED, amount_out=12345, block_number=9, gas_used=270_000)
+    row = store.trade("0x" + "ab" * 32)
+    assert (row.status, row.tx_hash, row.nonce, row.amount_out, row.amount_in) == (
+        MINED, "0x" + "cd" * 32, 4, 12345, 2**200 + 7)
+    assert [r.trade_id for r in store.trades("alice", [INTENT, SENT])] == []
+    with pytest.raises(KeyError):
+        store.update_trade("0xmissing", status=MINED)
+
+
+def test_times_come_back_as_aware_utc(store):
+    store.add_trade_intent(trade_row())
+    assert store.trade("0x" + "ab" * 32).created_at.tzinfo is UTC
+    with pytest.raises(Exception, match="timezone-aware"):
+        store.add_trade_intent(trade_row(trade_id="0x01", bar_time=datetime(2024, 1, 1)))
+
+
+def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
+    store.record_price("ETH", 86400, T0, 100.0, "oracle", 1)
+    store.record_price("ETH", 86400, T0, 120.0, "oracle", 2)
+    store.record_price("ETH", 86400, T0, 90.0, "oracle", 3)
+    store.record_price("ETH", 86400, T0, 500.0, "oracle", 3)  # the same round read again: ignored
+    bar = store.bars("ETH", 86400)[0]
+    assert (bar.open, bar.high, bar.low, bar.close) == (100.0, 120.0, 90.0, 90.0)
+    added = store.add_bars("ETH", 86400, [(T0 - timedelta(days=1), 1, 2, 0.5, 1.5), (T0, 7, 7, 7, 7)], "file")
+    assert added == 1
+    assert [b.close for b in store.bars("ETH", 86400)] == [1.5, 90.0]
+    assert [b.close for b in store.bars("ETH", 86400, before=T0)] == [1.5]
+
+
+def test_a_bar_is_decided_once(store):
+    row = dict(user_id="alice", asset="WETH", strategy="macd", bar_time=T0, action="HOLD", confidence=0.0,
+               reason="r", indicators={"macd": 1.5, "signal": None}, created_at=now_utc())
+    assert store.add_signal(SignalRow(**row))
+    assert not store.add_signal(SignalRow(**row))
+    assert store.last_decided_bar("alice", "WETH", "macd") == T0
+    assert store.signals("alice")[0].indicators == {"macd": 1.5, "signal": None}
+
+
+def test_a_lease_belongs_to_one_keeper_until_it_expires(store):
+    now = T0
+    assert store.acquire_lease("alice", "k1", now, now + timedelta(seconds=60))
+    assert not store.acquire_lease("alice", "k2", now + timedelta(seconds=30), now + timedelta(seconds=90))
+    assert store.acquire_lease("alice", "k1", now + timedelta(seconds=30), now + timedelta(seconds=90))  # renewal
+    assert store.acquire_lease("alice", "k2", now + timedelta(seconds=91), now + timedelta(seconds=150))  # expired
+    store.release_lease("alice", "k1")  # not k1's any more: nothing happens
+    assert [lease.owner for lease in store.leases()] == ["k2"]
+    store.release_lease("alice", "k2")
+    assert store.leases() == []
+
+
+def test_a_risk_trade_and_its_locks_are_written_together_once(store):
+    row = RiskTradeRow(user_id="alice", timestamp=T0, asset="WETH", pnl_quote=-5.0, success=True, trade_id="0x1")
+    lock = LockRow(user_id="alice", rule="cooldown", asset="WETH", until=T0 + timedelta(days=1), reason="r",
+                   created_at=T0)
+    assert store.add_risk_trade(row, [lock])
+    again = RiskTradeRow(user_id="alice", timestamp=T0, asset="WETH", pnl_quote=-5.0, success=True, trade_id="0x1")
+    assert not store.add_risk_trade(again, [])
+    assert len(store.risk_trades("alice")) == 1 and store.locks(["alice"])[0].until == T0 + timedelta(days=1)
+    assert store.clear_rule("alice", "cooldown", T0) == 1
+    assert store.locks(["alice"]) == [] and store.clears("alice") == {"cooldown": T0}
+
+
+def test_peak_only_rises_until_reset(store):
+    assert store.raise_peak("alice", 100.0, T0) == 100.0
+    assert store.raise_peak("alice", 80.0, T0) == 100.0
+    assert store.raise_peak("alice", 130.0, T0) == 130.0
+    store.reset_peak("alice")
+    assert store.raise_peak("alice", 80.0, T0) == 80.0
+
+
+LEASE_RACE = """
+import sys
+from datetime import UTC, datetime, timedelta
+from keepers.store import Store
+store = Store.open(sys.argv[1])
+now = datetime(2024, 1, 1, tzinfo=UTC)
+won = [user for user in map(str, range(40)) if store.acquire_lease(user, sys.argv[2], now, now + timedelta(hours=1))]
+print(",".join(won))
+"""
+
+
+def test_two_processes_never_hold_the_same_lease(store_url):
+    Store.open(store_url).close()
+    processes = [
+        subprocess.Popen([sys.executable, "-c", LEASE_RACE, store_url, owner], stdout=subprocess.PIPE, text=True)
+        for owner in ("k1", "k2")
+    ]
+    won = [set(filter(None, process.communicate(timeout=120)[0].strip().split(","))) for process in processes]
+    assert all(process.returncode == 0 for process in processes)
+    assert not won[0] & won[1]
+    assert won[0] | won[1] == {str(user) for user in range(40)}
+
+
+def test_sqlite_store_uses_wal(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    store.close()
+
+
+def test_an_unreachable_store_is_one_line(tmp_path):
+    with pytest.raises(SentinelError, match=r"^store_url: cannot open the store \(.*\); check the URL and server$"):
+        Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
