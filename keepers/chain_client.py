@@ -3,8 +3,10 @@ one Multicall3 read that gives a cycle everything it needs.
 
 A cycle that does not trade costs one RPC round trip: every feed's latest round, the
 user's vault balances and on-chain limits and the block time come back from a single
-``eth_call`` to Multicall3. ``rpc_calls`` counts the JSON-RPC requests this process
-made (a web3 middleware), so a cycle can report what it cost.
+``eth_call`` to Multicall3. Ape's multicall module builds each user's batch once (the
+calldata never changes); the keeper then sends that batch and decodes the answers with
+eth-abi, because Ape's per-call encoding and struct decoding cost more than the RPC
+itself (bench/keeper.py). ``rpc_calls`` counts the JSON-RPC requests this process made.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from ape import Contract, chain, project
 from ape.api import AccountAPI
 from ape_ethereum.multicall import Call
 from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS, MULTICALL3_CONTRACT_TYPE
-from web3.middleware import Web3Middleware
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector
 
 from keepers.artifacts import npm_abi
 from keepers.deployment import DeploymentRecord, is_live
@@ -23,6 +26,7 @@ from keepers.errors import SentinelError
 from keepers.network_config import NetworkSpec
 from keepers.onchain import ERC20_METADATA_ABI, check_token_decimals
 from keepers.oracles import AGGREGATOR_V3_ABI
+from keepers.retry import with_retries
 
 # Multicall3's block-time getter, which Ape's bundled Multicall3 ABI leaves out. Ape
 # caches one ABI per address, so the getter joins the bundled ABI rather than replace it.
@@ -32,14 +36,46 @@ _MULTICALL3_ABI = [*MULTICALL3_CONTRACT_TYPE["abi"], {
 }]
 
 
-class _RequestCounter(Web3Middleware):
-    """Counts every JSON-RPC request that leaves this process."""
+class _RequestCounter:
+    """Counts every JSON-RPC request that the web3 HTTP provider sends, Ape's included
+    (its ``_make_request`` is the one place every request passes)."""
 
     count = 0
 
-    def request_processor(self, method, params):
-        _RequestCounter.count += 1
-        return method, params
+    @classmethod
+    def install(cls, web3_provider) -> None:
+        if getattr(web3_provider, "_sentinel_counted", False) or not hasattr(web3_provider, "_make_request"):
+            return
+        send = web3_provider._make_request
+
+        def counted(method, request_data):
+            cls.count += 1
+            return send(method, request_data)
+
+        web3_provider._make_request = counted
+        web3_provider._sentinel_counted = True
+
+
+class _Batch:
+    """A fixed Multicall3 batch: encoded once, sent as one ``eth_call`` each time."""
+
+    SELECTOR = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
+
+    def __init__(self, call: Call) -> None:
+        calls = [(entry["target"], True, bytes(entry["callData"])) for entry in call.calls]
+        self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [calls])).hex()
+        self.output_types = [[output.canonical_type for output in abi.outputs] for abi in call.abis]
+
+    def __call__(self) -> list[tuple | None]:
+        """Each call's decoded outputs (a tuple), None where the call reverted."""
+        # Straight to the provider: web3's middlewares add requests (chain id checks) per call.
+        response = with_retries(lambda: chain.provider.web3.provider.make_request(
+            "eth_call", [{"to": MULTICALL3_ADDRESS, "data": self.calldata}, "latest"]))
+        if "error" in response:
+            raise SentinelError(f"Multicall3 read failed: {response['error'].get('message', response['error'])}")
+        results = decode(["(bool,bytes)[]"], bytes.fromhex(response["result"][2:]))[0]
+        return [decode(types, data) if success else None
+                for types, (success, data) in zip(self.output_types, results, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -90,9 +126,8 @@ class ChainClient:
         self.vault = project.Vault.at(self.record.address_of("Vault"))
         self.router = self.record.address_of("UniswapV2Router02")
         self._block_time = Contract(MULTICALL3_ADDRESS, abi=_MULTICALL3_ABI)
-        web3 = chain.provider.web3
-        if not any(isinstance(m, type) and issubclass(m, _RequestCounter) for m in web3.middleware_onion):
-            web3.middleware_onion.add(_RequestCounter, "sentinel_request_counter")
+        self._batches: dict[tuple[str, tuple[str, ...]], _Batch] = {}
+        _RequestCounter.install(chain.provider.web3.provider)
 
     @property
     def chain_id(self) -> int:
@@ -142,22 +177,24 @@ class ChainClient:
 
     def snapshot(self, user: str, symbols: list[str]) -> UserSnapshot:
         """Block time, feeds, balances and limits of ``user`` in one RPC round trip."""
-        call = Call()
-        call.add(self._block_time.getCurrentBlockTimestamp)
-        for symbol in symbols:
-            call.add(self.feed_contracts[symbol].latestRoundData)
-        for symbol in symbols:
-            call.add(self.vault.balanceOf, user, self.token(symbol))
-        call.add(self.executor.userLimits, user)
-        for symbol in symbols:
-            call.add(self.executor.maxAmountPerTrade, user, self.token(symbol))
-        results = list(call())
+        key = (user, tuple(symbols))
+        if key not in self._batches:
+            call = Call()
+            call.add(self._block_time.getCurrentBlockTimestamp)
+            for symbol in symbols:
+                call.add(self.feed_contracts[symbol].latestRoundData)
+            for symbol in symbols:
+                call.add(self.vault.balanceOf, user, self.token(symbol))
+            call.add(self.executor.userLimits, user)
+            for symbol in symbols:
+                call.add(self.executor.maxAmountPerTrade, user, self.token(symbol))
+            self._batches[key] = _Batch(call)
+        results = self._batches[key]()
         count = len(symbols)
-        block_time = results[0]
         rounds = results[1 : 1 + count]
-        balances = results[1 + count : 1 + 2 * count]
-        limits = results[1 + 2 * count]
-        maxima = results[2 + 2 * count :]
+        balances = [result[0] for result in results[1 + count : 1 + 2 * count]]
+        enabled, max_slippage_bps, min_trade_interval, last_trade_at = results[1 + 2 * count][0][:4]
+        maxima = [result[0] for result in results[2 + 2 * count :]]
         feeds = {
             symbol: None if round_data is None else FeedAnswer(
                 round_id=round_data[0], answer=round_data[1], updated_at=round_data[3],
@@ -166,13 +203,13 @@ class ChainClient:
             for symbol, round_data in zip(symbols, rounds, strict=True)
         }
         return UserSnapshot(
-            block_time=block_time,
+            block_time=results[0][0],
             feeds=feeds,
             balances=dict(zip(symbols, balances, strict=True)),
-            enabled=limits.enabled,
-            max_slippage_bps=limits.maxSlippageBps,
-            min_trade_interval=limits.minTradeInterval,
-            last_trade_at=limits.lastTradeAt,
+            enabled=enabled,
+            max_slippage_bps=max_slippage_bps,
+            min_trade_interval=min_trade_interval,
+            last_trade_at=last_trade_at,
             max_per_trade=dict(zip(symbols, maxima, strict=True)),
         )
 

@@ -124,6 +124,7 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     if quote_problem is None:
         _mark_value(user, context, snapshot, prices, held, result, risk, now)
     tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
+    decided = store.last_decided_bars(user.id)
     for token in tokens:
         if token not in prices:
             continue
@@ -131,9 +132,14 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
             risk.block(token, quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}", now)
             result.blocks += 1
             continue
-        series = settings.price_series[token]
+        closes, bar_time = closed_closes(store, settings.price_series[token], settings.timeframe_seconds,
+                                         snapshot.block_time)
+        if bar_time is None:
+            continue
         for strategy in context.user_strategies[(user.id, token)]:
-            _decide(user, context, snapshot, token, series, strategy, held, result, risk, now, address)
+            last = decided.get((token, strategy.name))
+            if last is None or bar_time > last:
+                _decide(user, context, snapshot, token, strategy, closes, bar_time, held, result, risk, now, address)
 
 
 def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> dict[str, float]:
@@ -171,15 +177,9 @@ def _mark_value(user, context, snapshot, prices, held, result, risk, now) -> Non
         result.events.append(f"KILL SWITCH: {lock.reason}")
 
 
-def _decide(user, context, snapshot, token, series, strategy, held, result, risk, now, address) -> None:
-    """One strategy's decision on the newest closed bar of ``series``, at most once per bar."""
-    store, settings = context.store, context.config.settings
-    closes, bar_time = closed_closes(store, series, settings.timeframe_seconds, snapshot.block_time)
-    if bar_time is None:
-        return
-    last = store.last_decided_bar(user.id, token, strategy.name)
-    if last is not None and bar_time <= last:
-        return
+def _decide(user, context, snapshot, token, strategy, closes, bar_time, held, result, risk, now, address) -> None:
+    """One strategy's decision on the newest closed bar (``closes`` up to ``bar_time``), once per bar."""
+    store = context.store
     signal = strategy.signal_now(closes)
     recorded = store.add_signal(SignalRow(
         user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time, action=signal.action.name,

@@ -31,6 +31,7 @@ from sqlalchemy import (
     create_engine,
     event,
     delete,
+    func,
     select,
     text,
     update,
@@ -357,13 +358,13 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def last_decided_bar(self, user_id: str, asset: str, strategy: str) -> datetime | None:
-        """The newest bar a strategy already decided for a user's asset."""
-        query = select(SignalRow.bar_time).where(
-            SignalRow.user_id == user_id, SignalRow.asset == asset, SignalRow.strategy == strategy
-        ).order_by(SignalRow.bar_time.desc()).limit(1)
+    def last_decided_bars(self, user_id: str) -> dict[tuple[str, str], datetime]:
+        """(asset, strategy) -> the newest bar already decided for this user."""
+        query = select(SignalRow.asset, SignalRow.strategy, func.max(SignalRow.bar_time)).where(
+            SignalRow.user_id == user_id).group_by(SignalRow.asset, SignalRow.strategy)
         with self.session() as session:
-            return session.scalar(query)
+            return {(asset, strategy): UTCDateTime().process_result_value(when, None)
+                    for asset, strategy, when in session.execute(query)}
 
     # -------------------------------------------------------------------- bars
     def record_price(

@@ -84,7 +84,7 @@ def test_a_bar_is_decided_once(store):
                reason="r", indicators={"macd": 1.5, "signal": None}, created_at=now_utc())
     assert store.add_signal(SignalRow(**row))
     assert not store.add_signal(SignalRow(**row))
-    assert store.last_decided_bar("alice", "WETH", "macd") == T0
+    assert store.last_decided_bars("alice") == {("WETH", "macd"): T0}
     assert store.signals("alice")[0].indicators == {"macd": 1.5, "signal": None}
 
 
