@@ -1,0 +1,116 @@
+"""The local market's driver: one transaction per replay bar moves every feed and pool.
+
+``MockMarketDriver`` (a test double) pushes a round to every token's MockV3Aggregator
+and arbitrages every Uniswap V2 pool to the new oracle price in one call, so a replay
+pays one transaction per bar, not one per feed and pool. Anvil's clock is set before
+that transaction, so the feeds' ``updatedAt`` is the bar's time and staleness checks
+stay real. Local chains and forks only: on a public network the feeds are Chainlink's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+from ape import chain, project
+from ape.api import AccountAPI, ReceiptAPI
+from ape.contracts import ContractInstance
+
+from keepers.cli import is_local_chain
+from keepers.deployer import deployed_contract
+from keepers.deployment import DeploymentRecord, save_record
+from keepers.errors import SentinelError
+
+CONTRACT_NAME = "MockMarketDriver"
+
+
+@dataclass(frozen=True)
+class MarketDriver:
+    """A deployed driver and the account that sends its moves."""
+
+    contract: ContractInstance
+    sender: AccountAPI
+    feed_decimals: dict[str, int]  # symbol -> feed decimals, in the order `move` takes answers
+
+    @classmethod
+    def from_record(cls, record: DeploymentRecord, sender: AccountAPI) -> MarketDriver:
+        """The driver ``deploy_market_driver`` recorded; SentinelError if there is none."""
+        require_local_chain()
+        contract = project.MockMarketDriver.at(record.address_of(CONTRACT_NAME))
+        symbol_of = {address.lower(): symbol for symbol, address in record.tokens.items()}
+        feed_decimals = {symbol_of[contract.QUOTE().lower()]: contract.QUOTE_FEED_DECIMALS()}
+        for market in contract.markets():
+            feed_decimals[symbol_of[market.token.lower()]] = market.feedDecimals
+        return cls(contract=contract, sender=sender, feed_decimals=feed_decimals)
+
+    def answers(self, prices_usd: Mapping[str, Decimal | float]) -> list[int]:
+        """Each feed's answer for ``prices_usd``, rounded to the feed's decimals, in the
+        order ``move`` takes them; SentinelError unless every symbol has a positive price."""
+        if set(prices_usd) != set(self.feed_decimals):
+            raise SentinelError(
+                f"market move: prices for {sorted(prices_usd)}; the driver moves exactly {sorted(self.feed_decimals)}"
+            )
+        answers = []
+        for symbol, decimals in self.feed_decimals.items():
+            price = Decimal(str(prices_usd[symbol]))
+            answer = int(price.scaleb(decimals).to_integral_value(ROUND_HALF_EVEN)) if price.is_finite() else 0
+            if answer <= 0:
+                raise SentinelError(f"market move: {symbol} price {prices_usd[symbol]!r} is not a positive USD price")
+            answers.append(answer)
+        return answers
+
+    def move(self, prices_usd: Mapping[str, Decimal | float], *, at_time: int | None = None) -> ReceiptAPI:
+        """One transaction: every feed answers ``prices_usd`` and every pool trades to it.
+
+        With ``at_time`` the transaction is mined at that block time (the bar's time),
+        which becomes every feed's ``updatedAt``.
+        """
+        answers = self.answers(prices_usd)
+        if at_time is not None:
+            chain.provider.set_timestamp(at_time)
+        return self.contract.move(answers, sender=self.sender)
+
+
+def require_local_chain() -> None:
+    """SentinelError unless connected to a local chain or a fork (the driver mints and
+    rewrites feeds: it exists only where the market is ours)."""
+    network = chain.provider.network
+    if not is_local_chain(network):
+        raise SentinelError(
+            f"the market driver runs only on local chains and forks, not {network.ecosystem.name}:{network.name}"
+        )
+
+
+def deploy_market_driver(
+    record: DeploymentRecord, quote: str, deployer: AccountAPI, record_file: Path
+) -> MarketDriver:
+    """Deploys a driver over the recorded local market (every token priced against
+    ``quote`` in the factory's pairs) and writes its address into the record as
+    ``MockMarketDriver``."""
+    require_local_chain()
+    if quote not in record.tokens:
+        raise SentinelError(f"market driver: quote token {quote} is not in the deployment record")
+    symbols = [symbol for symbol in record.tokens if symbol != quote]
+    contract = deployer.deploy(
+        project.MockMarketDriver,
+        record.address_of("UniswapV2Factory"),
+        record.tokens[quote],
+        record.feeds[quote],
+        [record.tokens[symbol] for symbol in symbols],
+        [record.feeds[symbol] for symbol in symbols],
+    )
+    record.contracts[CONTRACT_NAME] = deployed_contract(contract)
+    save_record(record, record_file)
+    return MarketDriver.from_record(record, deployer)
+
+
+def advance_time(seconds: int) -> int:
+    """Sets the next block's time to the latest block's plus ``seconds`` and returns it.
+
+    Nothing is mined: the next transaction (a ``move``) carries that time.
+    """
+    timestamp = chain.blocks.head.timestamp + seconds
+    chain.provider.set_timestamp(timestamp)
+    return timestamp
