@@ -167,7 +167,7 @@ def test_answers__missing_extra_or_negative_price__refused(driver, prices):
         driver.answers(prices)
 
 
-def test_move__sender_anvil_cannot_sign_for__refused(driver, outsider):
+def test_move__sender_anvil_cannot_sign_for__refused(driver):
     stranger = replace(driver, sender="0x000000000000000000000000000000000000dEaD")
     with pytest.raises(SentinelError, match="was refused"):
         stranger.move(START_PRICES_USD)
