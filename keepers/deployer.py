@@ -89,7 +89,7 @@ def _deploy_new(spec: NetworkSpec, ecosystem: str, network: str, deployer: Accou
             ("UniswapV2Router02", market.router),
             ("WETH9", market.weth9),
         ):
-            record.contracts[name] = _deployed(contract)
+            record.contracts[name] = deployed_contract(contract)
         record.tokens = {symbol: token.address for symbol, token in market.tokens.items()}
         record.feeds = {symbol: feed.address for symbol, feed in market.feeds.items()}
     else:
@@ -98,13 +98,14 @@ def _deploy_new(spec: NetworkSpec, ecosystem: str, network: str, deployer: Accou
         record.feeds = {token.symbol: token.feed for token in spec.all_tokens}
     vault = deployer.deploy(project.Vault, deployer.address)
     executor = deployer.deploy(project.Executor, deployer.address, vault.address)
-    record.contracts["Vault"] = _deployed(vault)
-    record.contracts["Executor"] = _deployed(executor)
+    record.contracts["Vault"] = deployed_contract(vault)
+    record.contracts["Executor"] = deployed_contract(executor)
     report(f"Deployed Vault {vault.address} and Executor {executor.address}")
     return record
 
 
-def _deployed(contract: ContractInstance) -> DeployedContract:
+def deployed_contract(contract: ContractInstance) -> DeployedContract:
+    """The record entry of a contract deployed in this session: its address, block and tx."""
     receipt = contract.creation_metadata.receipt
     block = chain.provider.get_block(receipt.block_number)
     return DeployedContract(
