@@ -17,7 +17,7 @@ from keepers.chain_client import ChainClient, UserSnapshot
 from keepers.checkpoints import checkpoint
 from keepers.config import KeeperConfig, UserConfig
 from keepers.journal import Decision, Journal
-from keepers.market import check_reading, closed_closes, record_reading
+from keepers.market import check_reading, closed_closes, newest_closed_bars, record_readings
 from keepers.network_config import NetworkSpec
 from keepers.positions import BUY, SELL, sleeves
 from keepers.risk import RiskManager
@@ -109,9 +109,13 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     store, settings = context.store, context.config.settings
     address = context.user_addresses[user.id]
     risk = RiskManager(store, user.id, user.risk)
-    for row in store.trades(user.id, UNFINISHED):
+    trades = store.trades(user.id)
+    unfinished = [row for row in trades if row.status in UNFINISHED]
+    for row in unfinished:
         settled = context.journal.reconcile(row, risk)
         result.events.append(f"reconciled {row.trade_id[:10]} -> {settled.status}")
+    if unfinished:
+        trades = store.trades(user.id)
     symbols = [context.quote, *user.tokens]
     snapshot = context.client.snapshot(address, symbols)
     checkpoint("after_price_read")
@@ -120,31 +124,36 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     quote_problem = check_reading(snapshot.feeds[context.quote], snapshot.block_time,
                                   context.spec.quote.max_age_seconds)
     prices = _usable_prices(user, context, snapshot, result, risk, now)
-    held = sleeves(store.trades(user.id, [MINED]), context.client.token_decimals[context.quote])
+    held = sleeves(trades, context.client.token_decimals[context.quote])
     if quote_problem is None:
         _mark_value(user, context, snapshot, prices, held, result, risk, now)
     tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
-    decided = store.last_decided_bars(user.id)
-    for token in tokens:
-        if token not in prices:
-            continue
-        if quote_problem is not None:
+    tokens = [token for token in tokens if token in prices]
+    if quote_problem is not None:
+        for token in tokens:
             risk.block(token, quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}", now)
             result.blocks += 1
-            continue
-        closes, bar_time = closed_closes(store, settings.price_series[token], settings.timeframe_seconds,
-                                         snapshot.block_time)
+        return
+    decided = store.last_decided_bars(user.id)
+    newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
+                                snapshot.block_time)
+    for token in tokens:
+        series = settings.price_series[token]
+        bar_time = newest.get(series)
         if bar_time is None:
-            continue
-        for strategy in context.user_strategies[(user.id, token)]:
-            last = decided.get((token, strategy.name))
-            if last is None or bar_time > last:
-                _decide(user, context, snapshot, token, strategy, closes, bar_time, held, result, risk, now, address)
+            continue  # no history yet
+        due = [strategy for strategy in context.user_strategies[(user.id, token)]
+               if (token, strategy.name) not in decided or decided[(token, strategy.name)] < bar_time]
+        if not due:
+            continue  # every strategy already decided the newest closed bar: the steady state
+        closes = closed_closes(store, series, settings.timeframe_seconds, snapshot.block_time)
+        for strategy in due:
+            _decide(user, context, snapshot, token, strategy, closes, bar_time, held, result, risk, now, address)
 
 
 def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> dict[str, float]:
     """Records every valid reading into its bar; blocks (and records) the invalid ones."""
-    prices = {}
+    prices, readings = {}, {}
     for token in user.tokens:
         problem = check_reading(snapshot.feeds[token], snapshot.block_time, context.spec.token(token).max_age_seconds)
         if problem is not None:
@@ -152,10 +161,9 @@ def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> 
             result.blocks += 1
             result.events.append(f"{token} {problem.rule}: {problem.reason}")
             continue
-        answer = snapshot.feeds[token]
-        record_reading(context.store, context.config.settings.price_series[token], answer,
-                       context.config.settings.timeframe_seconds)
-        prices[token] = answer.price
+        readings[context.config.settings.price_series[token]] = snapshot.feeds[token]
+        prices[token] = snapshot.feeds[token].price
+    record_readings(context.store, readings, context.config.settings.timeframe_seconds)
     return prices
 
 

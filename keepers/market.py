@@ -58,19 +58,24 @@ def check_reading(answer: FeedAnswer | None, block_time: int, max_age_seconds: i
     return None
 
 
-def record_reading(store: Store, series: str, answer: FeedAnswer, timeframe_seconds: int) -> None:
-    """Folds a valid reading into its bar."""
-    when = bar_start(answer.updated_at, timeframe_seconds)
-    store.record_price(series, timeframe_seconds, when, answer.price, "oracle", answer.round_id)
+def record_readings(store: Store, readings: dict[str, FeedAnswer], timeframe_seconds: int) -> None:
+    """Folds valid readings (price series -> answer) into their bars, in one transaction."""
+    store.record_prices([
+        (series, timeframe_seconds, bar_start(answer.updated_at, timeframe_seconds), answer.price, "oracle",
+         answer.round_id)
+        for series, answer in readings.items()
+    ])
 
 
-def closed_closes(store: Store, series: str, timeframe_seconds: int, block_time: int) -> tuple[np.ndarray, datetime | None]:
-    """Closes of the closed bars (oldest first) and the start of the newest one."""
-    current = bar_start(block_time, timeframe_seconds)
-    bars = store.bars(series, timeframe_seconds, before=current)
-    if not bars:
-        return np.empty(0), None
-    return np.array([bar.close for bar in bars], dtype=np.float64), bars[-1].bar_time
+def newest_closed_bars(store: Store, series: list[str], timeframe_seconds: int, block_time: int) -> dict[str, datetime]:
+    """Series -> the start of its newest closed bar (the chain's clock passed its end)."""
+    return store.newest_bar_times(series, timeframe_seconds, bar_start(block_time, timeframe_seconds))
+
+
+def closed_closes(store: Store, series: str, timeframe_seconds: int, block_time: int) -> np.ndarray:
+    """Closes of the closed bars of ``series``, oldest first."""
+    closes = store.closes(series, timeframe_seconds, bar_start(block_time, timeframe_seconds))
+    return np.array(closes, dtype=np.float64)
 
 
 def backfill_from_file(store: Store, path: Path, series: Iterable[str], timeframe_seconds: int) -> dict[str, int]:

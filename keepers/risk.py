@@ -37,15 +37,13 @@ class RiskManager:
         self.store = store
         self.user_id = user_id
         self.limits = limits
+        trade_rows, lock_rows, clears = store.risk_state(user_id)
         trades = [
             TradeRecord(timestamp=row.timestamp, asset=row.asset, pnl_quote=row.pnl_quote, success=row.success)
-            for row in store.risk_trades(user_id)
+            for row in trade_rows
         ]
-        locks = [
-            Lock(until=row.until, reason=row.reason, rule=row.rule, asset=row.asset)
-            for row in store.locks([user_id, GLOBAL_USER])
-        ]
-        self.evaluator = RiskEvaluator(limits.rules(), trades, locks, store.clears(user_id))
+        locks = [Lock(until=row.until, reason=row.reason, rule=row.rule, asset=row.asset) for row in lock_rows]
+        self.evaluator = RiskEvaluator(limits.rules(), trades, locks, clears)
 
     def can_trade(self, asset: str, opening: bool, now: datetime) -> RiskDecision:
         """Whether a BUY (``opening``) or SELL of ``asset`` may go ahead at ``now``."""

@@ -367,23 +367,21 @@ class Store:
                     for asset, strategy, when in session.execute(query)}
 
     # -------------------------------------------------------------------- bars
-    def record_price(
-        self, asset: str, timeframe_seconds: int, bar_time: datetime, price: float, source: str, round_id: int | None
-    ) -> None:
-        """Folds one price into its bar (open on the first, high/low/close after)."""
+    def record_prices(self, readings: Sequence[tuple[str, int, datetime, float, str, int | None]]) -> None:
+        """Folds readings (asset, timeframe, bar start, price, source, round id) into their
+        bars in one transaction: open on a bar's first reading, then high/low/close."""
         stamp = now_utc()
         with self.session() as session:
-            bar = session.get(BarRow, (asset, timeframe_seconds, bar_time))
-            if bar is None:
-                session.add(BarRow(
-                    asset=asset, timeframe_seconds=timeframe_seconds, bar_time=bar_time, open=price, high=price,
-                    low=price, close=price, source=source, round_id=round_id, updated_at=stamp,
-                ))
-                return
-            if round_id is not None and bar.round_id == round_id:
-                return  # the same oracle round read again
-            bar.high, bar.low, bar.close = max(bar.high, price), min(bar.low, price), price
-            bar.round_id, bar.updated_at = round_id, stamp
+            for asset, timeframe_seconds, bar_time, price, source, round_id in readings:
+                bar = session.get(BarRow, (asset, timeframe_seconds, bar_time))
+                if bar is None:
+                    session.add(BarRow(
+                        asset=asset, timeframe_seconds=timeframe_seconds, bar_time=bar_time, open=price, high=price,
+                        low=price, close=price, source=source, round_id=round_id, updated_at=stamp,
+                    ))
+                elif round_id is None or bar.round_id != round_id:  # the same oracle round read again: no change
+                    bar.high, bar.low, bar.close = max(bar.high, price), min(bar.low, price), price
+                    bar.round_id, bar.updated_at = round_id, stamp
 
     def add_bars(self, asset: str, timeframe_seconds: int, bars: Sequence[tuple[datetime, float, float, float, float]],
                  source: str) -> int:
@@ -400,6 +398,22 @@ class Store:
             session.add_all(new)
         return len(new)
 
+    def newest_bar_times(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> dict[str, datetime]:
+        """Asset -> the start of its newest bar that starts before ``before``."""
+        query = select(BarRow.asset, func.max(BarRow.bar_time)).where(
+            BarRow.asset.in_(list(assets)), BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before
+        ).group_by(BarRow.asset)
+        with self.session() as session:
+            return {asset: UTCDateTime().process_result_value(when, None) for asset, when in session.execute(query)}
+
+    def closes(self, asset: str, timeframe_seconds: int, before: datetime) -> list[float]:
+        """Closes of the bars of an asset that start before ``before``, oldest first."""
+        query = select(BarRow.close).where(
+            BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before
+        ).order_by(BarRow.bar_time)
+        with self.session() as session:
+            return list(session.scalars(query))
+
     def bars(self, asset: str, timeframe_seconds: int, before: datetime | None = None) -> list[BarRow]:
         """Bars of an asset, oldest first; only those starting before ``before`` if given."""
         query = select(BarRow).where(BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds)
@@ -409,6 +423,15 @@ class Store:
             return list(session.scalars(query.order_by(BarRow.bar_time)))
 
     # -------------------------------------------------------------------- risk
+    def risk_state(self, user_id: str) -> tuple[list[RiskTradeRow], list[LockRow], dict[str, datetime]]:
+        """A user's risk trades (oldest first), locks (the global ones included) and clears, read together."""
+        with self.session() as session:
+            trades = session.scalars(select(RiskTradeRow).where(RiskTradeRow.user_id == user_id)
+                                     .order_by(RiskTradeRow.timestamp, RiskTradeRow.id))
+            locks = session.scalars(select(LockRow).where(LockRow.user_id.in_([user_id, GLOBAL_USER])))
+            clears = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
+            return list(trades), list(locks), {row.rule: row.cleared_at for row in clears}
+
     def risk_trades(self, user_id: str) -> list[RiskTradeRow]:
         """A user's trades as the risk rules see them, oldest first."""
         query = select(RiskTradeRow).where(RiskTradeRow.user_id == user_id)

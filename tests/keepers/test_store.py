@@ -31,7 +31,7 @@ def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
     old = Store.open(store_url, revision="0001")
     assert old.revision() == "0001"
     assert old.add_trade_intent(trade_row())
-    old.record_price("ETH", 86400, T0, 2000.0, "oracle", 5)
+    old.record_prices([("ETH", 86400, T0, 2000.0, "oracle", 5)])
     with old.engine.connect() as connection:
         tables = set(old.engine.dialect.get_table_names(connection))
     assert "leases" not in tables and "trades" in tables
@@ -67,16 +67,17 @@ def test_times_come_back_as_aware_utc(store):
 
 
 def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
-    store.record_price("ETH", 86400, T0, 100.0, "oracle", 1)
-    store.record_price("ETH", 86400, T0, 120.0, "oracle", 2)
-    store.record_price("ETH", 86400, T0, 90.0, "oracle", 3)
-    store.record_price("ETH", 86400, T0, 500.0, "oracle", 3)  # the same round read again: ignored
+    store.record_prices([("ETH", 86400, T0, 100.0, "oracle", 1), ("ETH", 86400, T0, 120.0, "oracle", 2)])
+    store.record_prices([("ETH", 86400, T0, 90.0, "oracle", 3)])
+    store.record_prices([("ETH", 86400, T0, 500.0, "oracle", 3)])  # the same round read again: ignored
     bar = store.bars("ETH", 86400)[0]
     assert (bar.open, bar.high, bar.low, bar.close) == (100.0, 120.0, 90.0, 90.0)
     added = store.add_bars("ETH", 86400, [(T0 - timedelta(days=1), 1, 2, 0.5, 1.5), (T0, 7, 7, 7, 7)], "file")
     assert added == 1
     assert [b.close for b in store.bars("ETH", 86400)] == [1.5, 90.0]
     assert [b.close for b in store.bars("ETH", 86400, before=T0)] == [1.5]
+    assert store.closes("ETH", 86400, before=T0 + timedelta(days=1)) == [1.5, 90.0]
+    assert store.newest_bar_times(["ETH", "BTC"], 86400, before=T0) == {"ETH": T0 - timedelta(days=1)}
 
 
 def test_a_bar_is_decided_once(store):

@@ -1,0 +1,149 @@
+"""A whole local system for keeper tests and benchmarks: the deployed market, feeds,
+funded users, a market driver, and the keeper's config files in a folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from ape import accounts, chain, project
+from eth_utils import keccak
+
+from keepers import PROJECT_ROOT
+from keepers.config import KeeperConfig, load_keeper_config
+from keepers.deployer import deploy
+from keepers.deployment import DeploymentRecord
+from keepers.funding import fund_users
+from keepers.market import bar_start
+from keepers.market_driver import MarketDriver, deploy_market_driver
+from keepers.network_config import NetworkSpec, load_network_spec, spec_path_for
+from keepers.oracles import setup_oracles
+
+DAY = 86_400
+APE = str(Path(sys.executable).parent / "ape")
+SECOND_KEEPER = 7  # a test account allowed as a second keeper (two keeper processes)
+
+# Bollinger on 10 bars at 1.5 deviations: a close 4% under a calm range is a BUY, and
+# the next close 6% above it is a SELL (tests/keepers/test_keeper_chain.py checks it).
+STRATEGIES = {
+    "defaults": {"enabled": ["bollinger"], "params": {"bollinger": {"period": 10, "nbdev": 1.5, "min_bandwidth": 0.01}}},
+}
+
+
+def user_entry(user_id: str, account: int, tokens: list[str], **extra) -> dict:
+    """A users-file entry with deposits and limits that let every test trade go through."""
+    return {
+        "id": user_id, "test_account": account, "tokens": tokens, "sizing": {"quote_amount": 1000},
+        "fund": {"deposits": {"USDC": 10_000}, "max_slippage_bps": 100, "min_trade_interval_seconds": 0,
+                 "max_amount_per_trade": {"USDC": 2_000, "WETH": 5, "WBTC": 1, "LTC": 100}},
+        **extra,
+    }
+
+
+@dataclass
+class LocalSystem:
+    """Everything a keeper test needs on the connected local chain."""
+
+    folder: Path
+    spec: NetworkSpec
+    record: DeploymentRecord
+    driver: MarketDriver
+    config_file: Path
+    prices: dict[str, float]
+
+    @property
+    def deployments(self) -> Path:
+        """The folder of the deployment record (for `ape run ... --deployments`)."""
+        return self.folder / "deployments"
+
+    def config(self, **overrides) -> KeeperConfig:
+        """The keeper config of this system, with command-line style overrides."""
+        return load_keeper_config(self.config_file, overrides, environ={})
+
+    def write_history(self, closes_by_series: dict[str, list[float]]) -> Path:
+        """A price file whose bars end just before the chain's current bar; returns its path."""
+        current = bar_start(chain.blocks.head.timestamp, DAY)
+        rows = []
+        for series, closes in closes_by_series.items():
+            start = current - timedelta(days=len(closes))
+            rows += [{"timestamp": (start + timedelta(days=i)).isoformat(), "token": series, "close": close}
+                     for i, close in enumerate(closes)]
+        path = self.folder / "history.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        return path
+
+    def move(self, factors: dict[str, float], *, at_time: int | None = None) -> None:
+        """Moves the market to ``factors`` x the starting prices (others stay), in one transaction."""
+        self.prices = {symbol: price * factors.get(symbol, 1.0) for symbol, price in self.prices.items()}
+        self.driver.move(self.prices, at_time=at_time or chain.blocks.head.timestamp + 1)
+
+    def next_bar(self, seconds_into_it: int = 60) -> int:
+        """Moves the chain into the next bar (feeds refreshed at their current prices)."""
+        when = bar_start(chain.blocks.head.timestamp, DAY).timestamp() + DAY + seconds_into_it
+        self.driver.move(self.prices, at_time=int(when))
+        return int(when)
+
+    def keeper_process(self, *arguments: str, env: dict | None = None) -> subprocess.Popen:
+        """Starts `ape run keeper ...` as a user would, on this chain and these files."""
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("SENTINEL_")}
+        environment.update({"APE_FOUNDRY_HOST": chain.provider.uri, **(env or {})})
+        return subprocess.Popen(
+            [APE, "run", "keeper", *arguments, "--network", "ethereum:local:foundry",
+             "--deployments", str(self.deployments), "--config", str(self.config_file)],
+            cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def run_keeper(self, *arguments: str, env: dict | None = None, timeout: float = 300) -> tuple[int, str]:
+        """Runs `ape run keeper ...` to its end; returns its exit code and output."""
+        process = self.keeper_process(*arguments, env=env)
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output
+
+
+def deploy_local_system(folder: Path, users: list[dict], store_url: str, **settings) -> LocalSystem:
+    """Deploys the local market and system, registers feeds, funds ``users``, deploys the
+    market driver and writes keeper.yaml, users.yaml and strategies.yaml into ``folder``."""
+    spec = load_network_spec(spec_path_for("local"))
+    deployer, keeper = accounts.test_accounts[0], accounts.test_accounts[1]
+    record_file = folder / "deployments" / "ethereum-local.json"
+    record = deploy(spec, ecosystem="ethereum", network="local", deployer=deployer, keeper=keeper.address,
+                    guardian=accounts.test_accounts[2].address, record_file=record_file, fresh=True,
+                    report=lambda _: None)
+    executor = project.Executor.at(record.address_of("Executor"))
+    executor.setKeeper(accounts.test_accounts[SECOND_KEEPER], True, sender=deployer)
+    setup_oracles(executor, deployer, record.tokens, record.feeds, spec.all_tokens, report=lambda _: None)
+    (folder / "users.yaml").write_text(yaml.safe_dump({"users": users}))
+    (folder / "strategies.yaml").write_text(yaml.safe_dump(STRATEGIES))
+    config_file = folder / "keeper.yaml"
+    config_file.write_text(yaml.safe_dump({
+        "store_url": store_url, "users_file": str(folder / "users.yaml"),
+        "strategies_file": str(folder / "strategies.yaml"), "tx_timeout_seconds": 30, **settings,
+    }))
+    config = load_keeper_config(config_file, environ={})
+    fund_users(config.users, spec, record, report=lambda _: None)
+    driver = deploy_market_driver(record, spec.quote.symbol, deployer, record_file)
+    prices = {token.symbol: float(token.price_usd) for token in spec.all_tokens}
+    return LocalSystem(folder=folder, spec=spec, record=record, driver=driver, config_file=config_file, prices=prices)
+
+
+def calm_then_dip(price: float, bars: int = 30, dip: float = 0.96, seed: int = 7) -> list[float]:
+    """``bars`` closes around ``price`` (0.5% noise) whose last one is ``dip`` x price."""
+    rng = np.random.default_rng(seed)
+    closes = list(price * (1 + rng.normal(0, 0.005, bars - 1)))
+    return [*closes, price * dip]
+
+
+def trade_events(record: DeploymentRecord) -> list[str]:
+    """The trade id (0x...) of every TradeExecuted the Executor ever emitted, in order."""
+    executor = project.Executor.at(record.address_of("Executor"))
+    topic = "0x" + keccak(text=executor.TradeExecuted.abi.selector).hex()
+    logs = chain.provider.web3.eth.get_logs(
+        {"address": executor.address, "fromBlock": 0, "toBlock": "latest", "topics": [topic]})
+    return ["0x" + bytes(log["topics"][1]).hex() for log in logs]

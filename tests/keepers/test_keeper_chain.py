@@ -1,0 +1,154 @@
+"""The keeper on a real anvil with the deployed local market: several users and tokens
+trade over several cycles (feeds and pools moved by the market driver), on a SQLite
+store and on a real PostgreSQL; a dry run sends nothing; a keeper killed between
+"sent" and "recorded" trades nothing twice; a kill switch holds across restarts; two
+keeper processes never double-trade."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+
+import pytest
+from ape import accounts, chain, project
+from helpers_keeper import (
+    SECOND_KEEPER,
+    calm_then_dip,
+    deploy_local_system,
+    user_entry,
+    trade_events,
+)
+
+from keepers.market import backfill_from_file
+from keepers.reporting import user_report
+from keepers.risk import RiskManager
+from keepers.scheduler import Scheduler
+from keepers.startup import build_context
+from keepers.store import DROPPED, MINED, SENT, SKIPPED, Store
+from strategies.registry import build_strategy
+
+USERS = [user_entry("alice", 3, ["WETH", "WBTC"]), user_entry("bob", 4, ["WBTC"])]
+
+
+@pytest.fixture
+def system(tmp_path, store_url):
+    return deploy_local_system(tmp_path, USERS, store_url)
+
+
+def start(system, **overrides):
+    """A keeper in this process: context (with its checks), history backfilled, scheduler."""
+    config = system.config(**overrides)
+    store = Store.open(config.settings.resolved_store_url())
+    context = build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
+    lines: list[str] = []
+    return Scheduler(context, config.users, report=lines.append), store, lines
+
+
+def backfill_dip(system, store):
+    history = {"ETH": calm_then_dip(system.prices["WETH"]), "BTC": calm_then_dip(system.prices["WBTC"])}
+    path = system.write_history(history)
+    backfill_from_file(store, path, ["ETH", "BTC"], 86_400)
+    strategy = build_strategy("bollinger", {"period": 10, "nbdev": 1.5, "min_bandwidth": 0.01})
+    assert strategy.signal_now(history["ETH"]).action.name == "BUY"  # the premise of these tests
+    return history
+
+
+def balances(system, user_index):
+    vault = project.Vault.at(system.record.address_of("Vault"))
+    user = accounts.test_accounts[user_index]
+    return {symbol: vault.balanceOf(user, address) for symbol, address in system.record.tokens.items()}
+
+
+def test_users_trade_over_several_cycles_and_the_store_matches_the_chain(system):
+    scheduler, store, lines = start(system)
+    backfill_dip(system, store)
+    before = {3: balances(system, 3), 4: balances(system, 4)}
+
+    first = scheduler.run_once()  # the dip: alice buys WETH and WBTC, bob buys WBTC
+    assert [r.trades_ok for r in first] == [2, 1], lines
+    mined = store.trades(statuses=[MINED])
+    assert sorted((t.user_id, t.asset, t.side) for t in mined) == [
+        ("alice", "WBTC", "BUY"), ("alice", "WETH", "BUY"), ("bob", "WBTC", "BUY")]
+    assert sorted(trade_events(system.record)) == sorted(t.trade_id for t in mined)
+
+    assert scheduler.run_once() and len(store.trades()) == 3  # same bar: decided already, nothing new
+    system.move({"WETH": 1.06, "WBTC": 1.06})
+    scheduler.run_once()  # the rally is read into the current bar
+    system.next_bar()
+    third = scheduler.run_once()  # that bar closed 6% up: every position is sold
+    assert [r.trades_ok for r in third] == [2, 1], lines
+    mined = store.trades(statuses=[MINED])
+    assert len(mined) == 6 and sorted(trade_events(system.record)) == sorted(t.trade_id for t in mined)
+    assert all(r.rpc_calls >= 1 and r.error is None for r in first + third)
+
+    # What each user holds: deposits, plus USDC won; the tokens bought were all sold.
+    for user_index, user_id in ((3, "alice"), (4, "bob")):
+        after = balances(system, user_index)
+        assert after["WETH"] == before[user_index]["WETH"] and after["WBTC"] == before[user_index]["WBTC"]
+        usdc_delta = sum(t.amount_out if t.side == "SELL" else -t.amount_in for t in mined if t.user_id == user_id)
+        assert after["USDC"] - before[user_index]["USDC"] == usdc_delta > 0
+    report = user_report(store, "alice", {"USDC": 6, "WETH": 18, "WBTC": 8, "LTC": 18}, "USDC", 86_400).summary()
+    assert report["round_trips_closed"] == 2 and report["realised_pnl_quote"] > 0 and report["win_rate_pct"] == 100
+    assert report["trades_mined"] == 4 and report["fees_quote"] > 0
+    store.close()
+
+
+def test_a_dry_run_records_decisions_and_sends_nothing(system):
+    scheduler, store, _ = start(system, dry_run=True)
+    backfill_dip(system, store)
+    nonce = accounts.test_accounts[1].nonce
+    scheduler.run_once()
+    rows = store.trades()
+    assert len(rows) == 3 and {row.status for row in rows} == {SKIPPED}
+    assert all(row.revert_reason == "dry run: would be sent" for row in rows)
+    assert trade_events(system.record) == [] and accounts.test_accounts[1].nonce == nonce
+    store.close()
+
+
+@pytest.mark.parametrize(("crash_at", "expected"), [("after_broadcast", MINED), ("after_sent_stored", DROPPED)])
+def test_a_keeper_killed_after_storing_sent_is_repaired_by_the_next_start(system, crash_at, expected):
+    _, store, _ = start(system)
+    backfill_dip(system, store)
+    code, output = system.run_keeper("--once", "--user", "bob", env={"SENTINEL_CRASH_AT": crash_at})
+    assert code == -signal.SIGKILL, output
+    (row,) = store.trades()
+    assert row.status == SENT
+    code, output = system.run_keeper("--once", "--user", "bob")
+    assert code == 0, output
+    (row,) = store.trades()
+    assert row.status == expected and f"reconciled trade {row.trade_id[:12]}" in output
+    assert trade_events(system.record) == ([row.trade_id] if expected == MINED else [])
+    store.close()
+
+
+def test_a_kill_switch_stops_the_next_trade_and_holds_until_a_person_resumes(system):
+    scheduler, store, lines = start(system)
+    backfill_dip(system, store)
+    code, output = system.run_keeper("kill", "--user", "alice", "--reason", "investigating")
+    assert code == 0 and "alice: kill switch engaged" in output
+    results = scheduler.run_once()
+    assert [r.trades_ok for r in results] == [0, 1]  # alice stopped, bob trades
+    assert any("blocked by kill_switch: investigating" in line for line in lines)
+    restarted, store_again, _ = start(system)
+    system.next_bar()
+    assert restarted.run_once()[0].trades_ok == 0  # still on after a restart
+    code, output = system.run_keeper("resume", "--user", "alice")
+    assert code == 0 and "alice: cleared 1 kill_switch lock(s)" in output
+    alice = system.config().user("alice")
+    now = datetime.fromtimestamp(chain.blocks.head.timestamp, UTC)
+    assert RiskManager(store, "alice", alice.risk).can_trade("WETH", opening=True, now=now).allowed
+    store.close()
+    store_again.close()
+
+
+def test_two_keeper_processes_for_the_same_users_never_double_trade(system):
+    _, store, _ = start(system)
+    backfill_dip(system, store)
+    first = system.keeper_process("--once")
+    second = system.keeper_process("--once", "--keeper-account", str(SECOND_KEEPER))
+    outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    ids = [row.trade_id for row in store.trades(statuses=[MINED])]
+    assert len(ids) == 3 and sorted(trade_events(system.record)) == sorted(ids)
+    assert len(store.signals()) == 3  # each (user, token, strategy) decided its bar once
+    store.close()
