@@ -57,6 +57,7 @@ class SentinelCommand(ConnectedProviderCommand):
     variable to fix, with the URL's secrets redacted."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        logging.getLogger("ape").addFilter(_APE_LOG_REDACTION)  # once: addFilter skips a filter it has
         args = _with_full_network_choice(args)
         choice = _option_value(args, "--network") or ECOSYSTEM
         network = network_name(choice)
@@ -84,7 +85,6 @@ class SentinelCommand(ConnectedProviderCommand):
         super().format_options(ctx, formatter)
 
     def invoke(self, ctx: click.Context):
-        logging.getLogger("ape").addFilter(_APE_LOG_REDACTION)  # once: addFilter skips a filter it has
         network = ctx.meta.get(_NETWORK_META_KEY, LOCAL)
         endpoints = node_endpoints(network)
         try:
@@ -93,7 +93,7 @@ class SentinelCommand(ConnectedProviderCommand):
             raise _one_line(str(error), error, endpoints) from None
         try:
             return super().invoke(ctx)
-        except (ProviderError, NetworkMismatchError, requests.RequestException) as error:
+        except (ProviderError, requests.RequestException) as error:
             if not endpoints or not _is_connection_failure(error):
                 raise
             # The node passed the check, then failed while Ape connected or worked:
