@@ -39,10 +39,10 @@ def node_timeout_seconds() -> float:
 
 
 def check_node(endpoint: NodeEndpoint, expected_chain_id: int | None, expectation_source: str) -> None:
-    """Asks the node at ``endpoint`` for its chain id; SentinelError naming the variable,
-    the redacted URL, what was seen and the fix if it does not answer as a node of
-    ``expected_chain_id`` (any chain when None) would. URLs Ape does not reach over
-    HTTP (ws://, IPC paths) are left to Ape."""
+    """Asks the node at ``endpoint`` for its chain id. Raises SentinelError (variable,
+    redacted URL, what was seen, the fix) unless it answers with ``expected_chain_id``
+    (any chain id when None). URLs Ape does not reach over HTTP (ws://, IPC paths) are
+    left to Ape."""
     if not endpoint.url.startswith(("http://", "https://")):
         return
     timeout = node_timeout_seconds()
