@@ -80,6 +80,9 @@ class NetworkSpec(_Strict):
     """Everything `deploy` and `setup_oracles` need to know about one network."""
 
     kind: str = Field(pattern=r"^(local|public)$")
+    # The chain a public network's node must be on; checked before connecting. A local
+    # file leaves it out: it builds its market on whatever anvil it is given.
+    chain_id: int | None = Field(default=None, gt=0)
     quote: TokenSpec
     tokens: list[TokenSpec] = Field(min_length=1)
     router: Address | None = None
@@ -101,6 +104,8 @@ class NetworkSpec(_Strict):
                 raise ValueError(f"token {token.symbol}: a local network needs price_usd (the starting price)")
         if self.kind == "public" and self.router is None:
             raise ValueError("router: a public network needs the Uniswap V2 router address")
+        if self.kind == "public" and self.chain_id is None:
+            raise ValueError("chain_id: a public network needs its chain id (Sepolia: 11155111)")
         return self
 
     @property

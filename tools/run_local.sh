@@ -20,7 +20,7 @@ while socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0:
 PY
 
 export APE_FOUNDRY_HOST="http://127.0.0.1:$port"
-network=(--network ethereum:local:foundry --deployments reports/deployments)
+network=(--network local --deployments reports/deployments)
 ape run deploy "${network[@]}"
 ape run setup_oracles "${network[@]}"
 ape run fund "${network[@]}"

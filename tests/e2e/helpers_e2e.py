@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -93,3 +95,37 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> s
     for fragment in fragments:
         assert fragment in error_lines[0], output
     return error_lines[0]
+
+
+class FakeNode:
+    """An HTTP server on 127.0.0.1 standing in for a node provider: each JSON-RPC
+    request gets ``respond(method)``, an (HTTP status, JSON-RPC result) pair; a result
+    of None answers "method not found"."""
+
+    def __init__(self, respond):
+        def handle(request_handler):
+            length = int(request_handler.headers.get("Content-Length", 0))
+            request = json.loads(request_handler.rfile.read(length) or b"{}")
+            status, result = respond(request.get("method"))
+            answer = {"jsonrpc": "2.0", "id": request.get("id")}
+            if result is None:
+                answer["error"] = {"code": -32601, "message": "method not found"}
+            else:
+                answer["result"] = result
+            body = json.dumps(answer).encode()
+            request_handler.send_response(status)
+            request_handler.send_header("Content-Type", "application/json")
+            request_handler.send_header("Content-Length", str(len(body)))
+            request_handler.end_headers()
+            request_handler.wfile.write(body)
+
+        handler = type("Handler", (http.server.BaseHTTPRequestHandler,),
+                       {"do_POST": handle, "log_message": lambda *args: None})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stops serving and frees the port."""
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,7 +4,7 @@ import json
 
 from helpers_e2e import assert_ok, assert_user_error, block_number
 
-NETWORK = ("--network", "ethereum:local:foundry")
+NETWORK = ("--network", "local")  # the short name users type; Ape's full form below
 
 
 def test_local_deploy_oracles_fund_trade__rerun_sends_nothing(start_anvil, ape_run, tmp_path):
@@ -42,7 +42,8 @@ def test_local_deploy_oracles_fund_trade__rerun_sends_nothing(start_anvil, ape_r
 
 def test_deploy__record_from_another_chain__deploys_anew(start_anvil, ape_run, tmp_path):
     records = ("--deployments", str(tmp_path))
-    assert_ok(ape_run("deploy", *NETWORK, *records, env={"APE_FOUNDRY_HOST": start_anvil()}))
+    assert_ok(ape_run("deploy", "--network", "ethereum:local:foundry", *records,
+                      env={"APE_FOUNDRY_HOST": start_anvil()}))
     # A restarted anvil: same chain id, same addresses, different blocks.
     output = assert_ok(ape_run("deploy", *NETWORK, *records, env={"APE_FOUNDRY_HOST": start_anvil()}))
     assert "describes contracts this chain does not hold" in output
@@ -65,7 +66,7 @@ def test_trade__same_trade_id__never_trades_twice(start_anvil, ape_run, tmp_path
 
 def test_setup_oracles__before_deploy__says_to_deploy(start_anvil, ape_run, tmp_path):
     result = ape_run("setup_oracles", *NETWORK, "--deployments", str(tmp_path), env={"APE_FOUNDRY_HOST": start_anvil()})
-    assert_user_error(result, "not found", "ape run deploy")
+    assert_user_error(result, "not found", "ape run deploy --network local")
 
 
 def test_trade__bad_amount__names_the_option(start_anvil, ape_run, tmp_path):

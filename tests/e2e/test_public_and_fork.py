@@ -15,8 +15,9 @@ from helpers_e2e import (
     PROJECT_ROOT, SEPOLIA_CHAIN_ID, AnvilProcesses, assert_ok, assert_user_error, block_number, has_code, rpc,
 )
 
-SEPOLIA = ("--network", "ethereum:sepolia:node")
-SEPOLIA_FORK = ("--network", "ethereum:sepolia-fork:foundry")
+# The short names users type; a few tests below use Ape's full form instead.
+SEPOLIA = ("--network", "sepolia")
+SEPOLIA_FORK = ("--network", "sepolia-fork")
 UNUSED_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 
 
@@ -32,6 +33,7 @@ def upstream(tmp_path_factory, ape_run):
     local = yaml.safe_load((PROJECT_ROOT / "data" / "networks" / "local.yaml").read_text())
     public = {
         "kind": "public",
+        "chain_id": SEPOLIA_CHAIN_ID,
         "router": record["contracts"]["UniswapV2Router02"]["address"],
         "users": local["users"],
         "quote": _public_token(local["quote"], record),
@@ -54,8 +56,8 @@ def write_config(tmp_path, document: dict):
 
 def test_fork__ape_starts_the_fork__deploys_without_touching_upstream(upstream, ape_run, tmp_path):
     config = write_config(tmp_path, upstream["public"])
-    output = assert_ok(ape_run("deploy", *SEPOLIA_FORK, "--network-config", config, "--deployments", str(tmp_path),
-                               "--yes", env={"SEPOLIA_RPC_URL": upstream["url"]}))
+    output = assert_ok(ape_run("deploy", "--network", "ethereum:sepolia-fork:foundry", "--network-config", config,
+                               "--deployments", str(tmp_path), "--yes", env={"SEPOLIA_RPC_URL": upstream["url"]}))
     assert "Deployed Vault" in output
     record = json.loads((tmp_path / "ethereum-sepolia-fork.json").read_text())
     assert record["chain_id"] == SEPOLIA_CHAIN_ID
@@ -81,6 +83,7 @@ def test_fork__deploy_oracles_fund_trade__rerun_sends_nothing(upstream, start_an
 
 def test_deploy__sepolia_without_rpc_url__names_the_variable(ape_run):
     assert_user_error(ape_run("deploy", *SEPOLIA), "SEPOLIA_RPC_URL is not set")
+    assert_user_error(ape_run("deploy", "--network=ethereum:sepolia:node"), "SEPOLIA_RPC_URL is not set")
 
 
 def test_deploy__network_without_a_file__refused_before_connecting(ape_run):
