@@ -173,11 +173,10 @@ def write_run_report(out_dir: Path, comparisons: dict[str, dict[str, Any]], run:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"summary.json": out_dir / "summary.json", "live_trades.csv": out_dir / "live_trades.csv",
              "backtest_trades.csv": out_dir / "backtest_trades.csv"}
-    live = [c["_fills"].assign(user=user) for user, c in comparisons.items()]
-    backtest = [c["_bt_fills"].assign(user=user) for user, c in comparisons.items()]
-    pd.concat(live, ignore_index=True).to_csv(paths["live_trades.csv"], index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
-    pd.concat(backtest, ignore_index=True).to_csv(paths["backtest_trades.csv"], index=False,
-                                                  date_format="%Y-%m-%dT%H:%M:%SZ")
+    for name, key in (("live_trades.csv", "_fills"), ("backtest_trades.csv", "_bt_fills")):
+        frames = [c[key].assign(user=user) for user, c in comparisons.items()]
+        table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+        table.to_csv(paths[name], index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
     for user, comparison in comparisons.items():
         path = out_dir / f"equity-{user}.png"
         _plot(user, comparison["_equity"], comparison["_bt_equity"], path)

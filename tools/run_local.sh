@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
-# The main job on local defaults: a private anvil, the whole deploy path, one keeper
-# trade, then a backtest report on the sample prices. The anvil is stopped by its
-# process id on exit, whatever happens.
+# The main job on local defaults: a private anvil, the whole deploy path, then the
+# replay of the sample prices with the example users' keepers trading
+# (`ape run simulate`), ending with the report's path. Extra arguments go to
+# simulate (e.g. `tools/run_local.sh --bars 200`). The anvil is stopped by its process
+# id on exit, whatever happens (an error, Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+run=reports/run-$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$run"
 port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p reports
-anvil --port "$port" --silent > reports/anvil.log 2>&1 &
+# The chain starts the day before the first sample bar, so chain dates are the data's dates.
+genesis=$(python -c 'import csv; from datetime import datetime, timedelta
+first = next(csv.DictReader(open("data/sample_prices.csv")))["timestamp"]
+print(int((datetime.fromisoformat(first.replace("Z", "+00:00")) - timedelta(days=1)).timestamp()))')
+anvil --port "$port" --silent --timestamp "$genesis" > "$run/anvil.log" 2>&1 &
 anvil_pid=$!
 trap 'kill "$anvil_pid" 2>/dev/null || true' EXIT
-python - "$port" <<'PY'
+python - "$port" "$run" <<'PY'
 import socket, sys, time
 deadline = time.monotonic() + 30
 while socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0:
     if time.monotonic() > deadline:
-        sys.exit("anvil did not start: see reports/anvil.log")
+        sys.exit(f"anvil did not start: see {sys.argv[2]}/anvil.log")
     time.sleep(0.1)
 PY
 
 export APE_FOUNDRY_HOST="http://127.0.0.1:$port"
-network=(--network local --deployments reports/deployments)
-ape run deploy "${network[@]}"
-ape run setup_oracles "${network[@]}"
-ape run fund "${network[@]}"
-ape run trade "${network[@]}" --user alice --sell USDC --buy WETH --amount 500
-ape run backtest --strategy rsi_sma --data data/sample_prices.csv --token ETH --out reports/backtest
+network=(--network local --deployments "$run/deployments")
+echo "Deploying the system and a local market (anvil on port $port) ..."
+ape run deploy "${network[@]}" > "$run/deploy.log"
+ape run setup_oracles "${network[@]}" >> "$run/deploy.log"
+ape run fund "${network[@]}" >> "$run/deploy.log"
+echo "Deployed (details in $run/deploy.log)."
+ape run simulate "${network[@]}" --out "$run" "$@"
