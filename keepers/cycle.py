@@ -137,6 +137,7 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     decided = store.last_decided_bars(user.id)
     newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
                                 snapshot.block_time)
+    signals = []
     for token in tokens:
         series = settings.price_series[token]
         bar_time = newest.get(series)
@@ -147,8 +148,17 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
         if not due:
             continue  # every strategy already decided the newest closed bar: the steady state
         closes = closed_closes(store, series, settings.timeframe_seconds, snapshot.block_time)
-        for strategy in due:
-            _decide(user, context, snapshot, token, strategy, closes, bar_time, held, result, risk, now, address)
+        signals += [(token, strategy, bar_time, strategy.signal_now(closes)) for strategy in due]
+    recorded = store.add_signals([
+        SignalRow(user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time,
+                  action=signal.action.name, confidence=signal.confidence, reason=signal.reason[:500],
+                  indicators={k: (None if v != v else v) for k, v in signal.indicators.items()}, created_at=now_utc())
+        for token, strategy, bar_time, signal in signals
+    ])
+    for token, strategy, bar_time, signal in signals:
+        if (token, strategy.name) in recorded:  # else another keeper decided this bar
+            result.signals += 1
+            _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now, address)
 
 
 def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> dict[str, float]:
@@ -185,19 +195,9 @@ def _mark_value(user, context, snapshot, prices, held, result, risk, now) -> Non
         result.events.append(f"KILL SWITCH: {lock.reason}")
 
 
-def _decide(user, context, snapshot, token, strategy, closes, bar_time, held, result, risk, now, address) -> None:
-    """One strategy's decision on the newest closed bar (``closes`` up to ``bar_time``), once per bar."""
-    store = context.store
-    signal = strategy.signal_now(closes)
-    recorded = store.add_signal(SignalRow(
-        user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time, action=signal.action.name,
-        confidence=signal.confidence, reason=signal.reason[:500],
-        indicators={k: (None if v != v else v) for k, v in signal.indicators.items()}, created_at=now_utc(),
-    ))
-    if not recorded:
-        return  # another keeper decided this bar
-    result.signals += 1
-    sleeve = held.get((token, strategy.name))
+def _act(user, context, snapshot, token, strategy, signal, bar_time, held, result, risk, now, address) -> None:
+    """Sizes, checks and executes one recorded signal (BUY when flat, SELL when holding)."""
+    sleeve = held.get((token, strategy))
     holding = sleeve.tokens if sleeve else 0
     if signal.action == Action.BUY and holding == 0:
         side, token_in, token_out = BUY, context.quote, token
@@ -207,7 +207,7 @@ def _decide(user, context, snapshot, token, strategy, closes, bar_time, held, re
         amount = min(holding, snapshot.balances[token], snapshot.max_per_trade[token])
     else:
         return
-    label = f"{token} {strategy.name} {side}"
+    label = f"{token} {strategy} {side}"
     stop = _precheck(user, context, snapshot, token_in, amount) or _risk_stop(risk, token, side, now)
     checkpoint("after_risk_check")
     if stop is not None:
@@ -217,12 +217,15 @@ def _decide(user, context, snapshot, token, strategy, closes, bar_time, held, re
         result.events.append(f"{label} blocked by {rule}: {reason}")
         return
     row = context.journal.execute(
-        Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy.name, side=side,
+        Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy, side=side,
                  bar_time=bar_time, token_in=token_in, token_out=token_out, amount_in=amount),
         risk, now,
     )
     decimals = context.client.token_decimals
     if row.status == MINED:
+        # Later decisions of this cycle size from what the vault holds now.
+        snapshot.balances[token_in] -= row.amount_in
+        snapshot.balances[token_out] += row.amount_out
         result.trades_ok += 1
         result.events.append(
             f"{label} {row.amount_in / 10 ** decimals[token_in]:.6g} {token_in} -> "

@@ -13,6 +13,7 @@ the current phase) and/or from a price file in the backtester's format.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,9 +74,20 @@ def newest_closed_bars(store: Store, series: list[str], timeframe_seconds: int, 
 
 
 def closed_closes(store: Store, series: str, timeframe_seconds: int, block_time: int) -> np.ndarray:
-    """Closes of the closed bars of ``series``, oldest first."""
-    closes = store.closes(series, timeframe_seconds, bar_start(block_time, timeframe_seconds))
-    return np.array(closes, dtype=np.float64)
+    """Closes of the closed bars of ``series``, oldest first.
+
+    A closed bar never changes (no reading can fall into a bar the chain's clock has
+    passed), so the answer for one bar start is kept: the users of one keeper process
+    that share a series read it from the store once per bar.
+    """
+    return _closes_before(store, series, timeframe_seconds, bar_start(block_time, timeframe_seconds))
+
+
+@functools.lru_cache(maxsize=64)
+def _closes_before(store: Store, series: str, timeframe_seconds: int, before: datetime) -> np.ndarray:
+    closes = np.array(store.closes(series, timeframe_seconds, before), dtype=np.float64)
+    closes.flags.writeable = False  # shared between callers
+    return closes
 
 
 def backfill_from_file(store: Store, path: Path, series: Iterable[str], timeframe_seconds: int) -> dict[str, int]:

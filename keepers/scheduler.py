@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import schedule
 
@@ -35,6 +35,7 @@ class Scheduler:
         self.started_at = now_utc()
         self._cycle_numbers = {user.id: 0 for user in self.users}
         self._last_beat = -float("inf")
+        self._leases: dict[str, datetime] = {}  # user id -> when the lease this keeper holds expires
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM: finish the step under way, then stop."""
@@ -59,10 +60,7 @@ class Scheduler:
     def run_user(self, user: UserConfig) -> CycleResult | None:
         """One cycle of ``user`` under its lease; None if another keeper holds it."""
         self.beat()
-        now = now_utc()
-        store, keeper_id = self.context.store, self.context.keeper_id
-        lease = timedelta(seconds=self.context.config.settings.lease_seconds)
-        if not store.acquire_lease(user.id, keeper_id, now, now + lease):
+        if not self._hold_lease(user):
             self.report(f"{user.id}: another keeper holds this user's lease; skipped")
             return None
         number = self._cycle_numbers[user.id]
@@ -70,6 +68,20 @@ class Scheduler:
         result = run_cycle(user, self.context, number)
         self.report(result.line())
         return result
+
+    def _hold_lease(self, user: UserConfig) -> bool:
+        """Takes or renews the user's lease; a lease with more than half its time left
+        is kept as it is (one write per half lease, not per cycle)."""
+        now = now_utc()
+        held_until = self._leases.get(user.id)
+        lease = timedelta(seconds=self.context.config.settings.lease_seconds)
+        if held_until is not None and held_until - now > lease / 2:
+            return True
+        if not self.context.store.acquire_lease(user.id, self.context.keeper_id, now, now + lease):
+            self._leases.pop(user.id, None)
+            return False
+        self._leases[user.id] = now + lease
+        return True
 
     def run_forever(self, idle_seconds: float = 1.0) -> None:
         """Every user every ``cycle_interval_seconds`` until stopped; runs each at once first."""

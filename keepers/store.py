@@ -36,6 +36,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -139,6 +141,10 @@ class SignalRow(Base):
     reason: Mapped[str] = mapped_column(String(500))
     indicators: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+SIGNAL_COLUMNS = ("user_id", "asset", "strategy", "bar_time", "action", "confidence", "reason", "indicators",
+                  "created_at")
 
 
 class BarRow(Base):
@@ -341,14 +347,18 @@ class Store:
             return list(session.scalars(query))
 
     # ----------------------------------------------------------------- signals
-    def add_signal(self, row: SignalRow) -> bool:
-        """Stores a bar's signal; False if that bar was already decided."""
-        try:
-            with self.session() as session:
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+    def add_signals(self, rows: Sequence[SignalRow]) -> set[tuple[str, str]]:
+        """Stores a cycle's signals in one transaction; returns the (asset, strategy) of
+        those stored: a bar another keeper already decided is skipped, not overwritten."""
+        if not rows:
+            return set()
+        insert = sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert
+        values = [{column: getattr(row, column) for column in SIGNAL_COLUMNS} for row in rows]
+        statement = insert(SignalRow).values(values).on_conflict_do_nothing(
+            index_elements=["user_id", "asset", "strategy", "bar_time"]
+        ).returning(SignalRow.asset, SignalRow.strategy)
+        with self.session() as session:
+            return {(asset, strategy) for asset, strategy in session.execute(statement)}
 
     def signals(self, user_id: str | None = None) -> list[SignalRow]:
         """Signals, oldest bar first."""

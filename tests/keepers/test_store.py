@@ -83,9 +83,12 @@ def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
 def test_a_bar_is_decided_once(store):
     row = dict(user_id="alice", asset="WETH", strategy="macd", bar_time=T0, action="HOLD", confidence=0.0,
                reason="r", indicators={"macd": 1.5, "signal": None}, created_at=now_utc())
-    assert store.add_signal(SignalRow(**row))
-    assert not store.add_signal(SignalRow(**row))
-    assert store.last_decided_bars("alice") == {("WETH", "macd"): T0}
+    other = {**row, "asset": "WBTC"}
+    assert store.add_signals([SignalRow(**row), SignalRow(**other)]) == {("WETH", "macd"), ("WBTC", "macd")}
+    later = {**row, "bar_time": T0 + timedelta(days=1)}
+    assert store.add_signals([SignalRow(**row), SignalRow(**later)]) == {("WETH", "macd")}  # T0 decided already
+    assert len(store.signals("alice")) == 3
+    assert store.last_decided_bars("alice") == {("WETH", "macd"): T0 + timedelta(days=1), ("WBTC", "macd"): T0}
     assert store.signals("alice")[0].indicators == {"macd": 1.5, "signal": None}
 
 
