@@ -81,12 +81,12 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
                       / 10 ** spec.quote.decimals for user in users}
     head = context.client.snapshot(context.user_addresses[users[0].id], [spec.quote.symbol]).block_time
     offset = chain_offset(window.closes.index[0], window.interval_seconds, head)
+    scheduler = Scheduler(context, users, report=lambda line: None)
+    scheduler.install_signal_handlers()  # Ctrl-C from here on: finish the bar, report what ran
     console = Console(width=None if sys.stdout.isatty() else 160)  # a log keeps whole table rows
     console.print(f"Replaying {window.bars} bars of {data_path.name} "
                   f"({window.closes.index[0]:%Y-%m-%d} to {window.closes.index[-1]:%Y-%m-%d}) for "
                   f"{', '.join(u.id for u in users)}; keeper store {out_dir / 'store.db' if not store_url else 'as given'}")
-    scheduler = Scheduler(context, users, report=lambda line: None)
-    scheduler.install_signal_handlers()
     token_series = {token: series for token, series in settings.price_series.items() if token in record.tokens}
     replay = Replay(scheduler=scheduler, driver=driver, spec=spec, window=window, token_series=token_series,
                     offset_seconds=offset)

@@ -14,9 +14,14 @@ port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); pr
 genesis=$(python -c 'import csv; from datetime import datetime, timedelta
 first = next(csv.DictReader(open("data/sample_prices.csv")))["timestamp"]
 print(int((datetime.fromisoformat(first.replace("Z", "+00:00")) - timedelta(days=1)).timestamp()))')
+# Its own process group (job control on for this one job): Ctrl-C reaches the replay,
+# which finishes the bar and writes its report, not the chain under it; the trap then
+# stops the chain.
+set -m
 anvil --port "$port" --silent --timestamp "$genesis" > "$run/anvil.log" 2>&1 &
 anvil_pid=$!
-trap 'kill "$anvil_pid" 2>/dev/null || true' EXIT
+set +m
+trap 'kill "$anvil_pid" 2>/dev/null; wait "$anvil_pid" 2>/dev/null || true' EXIT
 python - "$port" "$run" <<'PY'
 import socket, sys, time
 deadline = time.monotonic() + 30
