@@ -44,6 +44,9 @@ class _RequestCounter:
 
     @classmethod
     def install(cls, web3_provider) -> None:
+        # Ape's node provider hands web3 an AutoProvider, which forwards to the concrete one.
+        if hasattr(web3_provider, "_get_active_provider"):
+            web3_provider = web3_provider._get_active_provider(use_cache=True) or web3_provider
         if getattr(web3_provider, "_sentinel_counted", False) or not hasattr(web3_provider, "_make_request"):
             return
         send = web3_provider._make_request

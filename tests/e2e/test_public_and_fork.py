@@ -10,6 +10,8 @@ import time
 
 import pytest
 import yaml
+from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS, MULTICALL3_CODE
+from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from helpers_e2e import (
     PROJECT_ROOT, SEPOLIA_CHAIN_ID, AnvilProcesses, assert_ok, assert_user_error, block_number, has_code, rpc,
@@ -27,6 +29,8 @@ def upstream(tmp_path_factory, ape_run):
     folder = tmp_path_factory.mktemp("upstream")
     processes = AnvilProcesses(folder)
     url = processes.start("--chain-id", str(SEPOLIA_CHAIN_ID))
+    # Sepolia has Multicall3 at its usual address (the keeper reads through it); so does the stand-in.
+    rpc(url, "anvil_setCode", [MULTICALL3_ADDRESS, "0x" + bytes(MULTICALL3_CODE).hex()])
     assert_ok(ape_run("deploy", "--network", "ethereum:local:foundry", "--deployments", str(folder),
                       env={"APE_FOUNDRY_HOST": url}))
     record = json.loads((folder / "ethereum-local.json").read_text())
@@ -35,7 +39,6 @@ def upstream(tmp_path_factory, ape_run):
         "kind": "public",
         "chain_id": SEPOLIA_CHAIN_ID,
         "router": record["contracts"]["UniswapV2Router02"]["address"],
-        "users": local["users"],
         "quote": _public_token(local["quote"], record),
         "tokens": [_public_token(token, record) for token in local["tokens"]],
     }
@@ -205,6 +208,41 @@ def test_sepolia__encrypted_account_with_passphrase_env__deploys_and_registers_f
     assert record["roles"]["owner"] == keystore["address"]
     assert record["roles"]["keeper"] == to_checksum_address(UNUSED_ADDRESS)
     assert "4 feed(s) registered" in assert_ok(ape_run("setup_oracles", *common, "--account", "deployer", env=env))
+
+
+def send_as(url: str, sender: str, to: str, signature: str, types: list[str], values: list) -> None:
+    """A transaction from one of anvil's unlocked dev accounts, waited for."""
+    data = function_signature_to_4byte_selector(signature) + encode(types, values)
+    tx_hash = rpc(url, "eth_sendTransaction", [{"from": sender, "to": to, "data": "0x" + data.hex()}])
+    deadline = time.monotonic() + 30
+    while rpc(url, "eth_getTransactionReceipt", [tx_hash]) is None:
+        assert time.monotonic() < deadline, "transaction not mined"
+        time.sleep(0.2)
+
+
+def test_sepolia__keeper_once_as_typed__checks_the_chain_and_runs_a_cycle(
+    upstream, keystore, blocks_every_second, ape_run, tmp_path
+):
+    env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_DATA_FOLDER": keystore["folder"],
+           "APE_ACCOUNTS_deployer_PASSPHRASE": "a long passphrase"}
+    common = (*SEPOLIA, "--network-config", write_config(tmp_path, upstream["public"]), "--deployments", str(tmp_path))
+    assert_ok(ape_run("deploy", *common, "--account", "deployer", "--keeper", "deployer", "--yes", env=env))
+    assert_ok(ape_run("setup_oracles", *common, "--account", "deployer", env=env))
+    record = json.loads((tmp_path / "ethereum-sepolia.json").read_text())
+    user = to_checksum_address(rpc(upstream["url"], "eth_accounts")[3])
+    executor = record["contracts"]["Executor"]["address"]
+    send_as(upstream["url"], user, executor, "setUserLimits(bool,uint16)", ["bool", "uint16"], [True, 100])
+    send_as(upstream["url"], user, executor, "setMaxAmountPerTrade(address,uint256)", ["address", "uint256"],
+            [record["tokens"]["USDC"], 10**9])
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump({"users": [
+        {"id": "dora", "address": user, "tokens": ["WETH"], "sizing": {"quote_amount": 100}}]}))
+    (tmp_path / "keeper.yaml").write_text(yaml.safe_dump({
+        "users_file": str(tmp_path / "users.yaml"), "store_url": f"sqlite:///{tmp_path / 'store.db'}",
+        "keeper_account": "deployer"}))
+    output = assert_ok(ape_run("keeper", *common, "--once", "--config", str(tmp_path / "keeper.yaml"), env=env))
+    assert "on ethereum:sepolia" in output and "dora" in output and "1 rpc" in output, output
+    status = ape_run("keeper", "status", *common, "--config", str(tmp_path / "keeper.yaml"), env=env)
+    assert status.returncode == 0 and "dora" in status.stdout, status.stdout + status.stderr
 
 
 def test_sepolia__wrong_passphrase__one_line_error(upstream, keystore, ape_run, tmp_path):
