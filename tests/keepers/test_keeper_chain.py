@@ -6,6 +6,7 @@ keeper processes never double-trade."""
 
 from __future__ import annotations
 
+import json
 import signal
 from datetime import UTC, datetime
 
@@ -137,6 +138,14 @@ def test_a_kill_switch_stops_the_next_trade_and_holds_until_a_person_resumes(sys
     alice = system.config().user("alice")
     now = datetime.fromtimestamp(chain.blocks.head.timestamp, UTC)
     assert RiskManager(store, "alice", alice.risk).can_trade("WETH", opening=True, now=now).allowed
+    # The report and the merged config, as a user asks for them.
+    code, output = system.run_keeper("report", "--json", str(system.folder / "report.json"))
+    assert code == 0, output
+    report = json.loads((system.folder / "report.json").read_text())
+    assert [u["user"] for u in report["users"]] == ["alice", "bob"]
+    assert report["users"][0]["risk_blocks"] == {"kill_switch": 2} and report["users"][1]["trades_mined"] == 1
+    code, output = system.run_keeper("--show-config")
+    assert code == 0 and '"dead_man_intervals": 3' in output, output
     store.close()
     store_again.close()
 
@@ -151,4 +160,20 @@ def test_two_keeper_processes_for_the_same_users_never_double_trade(system):
     ids = [row.trade_id for row in store.trades(statuses=[MINED])]
     assert len(ids) == 3 and sorted(trade_events(system.record)) == sorted(ids)
     assert len(store.signals()) == 3  # each (user, token, strategy) decided its bar once
+    store.close()
+
+
+def test_the_keeper_loop_runs_on_its_schedule_and_stops_cleanly_on_sigterm(system):
+    _, store, _ = start(system)
+    process = system.keeper_process("--interval", "1")
+    seen = ""
+    while seen.count("alice ") < 2:  # two scheduled cycles of alice
+        line = process.stdout.readline()
+        assert line, seen
+        seen += line
+    process.send_signal(signal.SIGTERM)
+    output = seen + process.communicate(timeout=120)[0]
+    assert process.returncode == 0 and "Traceback" not in output, output
+    assert store.leases() == []  # given back on the way out
+    assert len(store.heartbeats()) == 1 and len(store.cycles("alice")) >= 2
     store.close()
