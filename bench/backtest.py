@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,8 @@ from strategies.backtest import BacktestConfig, run_backtest, run_grid  # noqa: 
 from strategies.data import PriceData  # noqa: E402
 from strategies.registry import build_strategy  # noqa: E402
 
+from harness import timed  # noqa: E402  (bench/ is on sys.path: this file runs as a script)
+
 GRID = {"rsi_period": list(range(2, 12)), "sma_period": list(range(50, 550, 50))}
 
 
@@ -51,16 +52,6 @@ def synthetic_prices(bars: int) -> PriceData:
     index = pd.date_range("2024-01-01", periods=bars, freq="1min", tz="UTC", name="timestamp")
     frame = pd.DataFrame({"open": open_, "close": close}, index=index)
     return PriceData({"SYN": frame}, pd.Timedelta(minutes=1), "<synthetic>")
-
-
-def timed(call, repeats: int) -> float:
-    """Median wall time of ``call`` in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

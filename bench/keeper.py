@@ -16,88 +16,63 @@ Targets (issue 12): <= 50 ms per user and <= 3 RPC round trips per cycle.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "keepers"), str(ROOT / "tests" / "e2e")]
-
-from helpers_e2e import free_port, rpc  # noqa: E402  (the tests' own anvil helpers)
+from harness import ROOT, ape_on_private_anvil, timed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=200)
     args = parser.parse_args()
-    port = free_port()
-    anvil = subprocess.Popen(["anvil", "--port", str(port), "--silent"])
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                rpc(url, "eth_chainId")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("anvil did not start")
-                time.sleep(0.1)
-        os.environ["APE_FOUNDRY_HOST"] = url
+    with ape_on_private_anvil():
         measure(args.cycles)
-    finally:
-        anvil.terminate()
-        anvil.wait(timeout=30)
 
 
 def measure(cycles: int) -> None:
-    from ape import chain, networks
-    from ape.logging import logger
+    from ape import chain
 
-    logger.set_level("WARNING")
-    with networks.parse_network_choice("ethereum:local:foundry"):
-        from helpers_keeper import calm_then_dip, deploy_local_system, user_entry
+    from helpers_keeper import calm_then_dip, deploy_local_system, user_entry
 
-        from keepers.cycle import run_cycle
-        from keepers.market import backfill_from_file
-        from keepers.startup import build_context
-        from keepers.store import Store
+    from keepers.cycle import run_cycle
+    from keepers.market import backfill_from_file
+    from keepers.startup import build_context
+    from keepers.store import Store
 
-        folder = Path(tempfile.mkdtemp(prefix="bench-keeper-"))
-        user = user_entry("bench", 3, ["WETH", "WBTC", "LTC"])
-        system = deploy_local_system(folder, [user], f"sqlite:///{folder / 'store.db'}",
-                                     strategies_file=str(ROOT / "data" / "config" / "strategies.yaml"))
-        config = system.config()
-        store = Store.open(config.settings.resolved_store_url())
-        # A calm history: 250 bars that end without any signal on the newest one.
-        history = {series: calm_then_dip(system.prices[token], bars=250, dip=1.0)
-                   for token, series in (("WETH", "ETH"), ("WBTC", "BTC"), ("LTC", "LTC"))}
-        backfill_from_file(store, system.write_history(history), list(history), 86_400)
-        context = build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
-        (bench_user,) = config.users
+    folder = Path(tempfile.mkdtemp(prefix="bench-keeper-"))
+    user = user_entry("bench", 3, ["WETH", "WBTC", "LTC"])
+    system = deploy_local_system(folder, [user], f"sqlite:///{folder / 'store.db'}",
+                                 strategies_file=str(ROOT / "data" / "config" / "strategies.yaml"))
+    config = system.config()
+    store = Store.open(config.settings.resolved_store_url())
+    # A calm history: 250 bars that end without any signal on the newest one.
+    history = {series: calm_then_dip(system.prices[token], bars=250, dip=1.0)
+               for token, series in (("WETH", "ETH"), ("WBTC", "BTC"), ("LTC", "LTC"))}
+    backfill_from_file(store, system.write_history(history), list(history), 86_400)
+    context = build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
+    (bench_user,) = config.users
 
-        strategies = sum(len(found) for found in context.user_strategies.values())
-        decide = run_cycle(bench_user, context, 0)  # also compiles the numba indicators
-        assert decide.error is None and decide.signals == strategies and decide.trades_ok == 0, decide.line()
-        web3_provider = chain.provider.web3.provider
-        floor = timed(lambda: web3_provider.make_request("eth_blockNumber", []), cycles)
-        steady, rpc_calls = [], []
-        for number in range(cycles):
-            start = time.perf_counter()
-            result = run_cycle(bench_user, context, number)
-            steady.append(time.perf_counter() - start)
-            rpc_calls.append(result.rpc_calls)
-            assert result.error is None and result.signals == 0, result.line()
-        decisions = []
-        for _ in range(5):
-            system.next_bar()
-            result = run_cycle(bench_user, context, 0)
-            assert result.error is None and result.signals == strategies, result.line()
-            decisions.append(result.duration_seconds)
+    strategies = sum(len(found) for found in context.user_strategies.values())
+    decide = run_cycle(bench_user, context, 0)  # also compiles the numba indicators
+    assert decide.error is None and decide.signals == strategies and decide.trades_ok == 0, decide.line()
+    web3_provider = chain.provider.web3.provider
+    floor = timed(lambda: web3_provider.make_request("eth_blockNumber", []), cycles)
+    steady, rpc_calls = [], []
+    for number in range(cycles):
+        start = time.perf_counter()
+        result = run_cycle(bench_user, context, number)
+        steady.append(time.perf_counter() - start)
+        rpc_calls.append(result.rpc_calls)
+        assert result.error is None and result.signals == 0, result.line()
+    decisions = []
+    for _ in range(5):
+        system.next_bar()
+        result = run_cycle(bench_user, context, 0)
+        assert result.error is None and result.signals == strategies, result.line()
+        decisions.append(result.duration_seconds)
 
     cycle_ms = statistics.median(steady) * 1000
     floor_ms = floor * 1000
@@ -108,15 +83,6 @@ def measure(cycles: int) -> None:
     print(f"target: <= 50 ms and <= 3 RPC round trips per cycle -> "
           f"{'met' if cycle_ms <= 50 and max(rpc_calls) <= 3 else 'NOT met'}")
 
-
-def timed(call, repeats: int) -> float:
-    """Median wall time of ``call`` in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 if __name__ == "__main__":

@@ -18,98 +18,73 @@ Target (issue 13): <= 100 ms per bar (the 1,792-bar sample in about 3 minutes).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "keepers"), str(ROOT / "tests" / "e2e")]
-
-from helpers_e2e import free_port, rpc  # noqa: E402  (the tests' own anvil helpers)
+from harness import ROOT, ape_on_private_anvil
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=200)
     args = parser.parse_args()
-    port = free_port()
-    anvil = subprocess.Popen(["anvil", "--port", str(port), "--silent"])
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                rpc(url, "eth_chainId")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("anvil did not start")
-                time.sleep(0.1)
-        os.environ["APE_FOUNDRY_HOST"] = url
+    with ape_on_private_anvil():
         measure(args.bars)
-    finally:
-        anvil.terminate()
-        anvil.wait(timeout=30)
 
 
 def measure(bars: int) -> None:
-    from ape import chain, networks
-    from ape.logging import logger
+    from ape import chain
 
-    logger.set_level("WARNING")
-    with networks.parse_network_choice("ethereum:local:foundry"):
-        from helpers_keeper import deploy_local_system, user_entry
+    from helpers_keeper import deploy_local_system, user_entry
 
-        from keepers.market import bar_start
-        from keepers.replay import Replay, ReplayWindow, chain_offset
-        from keepers.scheduler import Scheduler
-        from keepers.startup import build_context
-        from keepers.store import Store
+    from keepers.market import bar_start
+    from keepers.replay import Replay, ReplayWindow, chain_offset
+    from keepers.scheduler import Scheduler
+    from keepers.startup import build_context
+    from keepers.store import Store
 
-        folder = Path(tempfile.mkdtemp(prefix="bench-replay-"))
-        users = [user_entry(f"user{i}", 3 + i, ["WETH", "WBTC", "LTC"]) for i in range(3)]
-        system = deploy_local_system(folder, users, f"sqlite:///{folder / 'store.db'}",
-                                     strategies_file=str(ROOT / "data" / "config" / "strategies.yaml"))
-        config = system.config()
-        store = Store.open(config.settings.resolved_store_url())
-        context = build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
-        scheduler = Scheduler(context, config.users, report=lambda line: None)
-        first = bar_start(chain.blocks.head.timestamp, 86_400) + pd.Timedelta(days=1)
-        index = pd.date_range(first, periods=bars + 1, freq="1D", name="timestamp")
-        prices = {"ETH": system.prices["WETH"], "BTC": system.prices["WBTC"], "LTC": system.prices["LTC"]}
-        window = ReplayWindow(closes=pd.DataFrame(prices, index=index), interval_seconds=86_400, source="flat")
-        replay = Replay(scheduler=scheduler, driver=system.driver, spec=system.spec, window=window,
-                        token_series=dict(config.settings.price_series), offset_seconds=chain_offset(
-                            index[0], 86_400, chain.blocks.head.timestamp))
-        stamps: list[float] = []
-        outcomes: list[tuple[int, int]] = []
+    folder = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+    users = [user_entry(f"user{i}", 3 + i, ["WETH", "WBTC", "LTC"]) for i in range(3)]
+    system = deploy_local_system(folder, users, f"sqlite:///{folder / 'store.db'}",
+                                 strategies_file=str(ROOT / "data" / "config" / "strategies.yaml"))
+    config = system.config()
+    store = Store.open(config.settings.resolved_store_url())
+    context = build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
+    scheduler = Scheduler(context, config.users, report=lambda line: None)
+    first = bar_start(chain.blocks.head.timestamp, 86_400) + pd.Timedelta(days=1)
+    index = pd.date_range(first, periods=bars + 1, freq="1D", name="timestamp")
+    prices = {"ETH": system.prices["WETH"], "BTC": system.prices["WBTC"], "LTC": system.prices["LTC"]}
+    window = ReplayWindow(closes=pd.DataFrame(prices, index=index), interval_seconds=86_400, source="flat")
+    replay = Replay(scheduler=scheduler, driver=system.driver, spec=system.spec, window=window,
+                    token_series=dict(config.settings.price_series), offset_seconds=chain_offset(
+                        index[0], 86_400, chain.blocks.head.timestamp))
+    stamps: list[float] = []
+    outcomes: list[tuple[int, int]] = []
 
-        def on_bar(done, stamp, results):
-            stamps.append(time.perf_counter())
-            outcomes.append((sum(r.trades_ok + r.trades_failed for r in results), sum(bool(r.error) for r in results)))
-
+    def on_bar(done, stamp, results):
         stamps.append(time.perf_counter())
-        replay.run(on_bar)
-        per_bar = [b - a for a, b in zip(stamps[1:-1], stamps[2:])]  # the first bar compiles the indicators
-        assert all(outcome == (0, 0) for outcome in outcomes), outcomes
+        outcomes.append((sum(r.trades_ok + r.trades_failed for r in results), sum(bool(r.error) for r in results)))
 
-        provider = chain.provider
-        sender = str(system.driver.sender)
-        batch = next(iter(context.client._batches.values()))
-        floor = []
-        for _ in range(bars):
-            start = time.perf_counter()
-            tx_hash = provider.make_request("eth_sendTransaction", [{"from": sender, "to": sender, "value": "0x0"}])
-            while provider.make_request("eth_getTransactionReceipt", [tx_hash]) is None:
-                time.sleep(0.001)
-            batch()
-            floor.append(time.perf_counter() - start)
+    stamps.append(time.perf_counter())
+    replay.run(on_bar)
+    per_bar = [b - a for a, b in zip(stamps[1:-1], stamps[2:])]  # the first bar compiles the indicators
+    assert all(outcome == (0, 0) for outcome in outcomes), outcomes
+
+    provider = chain.provider
+    sender = str(system.driver.sender)
+    batch = next(iter(context.client._batches.values()))
+    floor = []
+    for _ in range(bars):
+        start = time.perf_counter()
+        tx_hash = provider.make_request("eth_sendTransaction", [{"from": sender, "to": sender, "value": "0x0"}])
+        while provider.make_request("eth_getTransactionReceipt", [tx_hash]) is None:
+            time.sleep(0.001)
+        batch()
+        floor.append(time.perf_counter() - start)
 
     bar_ms, floor_ms = statistics.median(per_bar) * 1000, statistics.median(floor) * 1000
     print(f"floor per bar: one raw tx + one Multicall3 read   {floor_ms:8.2f} ms")
