@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -20,7 +21,7 @@ from helpers_keeper import (
     trade_events,
 )
 
-from keepers.market import backfill_from_file
+from keepers.market import backfill_from_file, backfill_from_rounds, bar_start
 from keepers.reporting import user_report
 from keepers.risk import RiskManager
 from keepers.scheduler import Scheduler
@@ -176,4 +177,43 @@ def test_the_keeper_loop_runs_on_its_schedule_and_stops_cleanly_on_sigterm(syste
     assert process.returncode == 0 and "Traceback" not in output, output
     assert store.leases() == []  # given back on the way out
     assert len(store.heartbeats()) == 1 and len(store.cycles("alice")) >= 2
+    store.close()
+
+
+def test_history_is_backfilled_from_the_feeds_own_rounds(system):
+    _, store, _ = start(system)
+    first = int(bar_start(chain.blocks.head.timestamp, 86_400).timestamp()) + 86_400
+    closes = []
+    for day, factor in enumerate((1.0, 1.02, 0.99, 1.03)):
+        system.move({"WETH": factor}, at_time=first + day * 86_400 + 3_600)
+        closes.append(system.prices["WETH"])
+    feed = project.MockFeed.at(system.record.feeds["WETH"])
+    added = backfill_from_rounds(store, feed, "ETH", 8, 86_400, bars_wanted=10)
+    bars = store.bars("ETH", 86_400)
+    assert added == len(bars) >= 5  # the deploy day's round, then one bar per move
+    assert [bar.close for bar in bars[-4:]] == pytest.approx(closes)
+    assert [int(bar.bar_time.timestamp()) for bar in bars[-4:]] == [first + d * 86_400 for d in range(4)]
+    assert backfill_from_rounds(store, feed, "ETH", 8, 86_400, bars_wanted=10) == 0  # nothing twice
+    store.close()
+
+
+def test_a_transaction_stuck_in_the_mempool_is_replaced_at_the_same_nonce(system):
+    scheduler, store, _ = start(system, tx_timeout_seconds=2)
+    backfill_dip(system, store)
+    bob = Scheduler(scheduler.context, [scheduler.context.config.user("bob")], report=lambda line: None)
+    provider = chain.provider
+    provider.make_request("evm_setAutomine", [False])
+    # Mined only after the first wait ran out: by then the replacement is in the pool.
+    miner = threading.Timer(4.0, lambda: provider.make_request("evm_mine", []))
+    try:
+        miner.start()
+        (result,) = bob.run_once()
+    finally:
+        miner.cancel()
+        provider.make_request("evm_setAutomine", [True])
+    assert result.trades_ok == 1, result.line()
+    (row,) = store.trades()
+    assert row.status == MINED and len(row.replaced_tx_hashes) >= 1  # the hashes it replaced
+    assert row.tx_hash not in row.replaced_tx_hashes  # the replacement is what was mined
+    assert trade_events(system.record) == [row.trade_id]
     store.close()
