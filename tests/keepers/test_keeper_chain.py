@@ -96,6 +96,8 @@ def test_users_trade_over_several_cycles_and_the_store_matches_the_chain(system)
 
 
 def test_a_dry_run_records_decisions_and_sends_nothing(system):
+    code, output = system.run_keeper("status")
+    assert code == 1 and "DEAD MAN: no keeper has ever run against this store" in output, output
     scheduler, store, _ = start(system, dry_run=True)
     backfill_dip(system, store)
     nonce = accounts.test_accounts[1].nonce
@@ -104,6 +106,8 @@ def test_a_dry_run_records_decisions_and_sends_nothing(system):
     assert len(rows) == 3 and {row.status for row in rows} == {SKIPPED}
     assert all(row.revert_reason == "dry run: would be sent" for row in rows)
     assert trade_events(system.record) == [] and accounts.test_accounts[1].nonce == nonce
+    code, output = system.run_keeper("status")  # the heartbeat is fresh now
+    assert code == 0 and "alice" in output and "keeper " in output, output
     store.close()
 
 
