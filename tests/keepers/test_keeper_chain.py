@@ -29,6 +29,8 @@ from keepers.startup import build_context
 from keepers.store import DROPPED, MINED, SENT, SKIPPED, Store
 from strategies.registry import build_strategy
 
+# The store-sensitive tests run on both stores; the rest on SQLite only, to keep the suite short.
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 USERS = [user_entry("alice", 3, ["WETH", "WBTC"]), user_entry("bob", 4, ["WBTC"])]
 
 
@@ -95,6 +97,7 @@ def test_users_trade_over_several_cycles_and_the_store_matches_the_chain(system)
     store.close()
 
 
+@SQLITE_ONLY
 def test_a_dry_run_records_decisions_and_sends_nothing(system):
     code, output = system.run_keeper("status")
     assert code == 1 and "DEAD MAN: no keeper has ever run against this store" in output, output
@@ -111,7 +114,9 @@ def test_a_dry_run_records_decisions_and_sends_nothing(system):
     store.close()
 
 
-@pytest.mark.parametrize(("crash_at", "expected"), [("after_broadcast", MINED), ("after_sent_stored", DROPPED)])
+@pytest.mark.parametrize(("crash_at", "expected", "store_url"), [
+    ("after_broadcast", MINED, "sqlite"), ("after_broadcast", MINED, "postgresql"),
+    ("after_sent_stored", DROPPED, "sqlite")], indirect=["store_url"])
 def test_a_keeper_killed_after_storing_sent_is_repaired_by_the_next_start(system, crash_at, expected):
     _, store, _ = start(system)
     backfill_dip(system, store)
@@ -127,6 +132,7 @@ def test_a_keeper_killed_after_storing_sent_is_repaired_by_the_next_start(system
     store.close()
 
 
+@SQLITE_ONLY
 def test_a_kill_switch_stops_the_next_trade_and_holds_until_a_person_resumes(system):
     scheduler, store, lines = start(system)
     backfill_dip(system, store)
@@ -168,6 +174,7 @@ def test_two_keeper_processes_for_the_same_users_never_double_trade(system):
     store.close()
 
 
+@SQLITE_ONLY
 def test_the_keeper_loop_runs_on_its_schedule_and_stops_cleanly_on_sigterm(system):
     _, store, _ = start(system)
     process = system.keeper_process("--interval", "1")
@@ -184,6 +191,7 @@ def test_the_keeper_loop_runs_on_its_schedule_and_stops_cleanly_on_sigterm(syste
     store.close()
 
 
+@SQLITE_ONLY
 def test_history_is_backfilled_from_the_feeds_own_rounds(system):
     _, store, _ = start(system)
     first = int(bar_start(chain.blocks.head.timestamp, 86_400).timestamp()) + 86_400
@@ -201,6 +209,7 @@ def test_history_is_backfilled_from_the_feeds_own_rounds(system):
     store.close()
 
 
+@SQLITE_ONLY
 def test_a_transaction_stuck_in_the_mempool_is_replaced_at_the_same_nonce(system):
     scheduler, store, _ = start(system, tx_timeout_seconds=2)
     backfill_dip(system, store)
