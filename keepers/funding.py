@@ -42,6 +42,11 @@ def fund_users(spec: NetworkSpec, record: DeploymentRecord, report: Callable[[st
             executor.setMinTradeInterval(user_spec.min_trade_interval_seconds, sender=user)
             sent += 1
             actions.append(f"at most one trade per {user_spec.min_trade_interval_seconds} s")
+        budget = to_base_units(user_spec.daily_loss_budget_usd, 18, f"users.{user_spec.name}.daily_loss_budget_usd")
+        if executor.lossBudget(user).dailyBudgetUsd != budget:
+            executor.setDailyLossBudget(budget, sender=user)
+            sent += 1
+            actions.append(f"loses at most {user_spec.daily_loss_budget_usd} USD/day")
         for symbol, amount in user_spec.max_amount_per_trade.items():
             token_address = record.tokens[symbol]
             limit = to_base_units(amount, spec.token(symbol).decimals, f"users.{user_spec.name}.max_amount_per_trade")
