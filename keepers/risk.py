@@ -37,7 +37,7 @@ class RiskManager:
         self.store = store
         self.user_id = user_id
         self.limits = limits
-        trade_rows, lock_rows, clears = store.risk_state(user_id)
+        trade_rows, lock_rows, clears, self.peak = store.risk_state(user_id)
         trades = [
             TradeRecord(timestamp=row.timestamp, asset=row.asset, pnl_quote=row.pnl_quote, success=row.success)
             for row in trade_rows
@@ -80,7 +80,9 @@ class RiskManager:
         limit = self.limits.kill_switch_drawdown
         if limit is None or value_quote <= 0:
             return None
-        peak = self.store.raise_peak(self.user_id, value_quote, now)
+        if self.peak is None or value_quote > self.peak:  # written only when it rises
+            self.peak = self.store.raise_peak(self.user_id, value_quote, now)
+        peak = self.peak
         drawdown = 1 - value_quote / peak
         if drawdown < limit:
             return None

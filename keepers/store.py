@@ -433,14 +433,17 @@ class Store:
             return list(session.scalars(query.order_by(BarRow.bar_time)))
 
     # -------------------------------------------------------------------- risk
-    def risk_state(self, user_id: str) -> tuple[list[RiskTradeRow], list[LockRow], dict[str, datetime]]:
-        """A user's risk trades (oldest first), locks (the global ones included) and clears, read together."""
+    def risk_state(self, user_id: str) -> tuple[list[RiskTradeRow], list[LockRow], dict[str, datetime], float | None]:
+        """A user's risk trades (oldest first), locks (the global ones included), clears and
+        vault-value peak, read together."""
         with self.session() as session:
             trades = session.scalars(select(RiskTradeRow).where(RiskTradeRow.user_id == user_id)
                                      .order_by(RiskTradeRow.timestamp, RiskTradeRow.id))
             locks = session.scalars(select(LockRow).where(LockRow.user_id.in_([user_id, GLOBAL_USER])))
             clears = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
-            return list(trades), list(locks), {row.rule: row.cleared_at for row in clears}
+            peak = session.get(PeakRow, user_id)
+            return (list(trades), list(locks), {row.rule: row.cleared_at for row in clears},
+                    None if peak is None else peak.peak_value_quote)
 
     def risk_trades(self, user_id: str) -> list[RiskTradeRow]:
         """A user's trades as the risk rules see them, oldest first."""
