@@ -21,7 +21,13 @@ set -m
 anvil --port "$port" --silent --timestamp "$genesis" > "$run/anvil.log" 2>&1 &
 anvil_pid=$!
 set +m
-trap 'kill "$anvil_pid" 2>/dev/null; wait "$anvil_pid" 2>/dev/null || true' EXIT
+stop_anvil() {
+    kill "$anvil_pid" 2>/dev/null || return 0
+    # Wait until it is gone (kill -0 fails), so nothing answers on its port after we exit.
+    for _ in $(seq 300); do kill -0 "$anvil_pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$anvil_pid" 2>/dev/null || true
+}
+trap stop_anvil EXIT
 python - "$port" "$run" <<'PY'
 import socket, sys, time
 deadline = time.monotonic() + 30
