@@ -19,9 +19,9 @@ from keepers.config import KeeperConfig, UserConfig
 from keepers.journal import Decision, Journal
 from keepers.market import check_reading, closed_closes, newest_closed_bars, record_readings
 from keepers.network_config import NetworkSpec
-from keepers.positions import BUY, SELL, sleeves
+from keepers.positions import BUY, SELL, sleeves, value_quote
 from keepers.risk import RiskManager
-from keepers.store import MINED, UNFINISHED, CycleRow, SignalRow, Store, now_utc
+from keepers.store import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow, Store, now_utc
 from keepers.units import to_base_units
 from strategies.base import Action, Strategy
 
@@ -179,18 +179,16 @@ def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> 
 
 def _mark_value(user, context, snapshot, prices, held, result, risk, now) -> None:
     """Vault and position value in quote units; the drawdown kill switch watches it."""
-    quote_price = snapshot.feeds[context.quote].price
-    decimals = context.client.token_decimals
     if len(prices) < len(user.tokens):
         return  # a token without a valid price: the value would be wrong, not lower
-    value = snapshot.balances[context.quote] / 10 ** decimals[context.quote]
-    value += sum(snapshot.balances[t] / 10 ** decimals[t] * prices[t] / quote_price for t in user.tokens)
-    positions = sum(
-        sleeve.tokens / 10 ** decimals[asset] * prices[asset] / quote_price
-        for (asset, _), sleeve in held.items() if asset in prices
-    )
-    result.vault_value_quote, result.position_value_quote = value, positions
-    lock = risk.check_drawdown(value, now)
+    quote, decimals = context.quote, context.client.token_decimals
+    prices_usd = {**prices, quote: snapshot.feeds[quote].price}
+    held_tokens = {}
+    for (asset, _), sleeve in held.items():
+        held_tokens[asset] = held_tokens.get(asset, 0) + sleeve.tokens
+    result.vault_value_quote = value_quote(snapshot.balances, prices_usd, decimals, quote)
+    result.position_value_quote = value_quote(held_tokens, prices_usd, decimals, quote)
+    lock = risk.check_drawdown(result.vault_value_quote, now)
     if lock is not None:
         result.events.append(f"KILL SWITCH: {lock.reason}")
 
@@ -231,7 +229,7 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
             f"{label} {row.amount_in / 10 ** decimals[token_in]:.6g} {token_in} -> "
             f"{row.amount_out / 10 ** decimals[token_out]:.6g} {token_out} ({signal.reason})")
     else:
-        result.trades_failed += row.status != "skipped"
+        result.trades_failed += row.status != SKIPPED
         result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
 
 

@@ -8,8 +8,8 @@ units; a SELL realises its proceeds less the cost of the part sold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from keepers.store import MINED, TradeRow
 
@@ -23,22 +23,23 @@ class Sleeve:
     tokens: int = 0  # base units of the asset
     cost_quote: float = 0.0  # quote units paid for ``tokens``
     realised_quote: float = 0.0
-    fills: list[float] = field(default_factory=list)  # realised profit of each closing trade
+
+
+def apply_trade(sleeve: Sleeve, trade: TradeRow, quote_decimals: int) -> float | None:
+    """Adds one mined trade to its sleeve; returns the profit a SELL realised (None for a BUY)."""
+    if trade.side == BUY:
+        sleeve.tokens += trade.amount_out
+        sleeve.cost_quote += trade.amount_in / 10**quote_decimals
+        return None
+    return realise(sleeve, trade.amount_in, trade.amount_out / 10**quote_decimals)
 
 
 def sleeves(trades: Iterable[TradeRow], quote_decimals: int) -> dict[tuple[str, str], Sleeve]:
     """Every sleeve of these trades (one user's), from the mined ones in order."""
     result: dict[tuple[str, str], Sleeve] = {}
     for trade in trades:
-        if trade.status != MINED or trade.amount_out is None:
-            continue
-        sleeve = result.setdefault((trade.asset, trade.strategy), Sleeve())
-        if trade.side == BUY:
-            sleeve.tokens += trade.amount_out
-            sleeve.cost_quote += trade.amount_in / 10**quote_decimals
-        else:
-            realised = realise(sleeve, trade.amount_in, trade.amount_out / 10**quote_decimals)
-            sleeve.fills.append(realised)
+        if trade.status == MINED and trade.amount_out is not None:
+            apply_trade(result.setdefault((trade.asset, trade.strategy), Sleeve()), trade, quote_decimals)
     return result
 
 
@@ -53,3 +54,10 @@ def realise(sleeve: Sleeve, tokens_sold: int, proceeds_quote: float) -> float:
     profit = proceeds_quote - cost
     sleeve.realised_quote += profit
     return profit
+
+
+def value_quote(amounts: Mapping[str, int], prices_usd: Mapping[str, float], decimals: Mapping[str, int],
+                quote: str) -> float:
+    """Token amounts (base units, by symbol) at oracle USD prices, in quote units."""
+    return sum(amount / 10 ** decimals[symbol] * prices_usd[symbol] / prices_usd[quote]
+               for symbol, amount in amounts.items())

@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 
 from keepers.config import UserConfig  # noqa: E402
 from keepers.positions import BUY  # noqa: E402
-from keepers.reporting import PRICE_SCALE, UNISWAP_V2_FEE, user_report  # noqa: E402
+from keepers.reporting import trade_costs, user_report  # noqa: E402
 from keepers.replay import ReplayWindow  # noqa: E402
 from keepers.store import MINED, Store  # noqa: E402
 from strategies.backtest import BacktestConfig, TradeSize, run_backtest  # noqa: E402
@@ -59,25 +59,20 @@ def live_fills(store: Store, user_id: str, context: ReplayContext) -> pd.DataFra
     interval = pd.Timedelta(seconds=context.window.interval_seconds)
     offset = pd.Timedelta(seconds=context.offset_seconds)
     rows = []
+    eth_series = context.token_series.get("WETH")
     for trade in store.trades(user_id, [MINED]):
-        token_symbol = trade.asset
-        quote_units = 10 ** context.decimals[context.quote]
-        token_units = 10 ** context.decimals[token_symbol]
         buying = trade.side == BUY
-        tokens = (trade.amount_out if buying else trade.amount_in) / token_units
-        quote_amount = (trade.amount_in if buying else trade.amount_out) / quote_units
+        tokens = (trade.amount_out if buying else trade.amount_in) / 10 ** context.decimals[trade.asset]
+        quote_amount = (trade.amount_in if buying else trade.amount_out) / 10 ** context.decimals[context.quote]
         fill_time = pd.Timestamp(trade.bar_time) + interval - offset
-        close = float(context.window.closes[context.token_series[token_symbol]].get(fill_time, float("nan")))
-        sold_usd = (trade.amount_in / (quote_units if buying else token_units)) * trade.price_in / PRICE_SCALE
-        bought_usd = (trade.amount_out / (token_units if buying else quote_units)) * trade.price_out / PRICE_SCALE
-        fee = sold_usd * UNISWAP_V2_FEE
-        eth_close = float(context.window.closes[context.token_series["WETH"]].get(fill_time, float("nan"))) \
-            if "WETH" in context.token_series else float("nan")
+        closes = context.window.closes
+        close = float(closes[context.token_series[trade.asset]].get(fill_time, float("nan")))
+        eth_close = float(closes[eth_series].get(fill_time, float("nan"))) if eth_series else float("nan")
+        costs = trade_costs(trade, context.decimals, context.quote)
         rows.append({
-            "time": fill_time, "token": token_symbol, "strategy": trade.strategy, "side": trade.side,
-            "tokens": tokens, "quote": quote_amount, "close": close, "fee_quote": fee,
-            "impact_quote": sold_usd - bought_usd - fee, "gas_eth": (trade.gas_used or 0) * (trade.gas_price or 0) / 1e18,
-            "gas_quote": (trade.gas_used or 0) * (trade.gas_price or 0) / 1e18 * eth_close,
+            "time": fill_time, "token": trade.asset, "strategy": trade.strategy, "side": trade.side,
+            "tokens": tokens, "quote": quote_amount, "close": close, "fee_quote": costs.fee_quote,
+            "impact_quote": costs.impact_quote, "gas_eth": costs.gas_eth, "gas_quote": costs.gas_eth * eth_close,
             "tx_hash": trade.tx_hash, "trade_id": trade.trade_id,
         })
     columns = ["time", "token", "strategy", "side", "tokens", "quote", "close", "fee_quote", "impact_quote",
@@ -144,8 +139,7 @@ def compare_user(store: Store, user: UserConfig, strategies: dict[str, tuple[Str
     live_pnl, bt_pnl = float(equity.iloc[-1] - starting), float(bt_equity.iloc[-1] - starting)
     fee_gap = float(fills["fee_quote"].sum()) - bt_fees
     impact_gap = float(fills["impact_quote"].sum()) - bt_impact
-    decimals = context.decimals
-    summary = user_report(store, user.id, decimals, context.quote, context.window.interval_seconds).summary()
+    summary = user_report(store, user.id, context.decimals, context.quote, context.window.interval_seconds).summary()
     return {
         "live": {
             "pnl_quote": live_pnl, "trades": len(fills), "round_trips_closed": summary["round_trips_closed"],

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from keepers.positions import BUY, Sleeve, realise
-from keepers.store import MINED, CycleRow, Store, TradeRow
+from keepers.positions import BUY, Sleeve, apply_trade
+from keepers.store import DROPPED, FAILED, MINED, REVERTED, CycleRow, Store, TradeRow
 from strategies.metrics import compute_stats
 
 UNISWAP_V2_FEE = 0.003
@@ -81,6 +81,28 @@ class UserReport:
         }
 
 
+@dataclass(frozen=True)
+class TradeCosts:
+    """What one mined trade cost beyond the oracle price."""
+
+    fee_quote: float  # the pool's 0.3% fee on what was sold, valued at the oracle
+    impact_quote: float  # oracle value sold minus oracle value bought, less the fee
+    gas_eth: float  # paid by the keeper account, not by the user
+
+
+def trade_costs(trade: TradeRow, decimals: dict[str, int], quote: str) -> TradeCosts:
+    """The fee, price impact and gas of one mined trade, valued with the oracle prices
+    its TradeExecuted event carries."""
+    buying = trade.side == BUY
+    symbol_in, symbol_out = (quote, trade.asset) if buying else (trade.asset, quote)
+    quote_usd = (trade.price_in if buying else trade.price_out) / PRICE_SCALE
+    sold_usd = trade.amount_in / 10 ** decimals[symbol_in] * trade.price_in / PRICE_SCALE
+    bought_usd = trade.amount_out / 10 ** decimals[symbol_out] * trade.price_out / PRICE_SCALE
+    fee_quote = sold_usd * UNISWAP_V2_FEE / quote_usd
+    return TradeCosts(fee_quote=fee_quote, impact_quote=(sold_usd - bought_usd) / quote_usd - fee_quote,
+                      gas_eth=(trade.gas_used or 0) * (trade.gas_price or 0) / 10**18)
+
+
 def round_trips(trades: list[TradeRow], decimals: dict[str, int], quote: str) -> list[RoundTrip]:
     """The round trips of one user's mined trades (in order), sleeve by sleeve."""
     trips: list[RoundTrip] = []
@@ -91,30 +113,21 @@ def round_trips(trades: list[TradeRow], decimals: dict[str, int], quote: str) ->
             continue
         key = (trade.asset, trade.strategy)
         sleeve = held.setdefault(key, Sleeve())
-        symbol_in, symbol_out = (quote, trade.asset) if trade.side == BUY else (trade.asset, quote)
-        quote_usd = (trade.price_in if trade.side == BUY else trade.price_out) / PRICE_SCALE
-        sold_usd = trade.amount_in / 10 ** decimals[symbol_in] * trade.price_in / PRICE_SCALE
-        bought_usd = trade.amount_out / 10 ** decimals[symbol_out] * trade.price_out / PRICE_SCALE
-        fee_quote = sold_usd * UNISWAP_V2_FEE / quote_usd
         trip = open_trips.get(key)
-        if trade.side == BUY:
-            if trip is None:
-                trip = open_trips[key] = RoundTrip(trade.asset, trade.strategy, trade.bar_time)
-                trips.append(trip)
-            spent = trade.amount_in / 10 ** decimals[quote]
-            trip.cost_quote += spent
-            sleeve.tokens += trade.amount_out
-            sleeve.cost_quote += spent
+        if trip is None:  # a BUY opens one; a SELL without one sells what came before the store's history
+            trip = RoundTrip(trade.asset, trade.strategy, trade.bar_time)
+            trips.append(trip)
+            if trade.side == BUY:
+                open_trips[key] = trip
+        profit = apply_trade(sleeve, trade, decimals[quote])
+        if profit is None:
+            trip.cost_quote += trade.amount_in / 10 ** decimals[quote]
         else:
-            proceeds = trade.amount_out / 10 ** decimals[quote]
-            profit = realise(sleeve, trade.amount_in, proceeds)
-            if trip is None:  # a SELL of a position opened before the store's history
-                trip = RoundTrip(trade.asset, trade.strategy, trade.bar_time)
-                trips.append(trip)
             trip.pnl_quote += profit
-        trip.fee_quote += fee_quote
-        trip.impact_quote += (sold_usd - bought_usd) / quote_usd - fee_quote
-        trip.gas_eth += (trade.gas_used or 0) * (trade.gas_price or 0) / 10**18
+        costs = trade_costs(trade, decimals, quote)
+        trip.fee_quote += costs.fee_quote
+        trip.impact_quote += costs.impact_quote
+        trip.gas_eth += costs.gas_eth
         if trade.side != BUY and sleeve.tokens == 0:
             trip.closed = trade.bar_time
             open_trips.pop(key, None)
@@ -127,7 +140,7 @@ def user_report(store: Store, user_id: str, decimals: dict[str, int], quote: str
     report = UserReport(user_id=user_id)
     report.round_trips = round_trips(trades, decimals, quote)
     report.trades_mined = sum(trade.status == MINED for trade in trades)
-    report.trades_failed = sum(trade.status in ("failed", "reverted", "dropped") for trade in trades)
+    report.trades_failed = sum(trade.status in (FAILED, REVERTED, DROPPED) for trade in trades)
     report.blocks = Counter(event.rule for event in store.risk_events(user_id))
     report.realised_quote = sum(trip.pnl_quote for trip in report.round_trips)
     cycles = [row for row in store.cycles(user_id) if row.vault_value_quote is not None and row.block_time]

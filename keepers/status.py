@@ -17,7 +17,7 @@ from keepers.config import KeeperConfig, UserConfig
 from keepers.deployment import DeploymentRecord
 from keepers.market import check_reading
 from keepers.network_config import NetworkSpec
-from keepers.positions import sleeves
+from keepers.positions import sleeves, value_quote
 from keepers.risk import GLOBAL_KILL_SWITCH
 from keepers.startup import user_address
 from keepers.store import GLOBAL_USER, MINED, Store, now_utc
@@ -65,21 +65,19 @@ def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: St
         prices = {s: snapshot.feeds[s].price for s in symbols
                   if check_reading(snapshot.feeds[s], snapshot.block_time, spec.token(s).max_age_seconds) is None}
         held = sleeves(store.trades(user.id, [MINED]), client.token_decimals[quote])
-        open_value = 0.0
+        open_pnl = 0.0
         parts = []
         for (asset, strategy), sleeve in held.items():
             if sleeve.tokens <= 0:
                 continue
-            amount = sleeve.tokens / 10 ** client.token_decimals[asset]
-            parts.append(f"{amount:.6g} {asset} ({strategy})")
+            parts.append(f"{sleeve.tokens / 10 ** client.token_decimals[asset]:.6g} {asset} ({strategy})")
             if asset in prices and quote in prices:
-                open_value += amount * prices[asset] / prices[quote] - sleeve.cost_quote
+                open_pnl += value_quote({asset: sleeve.tokens}, prices, client.token_decimals, quote) - sleeve.cost_quote
         line.positions_text = ", ".join(parts) or "none"
         realised = sum(sleeve.realised_quote for sleeve in held.values())
-        line.pnl_text = f"{realised:,.2f} / {open_value:,.2f}"
+        line.pnl_text = f"{realised:,.2f} / {open_pnl:,.2f}"
         if all(s in prices for s in symbols):
-            line.value_quote = sum(
-                snapshot.balances[s] / 10 ** client.token_decimals[s] * prices[s] / prices[quote] for s in symbols)
+            line.value_quote = value_quote(snapshot.balances, prices, client.token_decimals, quote)
         locks = store.locks([user.id])
         line.locks_text = "; ".join(
             f"{lock.rule} {lock.asset}" + (" until " + lock.until.strftime("%Y-%m-%d %H:%M") if lock.until else
