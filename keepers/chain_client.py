@@ -24,7 +24,7 @@ from keepers.artifacts import npm_abi
 from keepers.deployment import DeploymentRecord, is_live
 from keepers.errors import SentinelError
 from keepers.network_config import NetworkSpec
-from keepers.onchain import ERC20_METADATA_ABI, check_token_decimals
+from keepers.onchain import check_token_decimals
 from keepers.oracles import AGGREGATOR_V3_ABI
 from keepers.retry import with_retries
 
@@ -121,7 +121,6 @@ class ChainClient:
     vault: object = field(init=False)
     router: str = field(init=False)
     feed_contracts: dict[str, object] = field(init=False, default_factory=dict)
-    token_decimals: dict[str, int] = field(init=False, default_factory=dict)
     feed_decimals: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,6 +135,11 @@ class ChainClient:
     def chain_id(self) -> int:
         """The connected chain's id."""
         return chain.chain_id
+
+    @property
+    def token_decimals(self) -> dict[str, int]:
+        """Symbol -> decimals of every configured token (checked on-chain at start-up)."""
+        return self.spec.decimals
 
     @property
     def rpc_calls(self) -> int:
@@ -156,7 +160,6 @@ class ChainClient:
             raise SentinelError(f"no Multicall3 at {MULTICALL3_ADDRESS} on chain {chain.chain_id}; the keeper needs it")
         for token_spec in self.spec.all_tokens:
             symbol = token_spec.symbol
-            self.token_decimals[symbol] = token_spec.decimals
             feed = Contract(self.record.feeds[symbol], abi=npm_abi(AGGREGATOR_V3_ABI))
             self.feed_contracts[symbol] = feed
             self.feed_decimals[symbol] = feed.decimals()
@@ -215,7 +218,3 @@ class ChainClient:
             last_trade_at=last_trade_at,
             max_per_trade=dict(zip(symbols, maxima, strict=True)),
         )
-
-    def erc20(self, symbol: str):
-        """The ERC-20 contract of a configured token."""
-        return Contract(self.token(symbol), abi=npm_abi(ERC20_METADATA_ABI))

@@ -3,7 +3,7 @@
 ``run_cycle(user, context, number)`` is a function of the user, the keeper's
 configuration, the store and the chain client, all carried by ``KeeperContext``:
 no hidden globals, so any worker process can run any user's cycle. What a cycle did
-comes back as a ``CycleResult`` (its metrics, and a line for a person to read).
+comes back as a ``CycleResult`` (its figures, and a line for a person to read).
 """
 
 from __future__ import annotations
@@ -62,13 +62,6 @@ class CycleResult:
     position_value_quote: float | None = None
     events: list[str] = field(default_factory=list)
     error: str | None = None
-
-    def metrics(self) -> dict[str, float | int]:
-        """The numbers of this cycle (what a metrics exporter publishes)."""
-        return {
-            "duration_seconds": self.duration_seconds, "rpc_calls": self.rpc_calls, "signals": self.signals,
-            "trades_ok": self.trades_ok, "trades_failed": self.trades_failed, "blocks": self.blocks,
-        }
 
     def line(self) -> str:
         """One compact line for a person: when, who, what happened, what it cost."""

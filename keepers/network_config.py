@@ -109,6 +109,11 @@ class NetworkSpec(_Strict):
         return self
 
     @property
+    def decimals(self) -> dict[str, int]:
+        """Symbol -> decimals of every token."""
+        return {token.symbol: token.decimals for token in self.all_tokens}
+
+    @property
     def all_tokens(self) -> list[TokenSpec]:
         """The quote token first, then the traded tokens."""
         return [self.quote, *self.tokens]

@@ -445,12 +445,6 @@ class Store:
             return (list(trades), list(locks), {row.rule: row.cleared_at for row in clears},
                     None if peak is None else peak.peak_value_quote)
 
-    def risk_trades(self, user_id: str) -> list[RiskTradeRow]:
-        """A user's trades as the risk rules see them, oldest first."""
-        query = select(RiskTradeRow).where(RiskTradeRow.user_id == user_id)
-        with self.session() as session:
-            return list(session.scalars(query.order_by(RiskTradeRow.timestamp, RiskTradeRow.id)))
-
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
         """Stores a trade and the locks it caused together; False if the trade id is known."""
         try:
@@ -478,12 +472,6 @@ class Store:
             removed = session.execute(delete(LockRow).where(LockRow.user_id == user_id, LockRow.rule == rule))
             session.merge(ClearRow(user_id=user_id, rule=rule, cleared_at=when))
             return removed.rowcount
-
-    def clears(self, user_id: str) -> dict[str, datetime]:
-        """Rule name -> when it was last cleared for this user."""
-        with self.session() as session:
-            rows = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
-            return {row.rule: row.cleared_at for row in rows}
 
     def add_risk_event(self, user_id: str, asset: str, rule: str, reason: str, when: datetime) -> None:
         """Records a trade that was stopped, and why."""

@@ -147,8 +147,7 @@ def _status(config, users, store, ecosystem, network, network_config, deployment
 
 def _report(config, users, store, ecosystem, network, network_config, deployments_dir, json_file):
     spec = load_spec(network, network_config)
-    decimals = {token.symbol: token.decimals for token in spec.all_tokens}
-    reports = [user_report(store, user.id, decimals, spec.quote.symbol, config.settings.timeframe_seconds).summary()
+    reports = [user_report(store, user.id, spec.decimals, spec.quote.symbol, config.settings.timeframe_seconds).summary()
                for user in users]
     table = Table(title=f"Keeper report ({spec.quote.symbol})")
     for column in ("user", "realised PnL", "return", "trades", "failed", "round trips", "win rate", "fees",

@@ -103,9 +103,8 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
 
         done = replay.run(on_bar, pace_seconds=0.0 if speed else pace_seconds)
     scheduler.close()
-    decimals = {token.symbol: token.decimals for token in spec.all_tokens}
     replayed = replace(window, closes=window.closes.iloc[:done])  # all of it, unless interrupted
-    report = ReplayContext(window=replayed, offset_seconds=offset, token_series=token_series, decimals=decimals,
+    report = ReplayContext(window=replayed, offset_seconds=offset, token_series=token_series, decimals=spec.decimals,
                            quote=spec.quote.symbol, pool_quote_reserve=float(spec.pool_depth_usd) / 2,
                            starting_quote=starting_quote)
     comparisons = {user.id: compare_user(store, user, {t: context.user_strategies[(user.id, t)] for t in user.tokens},

@@ -48,7 +48,7 @@ def test_locks_made_in_one_process_hold_in_the_next(store_url):
     assert risk.can_trade("WBTC", opening=True, now=T0 + timedelta(days=1, hours=3)).allowed
     # A replayed record (a restart reconciling the same trade) changes nothing.
     assert risk.record_trade(TradeRecord(T0 + timedelta(hours=2), "WETH", -5.0), "0xsell2") == []
-    assert len(store.risk_trades("alice")) == 3
+    assert len(store.risk_state("alice")[0]) == 3
     store.close()
 
 

@@ -111,9 +111,11 @@ def test_a_risk_trade_and_its_locks_are_written_together_once(store):
     assert store.add_risk_trade(row, [lock])
     again = RiskTradeRow(user_id="alice", timestamp=T0, asset="WETH", pnl_quote=-5.0, success=True, trade_id="0x1")
     assert not store.add_risk_trade(again, [])
-    assert len(store.risk_trades("alice")) == 1 and store.locks(["alice"])[0].until == T0 + timedelta(days=1)
+    trades, locks, clears, _ = store.risk_state("alice")
+    assert len(trades) == 1 and locks[0].until == T0 + timedelta(days=1)
     assert store.clear_rule("alice", "cooldown", T0) == 1
-    assert store.locks(["alice"]) == [] and store.clears("alice") == {"cooldown": T0}
+    _, locks, clears, _ = store.risk_state("alice")
+    assert locks == [] and clears == {"cooldown": T0}
 
 
 def test_peak_only_rises_until_reset(store):
