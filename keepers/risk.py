@@ -37,13 +37,17 @@ class RiskManager:
         self.store = store
         self.user_id = user_id
         self.limits = limits
-        trade_rows, lock_rows, clears, self.peak = store.risk_state(user_id)
+        self._load()
+
+    def _load(self) -> None:
+        """Restores the evaluator (and the vault-value peak) from the store."""
+        trade_rows, lock_rows, clears, self.peak = self.store.risk_state(self.user_id)
         trades = [
             TradeRecord(timestamp=row.timestamp, asset=row.asset, pnl_quote=row.pnl_quote, success=row.success)
             for row in trade_rows
         ]
         locks = [Lock(until=row.until, reason=row.reason, rule=row.rule, asset=row.asset) for row in lock_rows]
-        self.evaluator = RiskEvaluator(limits.rules(), trades, locks, clears)
+        self.evaluator = RiskEvaluator(self.limits.rules(), trades, locks, clears)
 
     def can_trade(self, asset: str, opening: bool, now: datetime) -> RiskDecision:
         """Whether a BUY (``opening``) or SELL of ``asset`` may go ahead at ``now``."""
@@ -61,13 +65,10 @@ class RiskManager:
             record = TradeRecord(self.evaluator.trades[-1].timestamp, record.asset, record.pnl_quote, record.success)
         row = RiskTradeRow(user_id=self.user_id, timestamp=record.timestamp, asset=record.asset,
                            pnl_quote=record.pnl_quote, success=record.success, trade_id=trade_id)
-        probe = RiskEvaluator(self.evaluator.rules, self.evaluator.trades, self.evaluator.locks,
-                              self.evaluator.cleared_at)
-        new = probe.record(record)
-        rows = [self._lock_row(lock, record.timestamp) for lock in new]
-        if not self.store.add_risk_trade(row, rows):
+        new = self.evaluator.record(record)
+        if not self.store.add_risk_trade(row, [self._lock_row(lock, record.timestamp) for lock in new]):
+            self._load()  # recorded before: undo this record by reading the stored state back
             return []
-        self.evaluator = probe
         return new
 
     def block(self, asset: str, rule: str, reason: str, now: datetime) -> None:

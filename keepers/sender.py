@@ -136,13 +136,10 @@ class TransactionSender:
 
 
 def find_receipt(tx_hash: str) -> ReceiptAPI | None:
-    """The receipt of a mined transaction, or None while it is pending or unknown."""
+    """The receipt of a mined transaction, or None while it is pending or unknown
+    (with no timeout Ape asks the node once)."""
     try:
-        with_retries(lambda: chain.provider.web3.eth.get_transaction_receipt(HexBytes(tx_hash)))
-    except TransactionNotFound:
-        return None
-    try:
-        return chain.provider.get_receipt(tx_hash, timeout=0)
+        return with_retries(lambda: chain.provider.get_receipt(tx_hash, timeout=0))
     except TransactionNotFoundError:
         return None
 

@@ -63,11 +63,14 @@ def reconcile_all(context: KeeperContext, report: Callable[[str], None]) -> int:
     """Settles every unfinished trade of the context's users; returns how many."""
     settled = 0
     users = {user.id: user for user in context.config.users}
+    risks: dict[str, RiskManager] = {}  # one per user, not per trade
     for row in context.store.trades(statuses=UNFINISHED):
         user = users.get(row.user_id)
         if user is None:
             continue
-        risk = RiskManager(context.store, user.id, user.risk)
+        if user.id not in risks:
+            risks[user.id] = RiskManager(context.store, user.id, user.risk)
+        risk = risks[user.id]
         final = context.journal.reconcile(row, risk)
         report(f"reconciled trade {row.trade_id[:12]}… of {row.user_id}: {row.status} -> {final.status}")
         settled += 1

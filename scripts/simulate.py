@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from ape import accounts, project
+from ape import accounts, chain, project
 from ape.logging import logger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -79,8 +79,7 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
     quote_address = record.tokens[spec.quote.symbol]
     starting_quote = {user.id: vault.balanceOf(context.user_addresses[user.id], quote_address)
                       / 10 ** spec.quote.decimals for user in users}
-    head = context.client.snapshot(context.user_addresses[users[0].id], [spec.quote.symbol]).block_time
-    offset = chain_offset(window.closes.index[0], window.interval_seconds, head)
+    offset = chain_offset(window.closes.index[0], window.interval_seconds, chain.blocks.head.timestamp)
     scheduler = Scheduler(context, users, report=lambda line: None)
     scheduler.install_signal_handlers()  # Ctrl-C from here on: finish the bar, report what ran
     console = Console(width=None if sys.stdout.isatty() else 160)  # a log keeps whole table rows
