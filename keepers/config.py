@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 from keepers import PROJECT_ROOT
 from keepers.errors import SentinelError
 from keepers.network_config import Address
+from keepers.yaml_files import read_mapping
 from strategies.registry import did_you_mean
 from strategies.risk import RiskLimits
 
@@ -184,7 +185,7 @@ def load_keeper_config(
     """Files, then ``SENTINEL_*`` variables, then ``overrides`` (command line), validated."""
     environ = os.environ if environ is None else environ
     path = _project_path(config_file or environ.get("SENTINEL_CONFIG") or DEFAULT_CONFIG_FILE)
-    merged: dict[str, Any] = dict(_read_mapping(path)) if path.exists() or config_file else {}
+    merged: dict[str, Any] = dict(read_mapping(path)) if path.exists() or config_file else {}
     merged.update(_environment_settings(environ))
     merged.update({key: value for key, value in (overrides or {}).items() if value is not None})
     settings = _validated(KeeperSettings, merged, str(path))
@@ -200,7 +201,7 @@ def load_keeper_config(
 
 def load_users(path: Path) -> tuple[UserConfig, ...]:
     """The users of ``path``, validated."""
-    return tuple(_validated(UsersFile, _read_mapping(path), str(path)).users)
+    return tuple(_validated(UsersFile, read_mapping(path), str(path)).users)
 
 
 def _environment_settings(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -217,22 +218,6 @@ def _environment_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         # YAML scalars: "true", "60" and "null" mean what they mean in the file.
         values[name] = yaml.safe_load(text) if text.strip() else None
     return values
-
-
-def _read_mapping(path: Path) -> Mapping[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise SentinelError(f"{path}: cannot read ({error.strerror}); check the path") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SentinelError(f"{path}: not valid YAML{where}; fix the syntax") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise SentinelError(f"{path}: expected a mapping of settings at the top level")
-    return raw
 
 
 def _validated(model: type[BaseModel], raw: Mapping[str, Any], source: str):

@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import (
     AfterValidator,
@@ -25,6 +24,7 @@ from pydantic import (
 
 from keepers import PROJECT_ROOT
 from keepers.errors import SentinelError
+from keepers.yaml_files import read_mapping
 
 NETWORKS_DIR = PROJECT_ROOT / "data" / "networks"
 MAX_FEED_AGE_SECONDS = 7 * 24 * 3600  # Executor.MAX_FEED_AGE
@@ -135,12 +135,7 @@ def load_network_spec(path: Path) -> NetworkSpec:
     """Reads and validates a network file; one-line SentinelError on any problem."""
     if not path.is_file():
         raise SentinelError(f"network config {path} not found: create it (see data/networks/) or pass --network-config")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SentinelError(f"{path}: not valid YAML ({error.__class__.__name__}); fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise SentinelError(f"{path}: expected a mapping of settings at the top level")
+    raw = read_mapping(path)
     try:
         return NetworkSpec.model_validate(raw)
     except ValidationError as error:
