@@ -53,8 +53,7 @@ def load_window(path: Path, series: list[str], start: datetime | None, bars: int
         raise SentinelError(f"--data: {error}") from None
     closes = pd.DataFrame({name: frame["close"] for name, frame in data.bars.items()}).dropna()
     if start is not None:
-        start_stamp = pd.Timestamp(start).tz_localize("UTC") if pd.Timestamp(start).tzinfo is None else pd.Timestamp(start)
-        closes = closes[closes.index >= start_stamp]
+        closes = closes[closes.index >= pd.Timestamp(start, tz="UTC")]  # --from is a UTC date
         if closes.empty:
             raise SentinelError(f"--from {start:%Y-%m-%d}: after the last bar of {path}; choose an earlier date")
     if bars is not None:

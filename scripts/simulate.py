@@ -102,6 +102,10 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
 
         done = replay.run(on_bar, pace_seconds=0.0 if speed else pace_seconds)
     scheduler.close()
+    if done == 0:
+        store.close()
+        console.print("Interrupted before the first bar; nothing to report.")
+        sys.exit(130)
     replayed = replace(window, closes=window.closes.iloc[:done])  # all of it, unless interrupted
     report = ReplayContext(window=replayed, offset_seconds=offset, token_series=token_series, decimals=spec.decimals,
                            quote=spec.quote.symbol, pool_quote_reserve=float(spec.pool_depth_usd) / 2,
