@@ -34,6 +34,7 @@ DECIMALS = {"WETH": 18, "USDC": 6}
 FEED_DECIMALS = 8
 POOL_DEPTH_USD = 4_000_000
 SLIPPAGE_BPS = 100
+LOSS_BUDGET_USD = 1_000 * 10**18  # each trade's loss against the oracle is counted in it
 BLOCK_SECONDS = 12
 # Trade and custody amounts in whole tokens.
 TRADES = [("USDC", "WETH", 1_000), ("WETH", "USDC", 0.5)]
@@ -66,13 +67,18 @@ def deploy_market(project, accounts, uniswap_v2_container):
         tokens["WETH"], tokens["USDC"], liquidity["WETH"], liquidity["USDC"], 0, 0, owner, 2**63, sender=owner
     )
 
-    vault = owner.deploy(project.Vault, owner)
-    executor = owner.deploy(project.Executor, owner, vault)
+    from keepers.access import role_calls, send
+
+    manager = owner.deploy(project.SentinelAccessManager, owner)
+    vault = owner.deploy(project.Vault, manager)
+    executor = owner.deploy(project.Executor, manager, vault)
+    for call in role_calls(manager, {"Vault": vault, "Executor": executor}, owner.address, None):
+        send(manager, call, owner)
     vault.setExecutor(executor, sender=owner)
-    executor.setKeeper(keeper, True, sender=owner)
-    executor.setRouter(router, True, sender=owner)
+    executor.addKeeper(keeper, sender=owner)
+    executor.addRouter(router, sender=owner)
     for symbol, token in tokens.items():
-        vault.setTokenAllowed(token, True, sender=owner)
+        vault.listToken(token, sender=owner)
         executor.setFeed(token, feeds[symbol], 3_600, 0, 0, sender=owner)
     return tokens, router, vault, executor
 
@@ -103,6 +109,7 @@ def measure(project, accounts, chain, uniswap_v2_container) -> dict:
         vault.deposit(token, base_units(symbol, DEPOSIT[symbol]), sender=user)
         executor.setMaxAmountPerTrade(token, base_units(symbol, DEPOSIT[symbol]), sender=user)
     executor.setUserLimits(True, SLIPPAGE_BPS, sender=user)
+    executor.setDailyLossBudget(LOSS_BUDGET_USD, sender=user)
     trades = []
     for number, (symbol_in, symbol_out, whole) in enumerate(TRADES, start=1):
         token_in, token_out = tokens[symbol_in], tokens[symbol_out]
@@ -177,9 +184,11 @@ def render_markdown(report: dict) -> str:
     lines += [
         "",
         "The overhead pays for: keeper, router and tradeId checks and the new tradeId slot "
-        "(a zero-to-nonzero write), the user's limits, two Chainlink reads with their checks, "
+        "(a zero-to-nonzero write), the user's limits, two Chainlink reads with their checks "
+        "(each feed's `decimals()` read again against the registered value), "
         "the vault's debit and credit of two balances and two totals, balance measurements "
-        "before and after the swap, and setting the router allowance and back to zero.",
+        "before and after the swap, setting the router allowance and back to zero, and the "
+        "trade's loss against the oracle counted in the user's daily loss budget (one slot).",
         "",
     ]
     return "\n".join(lines)

@@ -5,9 +5,11 @@ import {MockToken} from "./MockToken.sol";
 
 /// @title MockFeeOnTransferToken
 /// @notice Test double: burns `feeBps` of every transfer (1% unless changed), so the
-///         receiver gets less than was sent (like some deflationary tokens).
+///         receiver gets less than was sent (like some deflationary tokens); or, with
+///         `feeOnTop`, the receiver gets the whole value and the sender pays the fee on top.
 contract MockFeeOnTransferToken is MockToken {
     uint256 public feeBps = 100;
+    bool public feeOnTop;
 
     constructor(string memory name_, string memory symbol_, uint8 decimals_) MockToken(name_, symbol_, decimals_) {}
 
@@ -17,6 +19,11 @@ contract MockFeeOnTransferToken is MockToken {
         feeBps = feeBps_;
     }
 
+    /// @notice Charges the fee to the sender on top of the value instead of out of it.
+    function setFeeOnTop(bool feeOnTop_) external {
+        feeOnTop = feeOnTop_;
+    }
+
     function _update(address from, address to, uint256 value) internal override {
         if (from == address(0) || to == address(0)) {
             super._update(from, to, value);
@@ -24,6 +31,6 @@ contract MockFeeOnTransferToken is MockToken {
         }
         uint256 fee = (value * feeBps) / 10_000;
         super._update(from, address(0), fee);
-        super._update(from, to, value - fee);
+        super._update(from, to, feeOnTop ? value : value - fee);
     }
 }

@@ -3,20 +3,24 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {IUniswapV2Router02} from "@uniswap/v2-periphery/contracts/interfaces/IUniswapV2Router02.sol";
-import {GuardianPausable} from "./GuardianPausable.sol";
 
 /// @title Vault
 /// @notice Holds allow-listed ERC-20 tokens for many users as per-user balances.
 ///         Users deposit and withdraw their own balance; only the Executor may move a
 ///         balance, and only as one side of a swap whose output returns to the same user.
 /// @dev Invariant, per token: sum of user balances == accountedTotal <= balanceOf(vault).
-///      Whatever arrives outside deposit and swap (a donation) credits no one and can
-///      only leave through `sweep`. Pause stops deposits and swaps, never withdrawals.
-///      ReentrancyGuardTransient needs EIP-1153 (Cancun): anvil and Sepolia have it.
-contract Vault is GuardianPausable, ReentrancyGuardTransient {
+///      Whatever arrives outside deposit and swap (a donation) credits no one; `sweep`
+///      takes only tokens never listed. Pause stops deposits and swaps, never withdrawals.
+///      Admin functions are `restricted`: the AccessManager decides who may call them
+///      and after which delay. ReentrancyGuardTransient needs EIP-1153 (Cancun).
+contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using EnumerableSet for EnumerableSet.AddressSet;
 
     // ---------------------------------------------------------------- errors
     /// @notice `token` is not on the vault's allow-list.
@@ -35,6 +39,12 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
     error VaultInsufficientOutput(uint256 received, uint256 minimum);
     /// @notice `sweep` asked for `amount` of `token` but only `surplus` is unowned.
     error VaultSweepExceedsSurplus(address token, uint256 surplus, uint256 amount);
+    /// @notice `token` is or was listed: users may hold it, so it is never swept.
+    error VaultSweepListedToken(address token);
+    /// @notice After a sweep the vault holds `held` of listed `token`, less than the `accounted` total.
+    error VaultSweepUncoversListedToken(address token, uint256 held, uint256 accounted);
+    /// @notice A withdrawal of `debited` `token` took `left` out of the vault (a fee charged on top).
+    error VaultWithdrawOverdrawn(address token, uint256 debited, uint256 left);
 
     // ---------------------------------------------------------------- events
     /// @notice `user` deposited and was credited `amount` of `token` (what arrived).
@@ -47,25 +57,22 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
     event ExecutorUpdated(address indexed previousExecutor, address indexed newExecutor);
     /// @notice `user` swapped `amountIn` of `tokenIn` for `amountOut` of `tokenOut` via `router`.
     event Swapped(
-        address indexed user,
-        address indexed tokenIn,
-        address indexed tokenOut,
-        address router,
-        uint256 amountIn,
+        address indexed user, address indexed tokenIn, address indexed tokenOut, address router, uint256 amountIn,
         uint256 amountOut
     );
-    /// @notice The owner sent `amount` of unowned `token` (donations) to `to`.
+    /// @notice `amount` of never-listed `token` (a stray transfer) was sent to `to`.
     event Swept(address indexed token, address indexed to, uint256 amount);
 
     // --------------------------------------------------------------- storage
     mapping(address user => mapping(address token => uint256)) private _balances;
     mapping(address token => uint256) private _accountedTotal;
     mapping(address token => bool) private _allowedTokens;
+    EnumerableSet.AddressSet private _everListed; // a delisted token may still hold balances
     address private _executor;
 
     // ----------------------------------------------------------- constructor
-    /// @param initialOwner Account that manages the allow-list, executor and guardian.
-    constructor(address initialOwner) GuardianPausable(initialOwner) {}
+    /// @param manager The AccessManager that decides who may call the restricted functions.
+    constructor(address manager) AccessManaged(manager) {}
 
     // ------------------------------------------------------- external writes
     /// @notice Deposits `amount` of `token` from the caller into the caller's balance.
@@ -91,13 +98,19 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
 
     /// @notice Withdraws `amount` of `token` from the caller's balance to the caller.
     /// @dev Works while paused and for tokens removed from the allow-list: a user can
-    ///      always leave. Order: debit, then send, event last.
+    ///      always leave. Order: debit, send, measure what left, event last. A token that
+    ///      takes more than `amount` from the vault (a fee charged on top) reverts, so the
+    ///      vault never owes more than it holds.
     /// @param token The token to withdraw.
     /// @param amount Amount to withdraw, at most the caller's balance.
     function withdraw(address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert VaultZeroAmount();
         _debit(msg.sender, token, amount);
+        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
         IERC20(token).safeTransfer(msg.sender, amount);
+        // slither-disable-next-line reentrancy-balance
+        uint256 left = balanceBefore - IERC20(token).balanceOf(address(this));
+        if (left > amount) revert VaultWithdrawOverdrawn(token, amount, left);
         emit Withdrawn(msg.sender, token, amount);
     }
 
@@ -161,36 +174,64 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
         emit Swapped(user, tokenIn, tokenOut, router, amountIn, amountOut);
     }
 
-    /// @notice Adds `token` to or removes it from the allow-list.
-    /// @dev Removing a token stops deposits and swaps of it; withdrawals still work.
+    /// @notice Allows deposits and swaps of `token` (a delayed power: it lets value in).
     /// @param token The ERC-20 token.
-    /// @param allowed True to allow deposits and swaps of `token`.
-    function setTokenAllowed(address token, bool allowed) external onlyOwner {
+    function listToken(address token) external restricted {
         if (token == address(0)) revert VaultZeroAddress();
-        _allowedTokens[token] = allowed;
-        emit TokenAllowed(token, allowed);
+        _allowedTokens[token] = true;
+        // Listing a token again leaves the set as it is: its `false` needs no handling.
+        // slither-disable-next-line unused-return
+        _everListed.add(token);
+        emit TokenAllowed(token, true);
     }
 
-    /// @notice Sets the only contract allowed to swap user balances.
+    /// @notice Stops deposits and swaps of `token` at once; withdrawals still work.
+    /// @param token The ERC-20 token.
+    function delistToken(address token) external restricted {
+        _allowedTokens[token] = false;
+        emit TokenAllowed(token, false);
+    }
+
+    /// @notice Sets the only contract allowed to swap user balances (a delayed power).
     /// @param newExecutor The Executor contract; zero disables swaps.
     // slither-disable-next-line missing-zero-check
-    function setExecutor(address newExecutor) external onlyOwner {
+    function setExecutor(address newExecutor) external restricted {
         emit ExecutorUpdated(_executor, newExecutor);
         _executor = newExecutor;
     }
 
-    /// @notice Sends unowned tokens (donations, dust) to `to`.
-    /// @dev Only `balanceOf - accountedTotal` can leave: no user balance is touched.
+    /// @notice Sends a token that was never listed (a stray transfer) to `to`.
+    /// @dev Refuses every token ever listed, whatever its `balanceOf` says, and reverts if
+    ///      any listed token no longer covers its accounted total afterwards (a second
+    ///      address of a listed token moves the same balance).
     /// @param token The token to sweep.
     /// @param to Recipient.
-    /// @param amount Amount to send, at most the surplus.
-    function sweep(address token, address to, uint256 amount) external onlyOwner nonReentrant {
+    /// @param amount Amount to send, at most the vault's balance of `token`.
+    function sweep(address token, address to, uint256 amount) external restricted nonReentrant {
         if (to == address(0)) revert VaultZeroAddress();
+        if (_everListed.contains(token)) revert VaultSweepListedToken(token);
         uint256 available = surplus(token);
         if (amount == 0) revert VaultZeroAmount();
         if (amount > available) revert VaultSweepExceedsSurplus(token, available, amount);
         IERC20(token).safeTransfer(to, amount);
+        address[] memory listed = _everListed.values();
+        for (uint256 i; i < listed.length; ++i) {
+            // slither-disable-next-line calls-loop
+            uint256 held = IERC20(listed[i]).balanceOf(address(this));
+            uint256 accounted = _accountedTotal[listed[i]];
+            if (held < accounted) revert VaultSweepUncoversListedToken(listed[i], held, accounted);
+        }
         emit Swept(token, to, amount);
+    }
+
+    /// @notice Stops deposits and swaps at once (the kill switch); withdrawals stay open.
+    function pause() external restricted {
+        _pause();
+    }
+
+    /// @notice Lets deposits and swaps resume.
+    function unpause() external restricted {
+        _unpause();
     }
 
     // ------------------------------------------------------------------ views
@@ -209,7 +250,7 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
         return _accountedTotal[token];
     }
 
-    /// @notice Tokens the vault holds that belong to no user.
+    /// @notice Tokens the vault holds that belong to no user (donations).
     /// @param token The token.
     /// @return Real balance minus the accounted total, or zero if the real balance is smaller.
     function surplus(address token) public view returns (uint256) {
@@ -225,6 +266,12 @@ contract Vault is GuardianPausable, ReentrancyGuardTransient {
     /// @return True when allow-listed.
     function isTokenAllowed(address token) external view returns (bool) {
         return _allowedTokens[token];
+    }
+
+    /// @notice Every token ever listed (a delisted one may still hold user balances).
+    /// @return The token addresses.
+    function everListedTokens() external view returns (address[] memory) {
+        return _everListed.values();
     }
 
     /// @notice The only contract allowed to swap user balances.

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers_contracts import DEFAULT_SLIPPAGE_BPS, FEED_DECIMALS, MAX_AGE, POOL_DEPTH_USD, PRICES_USD, units
+from helpers_contracts import DEFAULT_LOSS_BUDGET_USD, DEFAULT_SLIPPAGE_BPS, FEED_DECIMALS, MAX_AGE, POOL_DEPTH_USD, PRICES_USD, units
 
+from keepers.access import role_calls, send
 from keepers.uniswap import uniswap_v2_container
 
 
@@ -122,21 +123,39 @@ def pools(tokens, add_pool):
 
 
 @pytest.fixture(scope="session")
-def vault(project, owner, guardian, tokens):
-    vault = owner.deploy(project.Vault, owner)
-    vault.setGuardian(guardian, sender=owner)
+def manager(project, owner):
+    """The AccessManager; the owner is its admin without delay (unit tests act at once;
+    tests/contracts/test_access.py gives the roles their delays)."""
+    return owner.deploy(project.SentinelAccessManager, owner)
+
+
+@pytest.fixture(scope="session")
+def grant_roles(manager, owner, guardian):
+    """Applies the production role table (keepers.access) to the given targets."""
+
+    def grant(targets: dict):
+        for call in role_calls(manager, targets, owner.address, guardian.address):
+            send(manager, call, owner)
+
+    return grant
+
+
+@pytest.fixture(scope="session")
+def vault(project, manager, owner, tokens, grant_roles):
+    vault = owner.deploy(project.Vault, manager)
+    grant_roles({"Vault": vault})
     for token in tokens.values():
-        vault.setTokenAllowed(token, True, sender=owner)
+        vault.listToken(token, sender=owner)
     return vault
 
 
 @pytest.fixture(scope="session")
-def executor(project, owner, guardian, keeper, vault, router, tokens, feeds, pools):
-    executor = owner.deploy(project.Executor, owner, vault)
+def executor(project, manager, owner, keeper, vault, router, tokens, feeds, pools, grant_roles):
+    executor = owner.deploy(project.Executor, manager, vault)
+    grant_roles({"Executor": executor})
     vault.setExecutor(executor, sender=owner)
-    executor.setGuardian(guardian, sender=owner)
-    executor.setKeeper(keeper, True, sender=owner)
-    executor.setRouter(router, True, sender=owner)
+    executor.addKeeper(keeper, sender=owner)
+    executor.addRouter(router, sender=owner)
     for symbol, token in tokens.items():
         executor.setFeed(token, feeds[symbol], MAX_AGE, 0, 0, sender=owner)
     return executor
@@ -156,10 +175,13 @@ def fund(vault):
 
 @pytest.fixture(scope="session")
 def opt_in(executor):
-    """Opts `user` in with a slippage limit and per-trade maxima per token."""
+    """Opts `user` in with a slippage limit, per-trade maxima per token and a daily loss
+    budget (large by default: tests/contracts/test_loss_budget.py tests small ones)."""
 
-    def configure(user, max_amounts: dict, slippage_bps: int = DEFAULT_SLIPPAGE_BPS):
+    def configure(user, max_amounts: dict, slippage_bps: int = DEFAULT_SLIPPAGE_BPS,
+                  loss_budget_usd: int = DEFAULT_LOSS_BUDGET_USD):  # fmt: skip
         executor.setUserLimits(True, slippage_bps, sender=user)
+        executor.setDailyLossBudget(loss_budget_usd, sender=user)
         for token, amount in max_amounts.items():
             executor.setMaxAmountPerTrade(token, amount, sender=user)
 

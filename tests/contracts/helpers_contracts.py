@@ -14,7 +14,10 @@ FEED_DECIMALS = 8
 PRICES_USD = {"WETH": 2_000, "WBTC": 60_000, "USDC": 1}
 POOL_DEPTH_USD = 4_000_000
 MAX_AGE = 3_600
+# MockFaultyFeed.Fault (0 is None: a healthy answer)
+FAULT_REVERTS, FAULT_SHORT_DATA, FAULT_HUGE_DATA, FAULT_ROUND_ID_OUT_OF_RANGE = range(1, 5)
 DEFAULT_SLIPPAGE_BPS = 100
+DEFAULT_LOSS_BUDGET_USD = 10**6 * 10**18  # a million USD per day: never the limit unless a test says so
 MAX_BPS = 10_000
 
 

@@ -127,7 +127,7 @@ def test_execute_trade__non_keeper__reverts(executor, trade, outsider):
 
 
 def test_execute_trade__removed_keeper__reverts(executor, trade, owner, keeper):
-    tx = executor.setKeeper(keeper, False, sender=owner)
+    tx = executor.removeKeeper(keeper, sender=owner)
     assert tx.events == [executor.KeeperUpdated(keeper=keeper, allowed=False)]
     with reverts_with(executor.ExecutorUnauthorizedKeeper, caller=keeper):
         trade()
@@ -164,7 +164,7 @@ def test_execute_trade__router_not_allowed__reverts(executor, trade, outsider):
 
 
 def test_execute_trade__router_removed__reverts(executor, trade, router, owner):
-    tx = executor.setRouter(router, False, sender=owner)
+    tx = executor.removeRouter(router, sender=owner)
     assert tx.events == [executor.RouterUpdated(router=router, allowed=False)]
     with reverts_with(executor.ExecutorRouterNotAllowed, router=router):
         trade()
@@ -275,7 +275,7 @@ def test_execute_trade__same_token__reverts(executor, vault, trade, usdc):
 
 
 def test_execute_trade__token_not_allowed_in_vault__reverts(executor, vault, trade, owner, weth):
-    tx = vault.setTokenAllowed(weth, False, sender=owner)
+    tx = vault.delistToken(weth, sender=owner)
     assert tx.events == [vault.TokenAllowed(token=weth, allowed=False)]
     with reverts_with(vault.VaultTokenNotAllowed, token=weth):
         trade()

@@ -1,5 +1,6 @@
-"""Executor administration: owner settings, users' own limits, pause roles, two-step
-ownership and the views. Every write checks its event; every revert its named error."""
+"""Executor administration: governor settings, guardian stops, users' own limits, pause
+and the views (the owner acts without delay here; tests/contracts/test_access.py gives
+the roles their delays). Every write checks its event; every revert its named error."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError as Web3ContractCustomError
 from ape.utils import ZERO_ADDRESS
 
-from helpers_contracts import DEFAULT_SLIPPAGE_BPS, FEED_DECIMALS, MAX_AGE, PRICES_USD, reverts_with, units
+from helpers_contracts import (
+    DEFAULT_SLIPPAGE_BPS, FAULT_REVERTS, FEED_DECIMALS, MAX_AGE, PRICES_USD, reverts_with, units,
+)  # fmt: skip
 
 MAX_FEED_AGE = 7 * 24 * 3600
 MAX_USER_SLIPPAGE_BPS = 1_000
@@ -30,8 +33,8 @@ def test_deploy__zero_vault__reverts(project, owner, chain):
     assert raised.value.data == "0x" + function_signature_to_4byte_selector("ExecutorZeroAddress()").hex()
 
 
-def test_deploy__initial_state(executor, vault, owner):
-    assert executor.owner() == owner
+def test_deploy__initial_state(executor, vault, manager):
+    assert executor.authority() == manager
     assert executor.VAULT() == vault
     assert executor.MAX_BPS() == 10_000
     assert executor.MAX_USER_SLIPPAGE_BPS() == MAX_USER_SLIPPAGE_BPS
@@ -40,40 +43,37 @@ def test_deploy__initial_state(executor, vault, owner):
 
 
 # ------------------------------------------------------------------ keepers and routers
-@pytest.mark.parametrize("allowed", [True, False])
-def test_set_keeper(executor, owner, alice, allowed):
-    executor.setKeeper(alice, not allowed, sender=owner)
-    tx = executor.setKeeper(alice, allowed, sender=owner)
-    assert tx.events == [executor.KeeperUpdated(keeper=alice, allowed=allowed)]
-    assert executor.isKeeper(alice) is allowed
+@pytest.mark.parametrize("kind", ["Keeper", "Router"])
+def test_add_and_remove__keeper_or_router(executor, owner, guardian, alice, kind):
+    added = getattr(executor, f"add{kind}")(alice, sender=owner)
+    assert added.events == [getattr(executor, f"{kind}Updated")(alice, True)]
+    assert getattr(executor, f"is{kind}")(alice) is True
+    removed = getattr(executor, f"remove{kind}")(alice, sender=guardian)  # a stop: the guardian's
+    assert removed.events == [getattr(executor, f"{kind}Updated")(alice, False)]
+    assert getattr(executor, f"is{kind}")(alice) is False
 
 
-def test_set_keeper__zero_address__reverts(executor, owner):
+@pytest.mark.parametrize("kind", ["Keeper", "Router"])
+def test_add__zero_address__reverts(executor, owner, kind):
     with reverts_with(executor.ExecutorZeroAddress):
-        executor.setKeeper(ZERO_ADDRESS, True, sender=owner)
+        getattr(executor, f"add{kind}")(ZERO_ADDRESS, sender=owner)
 
 
-def test_set_keeper__non_owner__reverts(executor, keeper, outsider):
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=keeper):
-        executor.setKeeper(outsider, True, sender=keeper)
+@pytest.mark.parametrize("kind", ["Keeper", "Router"])
+@pytest.mark.parametrize("caller_name", ["keeper", "guardian", "outsider"])
+def test_add__not_governor__reverts(request, executor, kind, caller_name):
+    caller = request.getfixturevalue(caller_name)
+    with reverts_with(executor.AccessManagedUnauthorized, caller=caller):
+        getattr(executor, f"add{kind}")(caller, sender=caller)
+    assert getattr(executor, f"is{kind}")(caller) is (kind == "Keeper" and caller_name == "keeper")
 
 
-@pytest.mark.parametrize("allowed", [True, False])
-def test_set_router(executor, owner, outsider, allowed):
-    executor.setRouter(outsider, not allowed, sender=owner)
-    tx = executor.setRouter(outsider, allowed, sender=owner)
-    assert tx.events == [executor.RouterUpdated(router=outsider, allowed=allowed)]
-    assert executor.isRouter(outsider) is allowed
-
-
-def test_set_router__zero_address__reverts(executor, owner):
-    with reverts_with(executor.ExecutorZeroAddress):
-        executor.setRouter(ZERO_ADDRESS, True, sender=owner)
-
-
-def test_set_router__non_owner__reverts(executor, outsider):
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
-        executor.setRouter(outsider, True, sender=outsider)
+@pytest.mark.parametrize("kind", ["Keeper", "Router"])
+def test_remove__outsider__reverts(request, executor, keeper, router, outsider, kind):
+    member = keeper if kind == "Keeper" else router
+    with reverts_with(executor.AccessManagedUnauthorized, caller=outsider):
+        getattr(executor, f"remove{kind}")(member, sender=outsider)
+    assert getattr(executor, f"is{kind}")(member) is True
 
 
 # ------------------------------------------------------------------ feeds
@@ -138,9 +138,11 @@ def test_set_feed__zero_address__reverts(executor, owner, weth, new_feed, which)
         executor.setFeed(token, feed, MAX_AGE, 0, 0, sender=owner)
 
 
-def test_set_feed__non_owner__reverts(executor, outsider, weth, new_feed):
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
-        executor.setFeed(weth, new_feed, MAX_AGE, 0, 0, sender=outsider)
+@pytest.mark.parametrize("caller_name", ["guardian", "outsider"])
+def test_set_feed__not_governor__reverts(request, executor, weth, new_feed, caller_name):
+    caller = request.getfixturevalue(caller_name)
+    with reverts_with(executor.AccessManagedUnauthorized, caller=caller):
+        executor.setFeed(weth, new_feed, MAX_AGE, 0, 0, sender=caller)
 
 
 @pytest.mark.parametrize("state", ["stale", "zero", "negative", "round-0", "future", "at-min-bound", "at-max-bound"])
@@ -177,14 +179,14 @@ def test_set_feed__feed_already_invalid__reverts(executor, owner, weth, new_feed
 
 
 def test_set_feed__reverting_feed__reverts(executor, owner, weth, project):
-    feed = owner.deploy(project.MockRevertingFeed)
-    feed.setBroken(True, sender=owner)
+    feed = owner.deploy(project.MockFaultyFeed)
+    feed.setFault(FAULT_REVERTS, sender=owner)
     with reverts_with(executor.ExecutorFeedReverted, feed=feed):
         executor.setFeed(weth, feed, MAX_AGE, 0, 0, sender=owner)
 
 
-def test_remove_feed(executor, owner, weth, usdc):
-    tx = executor.removeFeed(weth, sender=owner)
+def test_remove_feed__by_guardian(executor, guardian, weth, usdc):
+    tx = executor.removeFeed(weth, sender=guardian)
     assert tx.events == [executor.FeedRemoved(token=weth)]
     assert executor.feedConfig(weth).feed == ZERO_ADDRESS
     with reverts_with(executor.ExecutorFeedNotSet, token=weth):
@@ -197,8 +199,8 @@ def test_remove_feed__not_set__reverts(executor, owner, make_token):
         executor.removeFeed(token, sender=owner)
 
 
-def test_remove_feed__non_owner__reverts(executor, outsider, weth):
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+def test_remove_feed__outsider__reverts(executor, outsider, weth):
+    with reverts_with(executor.AccessManagedUnauthorized, caller=outsider):
         executor.removeFeed(weth, sender=outsider)
 
 
@@ -222,8 +224,10 @@ def test_set_sequencer_feed__grace_period_above_max__reverts(executor, owner, ma
     assert executor.sequencer() == (feed, too_long - 1)
 
 
-def test_set_sequencer_feed__non_owner__reverts(executor, outsider, make_feed):
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
+@pytest.mark.parametrize("caller_name", ["guardian", "outsider"])
+def test_set_sequencer_feed__not_governor__reverts(request, executor, make_feed, caller_name):
+    outsider = request.getfixturevalue(caller_name)
+    with reverts_with(executor.AccessManagedUnauthorized, caller=outsider):
         executor.setSequencerFeed(make_feed(0, 0), 3_600, sender=outsider)
 
 
@@ -263,20 +267,7 @@ def test_set_max_amount_per_trade(executor, tokens, bob, alice, symbol):
     assert executor.maxAmountPerTrade(bob, token) == 0
 
 
-# ------------------------------------------------------------------ guardian and pause
-def test_set_guardian(executor, owner, guardian, bob):
-    tx = executor.setGuardian(bob, sender=owner)
-    assert tx.events == [executor.GuardianUpdated(previousGuardian=guardian, newGuardian=bob)]
-    assert executor.guardian() == bob
-    with reverts_with(executor.GuardianUnauthorized, caller=guardian):
-        executor.pause(sender=guardian)
-
-
-def test_set_guardian__non_owner__reverts(executor, guardian):
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=guardian):
-        executor.setGuardian(guardian, sender=guardian)
-
-
+# ------------------------------------------------------------------ pause
 @pytest.mark.parametrize("role", ["owner", "guardian"])
 def test_pause(executor, owner, guardian, role):
     pauser = {"owner": owner, "guardian": guardian}[role]
@@ -288,7 +279,7 @@ def test_pause(executor, owner, guardian, role):
 @pytest.mark.parametrize("role", ["keeper", "outsider"])
 def test_pause__not_owner_or_guardian__reverts(executor, keeper, outsider, role):
     caller = {"keeper": keeper, "outsider": outsider}[role]
-    with reverts_with(executor.GuardianUnauthorized, caller=caller):
+    with reverts_with(executor.AccessManagedUnauthorized, caller=caller):
         executor.pause(sender=caller)
 
 
@@ -307,7 +298,7 @@ def test_unpause(executor, owner, guardian):
 
 def test_unpause__guardian__reverts(executor, guardian):
     executor.pause(sender=guardian)
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=guardian):
+    with reverts_with(executor.AccessManagedUnauthorized, caller=guardian):
         executor.unpause(sender=guardian)
     assert executor.paused() is True
 
@@ -322,45 +313,8 @@ def test_admin_while_paused(executor, owner, guardian, alice, weth):
     executor.pause(sender=guardian)
     tx = executor.setUserLimits(False, 0, sender=alice)
     assert tx.events == [executor.UserLimitsUpdated(user=alice, enabled=False, maxSlippageBps=0)]
-    tx = executor.removeFeed(weth, sender=owner)
+    tx = executor.removeFeed(weth, sender=guardian)
     assert tx.events == [executor.FeedRemoved(token=weth)]
-
-
-# ------------------------------------------------------------------ two-step ownership
-def test_transfer_ownership__two_steps(executor, owner, bob, outsider, guardian):
-    tx = executor.transferOwnership(bob, sender=owner)
-    assert tx.events == [executor.OwnershipTransferStarted(previousOwner=owner, newOwner=bob)]
-    assert (executor.owner(), executor.pendingOwner()) == (owner.address, bob.address)
-    executor.setKeeper(outsider, True, sender=owner)  # still the owner until accepted
-
-    tx = executor.acceptOwnership(sender=bob)
-    assert tx.events == [executor.OwnershipTransferred(previousOwner=owner, newOwner=bob)]
-    assert (executor.owner(), executor.pendingOwner()) == (bob.address, ZERO_ADDRESS)
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=owner):
-        executor.setKeeper(outsider, False, sender=owner)
-    executor.pause(sender=guardian)
-    tx = executor.unpause(sender=bob)
-    assert tx.events == [executor.Unpaused(account=bob)]
-
-
-def test_accept_ownership__not_pending_owner__reverts(executor, owner, bob, outsider):
-    executor.transferOwnership(bob, sender=owner)
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
-        executor.acceptOwnership(sender=outsider)
-    assert executor.owner() == owner
-
-
-def test_transfer_ownership__non_owner__reverts(executor, outsider):
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
-        executor.transferOwnership(outsider, sender=outsider)
-
-
-def test_transfer_ownership__overwritten_pending_owner_cannot_accept__reverts(executor, owner, bob, outsider):
-    executor.transferOwnership(bob, sender=owner)
-    tx = executor.transferOwnership(outsider, sender=owner)
-    assert tx.events == [executor.OwnershipTransferStarted(previousOwner=owner, newOwner=outsider)]
-    with reverts_with(executor.OwnableUnauthorizedAccount, account=bob):
-        executor.acceptOwnership(sender=bob)
 
 
 # ------------------------------------------------------------------ views
@@ -371,6 +325,7 @@ def test_quote(executor, weth, usdc, feeds, owner):
     assert quote.priceOut == units(1, 18)
     assert (quote.roundIn, quote.roundOut) == (2, 1)
     assert quote.oracleAmountOut == units(5_000, 6)
+    assert quote.valueUsd == units(5_000, 18)
 
 
 @pytest.mark.parametrize("slippage_bps", [0, DEFAULT_SLIPPAGE_BPS, MAX_USER_SLIPPAGE_BPS])
@@ -394,14 +349,3 @@ def test_views__defaults(executor, keeper, router, outsider, trade_id, make_toke
     assert executor.userLimits(outsider) == (False, 0, 0, 0)
     config = executor.feedConfig(make_token("NONE", 18))
     assert config.feed == ZERO_ADDRESS and config.maxAge == 0 and config.tokenDecimals == 0
-
-
-@pytest.mark.parametrize("caller", ["owner", "outsider"])
-def test_renounce_ownership__disabled__reverts(executor, owner, outsider, caller):
-    if caller == "owner":
-        with reverts_with(executor.GuardianRenounceDisabled):
-            executor.renounceOwnership(sender=owner)
-    else:
-        with reverts_with(executor.OwnableUnauthorizedAccount, account=outsider):
-            executor.renounceOwnership(sender=outsider)
-    assert executor.owner() == owner

@@ -12,7 +12,7 @@ AMOUNT_IN = units(1_000, 6)
 def faulty_router(project, owner, executor, weth):
     """A router holding 10 WETH that it pays out as configured."""
     router = owner.deploy(project.MockFaultyRouter)
-    executor.setRouter(router, True, sender=owner)
+    executor.addRouter(router, sender=owner)
     weth.mint(router, units(10, 18), sender=owner)
     return router
 

@@ -3,15 +3,19 @@
 A rule-based state machine drives three users, three tokens and the real Uniswap V2
 market through deposits, withdrawals, keeper trades, donations, sweeps, feed updates
 (with or without re-arbitrage of the pools), time passing, pauses, users' own limit
-changes and outsiders' attempts. Python keeps the expected ledger; after every step:
+changes, outsiders' attempts, and a governor's delayed admin operations (scheduled,
+cancelled by the guardian, executed once their delay has passed, refused when called at
+once). Each trade's loss against the oracle counts in the user's daily loss budget (one
+user has a small one). Python keeps the expected ledger; after every step:
 
 - per token, the users' balances add up to ``vault.accountedTotal`` which is at most what
   the vault holds, and every balance and the surplus equal the model;
 - a user's balance fell only by their own withdrawal or by a keeper trade of at most their
   per-trade limit (and no sooner than their trade interval allows) whose output, credited
   to them, is at least the oracle floor then;
-- donations credit no one; keeper and outsider wallets never grow; the vault leaves no
-  allowance behind.
+- donations credit no one; only a never-listed token can be swept; keeper and outsider
+  wallets never grow; the vault leaves no allowance behind;
+- an admin operation takes effect only through the schedule, after its delay.
 
 Every transaction's outcome is predicted before it is sent, including the reason of a
 revert (any of the checks that fail), and compared with the chain.
@@ -46,10 +50,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from helpers_contracts import FEED_DECIMALS, MAX_AGE, PRICES_USD, units
 
+from keepers.access import GOVERNOR_ROLE, AdminCall, send
 from keepers.uniswap import uniswap_v2_container
 
 SYMBOLS = ("WETH", "WBTC", "USDC")
-DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6}
+STRAY = "STRAY"  # a token never listed, only donated: the one sweep can take
+DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6, STRAY: 18}
 USERS = ("alice", "bob", "carol")
 MAX_BPS = 10_000
 MAX_USER_SLIPPAGE_BPS = 1_000
@@ -80,6 +86,14 @@ USER_LIMITS = {
     "bob": (300, {"WETH": 20, "WBTC": 1, "USDC": 60_000}),
     "carol": (1_000, {"WETH": 2, "WBTC": 0, "USDC": 3_000}),
 }
+# Each user's daily loss budget against the oracle (USD, 18 decimals): alice's and carol's bind.
+LOSS_BUDGET_USD = {"alice": units(40, 18), "bob": units(10**6, 18), "carol": units(5, 18)}
+LOSS_WINDOW = 24 * 3600
+# The governor's execution delay, and the delayed operations it schedules (their effects
+# touch no other rule: the donor becomes a keeper, a new token becomes listed).
+ADMIN_DELAY = 900
+ADMIN_OPS = {"add keeper": ("executor", "addKeeper", "donor"), "list token": ("vault", "listToken", "new_token")}
+ADMIN_ENDINGS = ("execute after the delay", "cancel", "execute early", "leave pending")
 # Least seconds between two keeper trades of a user's balance (0: no limit).
 MIN_TRADE_INTERVAL = {"alice": 0, "bob": 0, "carol": 600}
 # What each user holds in the vault when a machine example starts (whole tokens).
@@ -89,7 +103,7 @@ SEED_DEPOSITS = {
     "carol": {"WETH": 1, "WBTC": 0.05, "USDC": 2_000},
 }
 # Largest single deposit, donation or per-trade maximum a step draws (whole tokens).
-AMOUNT_CAP = {"WETH": 40, "WBTC": 2, "USDC": 100_000}
+AMOUNT_CAP = {"WETH": 40, "WBTC": 2, "USDC": 100_000, STRAY: 40}
 
 MACHINE_SETTINGS = settings(
     max_examples=50,
@@ -123,6 +137,17 @@ def oracle_floor(
     value_usd = amount_in * price_in // 10 ** DECIMALS[symbol_in]
     oracle_amount_out = value_usd * 10 ** DECIMALS[symbol_out] // price_out
     return -(-oracle_amount_out * (MAX_BPS - slippage_bps) // MAX_BPS)
+
+
+def oracle_loss_usd(amount_in: int, answer_in: int, symbol_in: str, amount_out: int, answer_out: int,
+                    symbol_out: str) -> int:  # fmt: skip
+    """What a fill of ``amount_out`` loses against the oracle, in USD (18 decimals), as the
+    Executor counts it: the USD value of the shortfall below the oracle amount, rounded up."""
+    value_usd = amount_in * answer_in * 10 ** (18 - FEED_DECIMALS) // 10 ** DECIMALS[symbol_in]
+    oracle_amount_out = value_usd * 10 ** DECIMALS[symbol_out] // (answer_out * 10 ** (18 - FEED_DECIMALS))
+    if amount_out >= oracle_amount_out:
+        return 0
+    return -(-value_usd * (oracle_amount_out - amount_out) // oracle_amount_out)
 
 
 @contextlib.contextmanager
@@ -212,8 +237,8 @@ class Node:
 
 
 @pytest.fixture(scope="module")
-def node(chain, vault, executor, tokens):
-    return Node(chain, vault, executor, tokens["USDC"])
+def node(chain, vault, executor, tokens, manager):
+    return Node(chain, vault, executor, tokens["USDC"], manager)
 
 
 # ------------------------------------------------------------- the state machine
@@ -253,9 +278,12 @@ class CustodyMachine(RuleBasedStateMachine):
         self.updated_at: dict[str, int] = {}
         for symbol in SYMBOLS:
             self._update_feed(symbol, units(PRICES_USD[symbol], FEED_DECIMALS))
+        # A stray token someone sent the vault by mistake: the one thing sweep may take.
+        assert env.node.send(env.donor, env.stray, "mint", env.vault, base_units(STRAY, 1)).ok
         self.state = env.read_state()
         self.balances = {(user, symbol): self.state["vault", user, symbol] for user in USERS for symbol in SYMBOLS}
         self.surplus = {symbol: self.state["held", symbol] - self.state["accounted", symbol] for symbol in SYMBOLS}
+        self.surplus[STRAY] = self.state["held", STRAY]
         self.bystanders = {
             key: value for key, value in self.state.items() if key[0] == "wallet" and key[1] in ("keeper", "outsider")
         }
@@ -268,9 +296,13 @@ class CustodyMachine(RuleBasedStateMachine):
         }
         self.paused = {"vault": False, "executor": False}
         self.used_trade_ids: list[bytes] = []
+        # Loss budgets: (losses counted, time of the count) per user, drained on reading.
+        self.losses = dict.fromkeys(USERS, (0, 0))
+        self.scheduled: dict[str, int] = {}  # admin operation -> time it may execute
+        self.executed: set[str] = set()
         # Steps per example for the rules that are not about moving funds, so that
         # trades, deposits and withdrawals get most of the steps.
-        self.budget = {"pause": 2, "limits": 3, "attack": 3}
+        self.budget = {"pause": 2, "limits": 3, "attack": 3, "admin": 3}
 
     def teardown(self):
         self.env.chain.restore(self.snapshot)
@@ -285,6 +317,15 @@ class CustodyMachine(RuleBasedStateMachine):
         assert env.node.send(env.owner, env.feeds[symbol], "updateAnswer", answer).ok
         self.answers[symbol] = answer
         self.updated_at[symbol] = env.node.call_uint(env.feeds[symbol], "latestTimestamp")
+
+    def _spent_now(self, user: str, now: int) -> int:
+        """The user's counted losses at ``now``, drained at the budget's rate (as on-chain)."""
+        spent, counted_at = self.losses[user]
+        drained = LOSS_BUDGET_USD[user] * (now - counted_at) // LOSS_WINDOW
+        return max(spent - drained, 0)
+
+    def _token(self, symbol: str):
+        return self.env.stray if symbol == STRAY else self.env.tokens[symbol]
 
     def _expect(self, action: str, outcome: Outcome, reasons: list[str]):
         self.outcomes[f"{action}: {outcome.error or 'ok'}"] += 1
@@ -484,6 +525,13 @@ class CustodyMachine(RuleBasedStateMachine):
             reasons.append(ROUTER_INSUFFICIENT_OUTPUT)
         if quoted == 0:  # the pair refuses a swap that pays out nothing
             reasons.append(PAIR_INSUFFICIENT_OUTPUT)
+        loss = 0
+        if quoted:
+            loss = oracle_loss_usd(
+                amount_in, self.answers[symbol_in], symbol_in, quoted, self.answers[symbol_out], symbol_out
+            )
+            if self._spent_now(user, now) + loss > LOSS_BUDGET_USD[user]:
+                reasons.append("ExecutorLossBudgetExceeded")
 
         before = self.state
         outcome = env.node.send(
@@ -495,6 +543,9 @@ class CustodyMachine(RuleBasedStateMachine):
         if outcome.ok:
             assert outcome.value == quoted >= min_amount_out >= floor
             self.used_trade_ids.append(trade_id)
+            if loss:
+                self.losses[user] = (self._spent_now(user, now) + loss, now)
+            assert env.executor.lossBudget(env.users[user]).spentUsd == self._spent_now(user, now)
             if self.min_interval[user]:
                 self.last_trade_at[user] = now
             self.balances[user, symbol_in] -= amount_in
@@ -502,10 +553,10 @@ class CustodyMachine(RuleBasedStateMachine):
             moves.append(Trade(user, symbol_in, symbol_out, amount_in, limit, floor))
         self._settle(before, moves)
 
-    @rule(donor=st.sampled_from([*USERS, "donor"]), symbol=st.sampled_from(SYMBOLS), data=st.data())
+    @rule(donor=st.sampled_from([*USERS, "donor"]), symbol=st.sampled_from([STRAY, *SYMBOLS]), data=st.data())
     def donate(self, donor, symbol, data):
         """A direct transfer to the vault: it belongs to no one."""
-        env, token = self.env, self.env.tokens[symbol]
+        env, token = self.env, self._token(symbol)
         amount = data.draw(amounts(base_units(symbol, AMOUNT_CAP[symbol])), label="amount")
         account = env.users.get(donor, env.donor)
         assert env.node.send(account, token, "mint", account, amount).ok
@@ -514,11 +565,22 @@ class CustodyMachine(RuleBasedStateMachine):
         self.surplus[symbol] += amount
         self._settle(self.state, [])
 
+    @precondition(lambda self: self.surplus[STRAY] > 0)
+    @rule(data=st.data())
+    def owner_sweeps_stray(self, data):
+        """Some or all of the stray token: the one sweep that may succeed."""
+        amount = data.draw(st.integers(1, self.surplus[STRAY]), label="amount")
+        outcome = self.env.node.send(self.env.owner, self.env.vault, "sweep", self.env.stray, self.env.owner, amount)
+        self._expect("sweep", outcome, [])
+        self.surplus[STRAY] -= amount
+        self._settle(self.state, [])
+
     @rule(mode=st.sampled_from(["part", "all", "more", "zero"]), data=st.data())
     def owner_sweeps(self, mode, data):
+        """Only a token never listed can be swept; a listed one (donations included) never;
+        zero or more than held, never."""
         env = self.env
-        donated = [symbol for symbol in SYMBOLS if self.surplus[symbol]]
-        symbol = data.draw(st.sampled_from(donated or SYMBOLS), label="token")
+        symbol = data.draw(st.sampled_from([STRAY, *SYMBOLS]), label="token")
         surplus = self.surplus[symbol]
         if mode == "part" and surplus > 1:
             amount = data.draw(st.integers(1, surplus - 1), label="amount")
@@ -528,11 +590,13 @@ class CustodyMachine(RuleBasedStateMachine):
             amount = 0
         else:
             amount = surplus + data.draw(st.integers(1, 10**24), label="excess")
-        outcome = env.node.send(env.owner, env.vault, "sweep", env.tokens[symbol], env.owner, amount)
+        outcome = env.node.send(env.owner, env.vault, "sweep", self._token(symbol), env.owner, amount)
         reasons = []
-        if amount == 0:
+        if symbol != STRAY:
+            reasons.append("VaultSweepListedToken")
+        elif amount == 0:
             reasons.append("VaultZeroAmount")
-        if amount > surplus:
+        elif amount > surplus:
             reasons.append("VaultSweepExceedsSurplus")
         self._expect("sweep", outcome, reasons)
         if outcome.ok:
@@ -603,7 +667,7 @@ class CustodyMachine(RuleBasedStateMachine):
         else:
             self._trade(data, fault=None)
         outcome = env.node.send(env.guardian, contract, "unpause")
-        self._expect(f"unpause {which}", outcome, ["OwnableUnauthorizedAccount"])
+        self._expect(f"unpause {which}", outcome, ["AccessManagedUnauthorized"])
         self._expect(f"unpause {which}", env.node.send(env.owner, contract, "unpause"), [])
         self.paused[which] = False
         self._settle(self.state, [])
@@ -661,7 +725,7 @@ class CustodyMachine(RuleBasedStateMachine):
             reasons = ["EnforcedPause"] if self.paused["vault"] else ["VaultUnauthorizedExecutor"]
         elif attack == "sweep":
             outcome = env.node.send(account, env.vault, "sweep", usdc, account, 1)
-            reasons = ["OwnableUnauthorizedAccount"]
+            reasons = ["AccessManagedUnauthorized"]
         elif attack == "withdraw":
             outcome = env.node.send(account, env.vault, "withdraw", usdc, amount)
             reasons = ["VaultInsufficientBalance"]
@@ -673,9 +737,59 @@ class CustodyMachine(RuleBasedStateMachine):
             reasons = ["EnforcedPause"] if self.paused["executor"] else ["ExecutorRouterNotAllowed"]
         else:
             outcome = env.node.send(account, env.vault, "pause")
-            reasons = ["GuardianUnauthorized"]
+            reasons = ["AccessManagedUnauthorized"]
         self._expect(f"attack {attack}", outcome, reasons)
         self._settle(self.state, [])
+
+    @precondition(lambda self: self.budget["admin"] > 0)
+    @rule(operation=st.sampled_from(sorted(ADMIN_OPS)), ending=st.sampled_from(ADMIN_ENDINGS))
+    def governor_admin_operation(self, operation, ending):
+        """The governor (execution delay ADMIN_DELAY) calls at once (refused unless a ready
+        schedule exists), schedules (refused while one is pending); then the guardian
+        cancels, or the governor executes too early (refused) or after the delay, or leaves
+        it pending. Nothing takes effect before its time."""
+        env = self.env
+        self.budget["admin"] -= 1
+        contract_name, function, argument = ADMIN_OPS[operation]
+        contract, target = getattr(env, contract_name), getattr(env, argument)
+        data = getattr(contract, function).encode_input(target)
+
+        ready_at, now = self.scheduled.get(operation), self._now()
+        outcome = env.node.send(env.governor, contract, function, target)
+        if ready_at is None:
+            reasons = ["AccessManagerNotScheduled"]
+        else:  # a ready operation: the direct call consumes it
+            reasons = ["AccessManagerNotReady"] if now < ready_at else []
+        self._expect("admin call at once", outcome, reasons)
+        if outcome.ok:
+            self._executed(operation)
+
+        now = self._now()
+        outcome = env.node.send(env.governor, env.manager, "schedule", contract, data, 0)
+        self._expect("admin schedule", outcome, ["AccessManagerAlreadyScheduled"] if operation in self.scheduled else [])
+        if outcome.ok:
+            self.scheduled[operation] = now + ADMIN_DELAY
+
+        ready_at, now = self.scheduled[operation], self._now()
+        if ending == "cancel":
+            outcome = env.node.send(env.guardian, env.manager, "cancel", env.governor, contract, data)
+            self._expect("admin cancel", outcome, [])
+            del self.scheduled[operation]
+        elif ending != "leave pending":
+            if ending == "execute after the delay" and now < ready_at:
+                env.chain.mine(deltatime=ready_at - now)
+                now = self._now()
+            outcome = env.node.send(env.governor, env.manager, "execute", contract, data)
+            self._expect("admin execute", outcome, ["AccessManagerNotReady"] if now < ready_at else [])
+            if outcome.ok:
+                self._executed(operation)
+        assert bool(env.executor.isKeeper(env.donor)) == ("add keeper" in self.executed)
+        assert bool(env.vault.isTokenAllowed(env.new_token)) == ("list token" in self.executed)
+        self._settle(self.state, [])
+
+    def _executed(self, operation: str):
+        self.executed.add(operation)
+        del self.scheduled[operation]
 
     def _too_soon(self, user: str, now: int) -> bool:
         return bool(self.min_interval[user]) and now < self.last_trade_at[user] + self.min_interval[user]
@@ -717,6 +831,7 @@ class CustodyMachine(RuleBasedStateMachine):
             assert self.state["vault", user, symbol] == expected, (user, symbol)
         for symbol in SYMBOLS:
             assert self.state["held", symbol] - self.state["accounted", symbol] == self.surplus[symbol], symbol
+        assert self.state["held", STRAY] == self.surplus[STRAY]
         assert self.state["paused", "vault"] == self.paused["vault"]
         assert self.state["paused", "executor"] == self.paused["executor"]
 
@@ -733,9 +848,11 @@ class CustodyMachine(RuleBasedStateMachine):
 
 def test_custody_invariants_hold_under_random_operations(
     chain, accounts, owner, guardian, keeper, alice, bob, outsider, tokens, feeds, uniswap, router, add_pool, vault,
-    executor, node,
+    executor, manager, make_token, node,
 ):
     users = {"alice": alice, "bob": bob, "carol": accounts[6]}
+    governor, stray, new_token = accounts[9], make_token(STRAY, DECIMALS[STRAY]), make_token("NEW", 18)
+    send(manager, AdminCall(manager, "grantRole", (GOVERNOR_ROLE, governor.address, ADMIN_DELAY)), owner)
     add_pool(tokens["WETH"], PRICES_USD["WETH"], tokens["WBTC"], PRICES_USD["WBTC"])
     pair_container = uniswap_v2_container("UniswapV2Pair")
     pairs = {}
@@ -746,6 +863,7 @@ def test_custody_invariants_hold_under_random_operations(
     for name, user in users.items():
         slippage, maxima = USER_LIMITS[name]
         assert node.send(user, executor, "setUserLimits", True, slippage).ok
+        assert node.send(user, executor, "setDailyLossBudget", LOSS_BUDGET_USD[name]).ok
         assert node.send(user, executor, "setMinTradeInterval", MIN_TRADE_INTERVAL[name]).ok
         for symbol, token in tokens.items():
             assert node.send(user, executor, "setMaxAmountPerTrade", token, base_units(symbol, maxima[symbol])).ok
@@ -769,6 +887,7 @@ def test_custody_invariants_hold_under_random_operations(
         reads.append((("accounted", s), vault.address, vault.accountedTotal.encode_input(tokens[s])))
         reads.append((("held", s), tokens[s].address, tokens[s].balanceOf.encode_input(vault)))
         reads.append((("allowance", s), tokens[s].address, tokens[s].allowance.encode_input(vault, router)))
+    reads.append((("held", STRAY), stray.address, stray.balanceOf.encode_input(vault)))
     reads.append((("paused", "vault"), vault.address, vault.paused.encode_input()))
     reads.append((("paused", "executor"), executor.address, executor.paused.encode_input()))
     calls = [(to, data.to_0x_hex()) for _, to, data in reads]
@@ -779,7 +898,8 @@ def test_custody_invariants_hold_under_random_operations(
     CustodyMachine.env = SimpleNamespace(
         chain=chain, node=node, read_state=read_state, vault=vault, executor=executor, router=router,
         tokens=tokens, feeds=feeds, pairs=pairs, users=users, owner=owner, guardian=guardian, keeper=keeper,
-        outsider=outsider, donor=accounts[7],
+        outsider=outsider, donor=accounts[7], manager=manager, governor=governor, stray=stray,
+        new_token=new_token,
     )  # fmt: skip
     CustodyMachine.outcomes = Counter()
     node.request("anvil_setBlockTimestampInterval", [1])
@@ -795,9 +915,13 @@ def test_custody_invariants_hold_under_random_operations(
     for key, count in seen.items():
         if key.startswith("trade ["):
             trade_results[key.split(": ", 1)[1]] += count
-    for required in ("deposit: ok", "withdraw: ok", "withdraw: VaultInsufficientBalance", "donate: ok", "sweep: ok"):
+    for required in (
+        "deposit: ok", "withdraw: ok", "withdraw: VaultInsufficientBalance", "donate: ok", "sweep: ok",
+        "sweep: VaultSweepListedToken", "admin schedule: ok", "admin cancel: ok", "admin execute: ok",
+        "admin execute: AccessManagerNotReady", "admin call at once: AccessManagerNotScheduled",
+    ):  # fmt: skip
         assert seen[required] > 0, f"no '{required}' in {dict(seen)}"
-    for required in ("ExecutorStalePrice", ROUTER_INSUFFICIENT_OUTPUT):
+    for required in ("ExecutorStalePrice", ROUTER_INSUFFICIENT_OUTPUT, "ExecutorLossBudgetExceeded"):
         assert trade_results[required] > 0, f"no trade ended in '{required}': {dict(trade_results)}"
     assert trade_results["ok"] >= 20, dict(trade_results)
     assert len(trade_results) >= 8, dict(trade_results)

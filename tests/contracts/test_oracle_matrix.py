@@ -6,13 +6,19 @@ quote equals the hand-computed amount and a trade at the floor goes through."""
 from __future__ import annotations
 
 import pytest
+from eth_utils import function_signature_to_4byte_selector
+from web3.exceptions import ContractCustomError as Web3ContractCustomError
 
-from helpers_contracts import DEFAULT_SLIPPAGE_BPS, MAX_AGE, oracle_amount_out, oracle_floor, reverts_with, units
+from helpers_contracts import (
+    DEFAULT_SLIPPAGE_BPS, FAULT_HUGE_DATA, FAULT_REVERTS, FAULT_ROUND_ID_OUT_OF_RANGE, FAULT_SHORT_DATA,
+    MAX_AGE, oracle_amount_out, oracle_floor, reverts_with, units,
+)  # fmt: skip
 
 AMOUNT_IN = units(1_000, 6)  # USDC sold for WETH in every matrix trade
 ROUND = 42  # round id of the fresh answers each test starts from
 GRACE_PERIOD = 3_600
 SIDES = ["tokenIn", "tokenOut"]
+MALFORMED = "ExecutorFeedMalformed(address,uint256)"
 
 
 @pytest.fixture
@@ -121,16 +127,54 @@ def test_execute_trade__answer_inside_bounds(executor, feeds, usdc, weth, owner,
 @pytest.mark.parametrize("side", SIDES)
 def test_execute_trade__feed_reverts__reverts(executor, project, feeds, usdc, weth, owner, execute_at, unchanged, side):
     token, _ = _target(side, usdc, weth, feeds)
-    broken = owner.deploy(project.MockRevertingFeed)
+    broken = owner.deploy(project.MockFaultyFeed)
     tx = executor.setFeed(token, broken, MAX_AGE, 0, 0, sender=owner)
     assert tx.events == [executor.FeedUpdated(token=token, feed=broken, maxAge=MAX_AGE, minAnswer=0, maxAnswer=0)]
-    broken.setBroken(True, sender=owner)
+    broken.setFault(FAULT_REVERTS, sender=owner)
     with reverts_with(executor.ExecutorFeedReverted, feed=broken):
         execute_at()
     unchanged()
 
 
-def test_execute_trade__failed_trade_keeps_trade_id(executor, feeds, owner, clock, execute_at, trade_id):
+@pytest.mark.parametrize("side", SIDES)
+def test_execute_trade__feed_decimals_changed_after_registration__reverts(
+    executor, feeds, usdc, weth, owner, execute_at, unchanged, side
+):
+    """A proxy re-pointed to an aggregator with other decimals: before, the floor shrank by
+    the difference (a fill 50% below the oracle value at 1% slippage); now the trade stops
+    until the feed is registered again (a delayed power)."""
+    token, feed = _target(side, usdc, weth, feeds)
+    feed.setDecimals(6, sender=owner)
+    with reverts_with(executor.ExecutorFeedDecimalsChanged, feed=feed, registered=8, current=6):
+        execute_at()
+    with reverts_with(executor.ExecutorFeedDecimalsChanged, feed=feed, registered=8, current=6):
+        executor.quote(usdc, weth, AMOUNT_IN)
+    unchanged()
+
+
+@pytest.mark.parametrize(
+    "fault, size", [(FAULT_SHORT_DATA, 64), (FAULT_HUGE_DATA, 100_000), (FAULT_ROUND_ID_OUT_OF_RANGE, 160)],
+    ids=["short", "oversized", "round-id-out-of-range"],
+)
+@pytest.mark.parametrize("side", SIDES)
+def test_execute_trade__malformed_feed_answer__named_error_within_bounded_gas(
+    executor, project, feeds, usdc, weth, owner, execute_at, unchanged, chain, side, fault, size
+):
+    token, _ = _target(side, usdc, weth, feeds)
+    faulty = owner.deploy(project.MockFaultyFeed)
+    executor.setFeed(token, faulty, MAX_AGE, 0, 0, sender=owner)
+    faulty.setFault(fault, sender=owner)
+    with reverts_with(executor.ExecutorFeedMalformed, feed=faulty, size=size):
+        execute_at()
+    unchanged()
+    # The executor copies at most 160 bytes: within 200,000 gas the named error still comes back.
+    data = executor.quote.encode_input(usdc, weth, AMOUNT_IN).to_0x_hex()
+    with pytest.raises(Web3ContractCustomError) as raised:
+        chain.provider.web3.eth.call({"to": executor.address, "data": data, "gas": 200_000})
+    assert raised.value.data.startswith("0x" + function_signature_to_4byte_selector(MALFORMED).hex())
+
+
+def test_execute_trade__failed_trade_keeps_trade_id(executor, feeds, owner, clock, execute_at, trade_id, chain):
     """A trade stopped by a stale answer does not burn its id: it executes once the feed recovers."""
     now, weth_feed = clock["now"], feeds["WETH"]
     stale = now - MAX_AGE - 1
@@ -138,7 +182,7 @@ def test_execute_trade__failed_trade_keeps_trade_id(executor, feeds, owner, cloc
     with reverts_with(executor.ExecutorStalePrice):
         execute_at()
     weth_feed.updateRoundData(ROUND + 2, weth_feed.latestAnswer(), now, now, sender=owner)
-    tx = execute_at(now + 1)
+    tx = execute_at(chain.blocks.head.timestamp + 1)  # the failed trade was mined at `now`
     assert tx.events.filter(executor.TradeExecuted)[0].tradeId == trade_id(1)
     assert executor.isTradeIdUsed(trade_id(1)) is True
 
@@ -192,8 +236,8 @@ def test_execute_trade__sequencer_started_in_future__counts_as_grace_period(
 
 
 def test_execute_trade__sequencer_feed_reverts__reverts(executor, project, owner, execute_at, unchanged):
-    broken = owner.deploy(project.MockRevertingFeed)
-    broken.setBroken(True, sender=owner)
+    broken = owner.deploy(project.MockFaultyFeed)
+    broken.setFault(FAULT_REVERTS, sender=owner)
     executor.setSequencerFeed(broken, GRACE_PERIOD, sender=owner)
     with reverts_with(executor.ExecutorFeedReverted, feed=broken):
         execute_at()
@@ -214,7 +258,7 @@ def test_execute_trade__decimals(
     token = make_token("TKN", token_decimals)
     feed = make_feed(PRICE_USD, feed_decimals)
     add_pool(token, PRICE_USD, usdc, 1)
-    vault.setTokenAllowed(token, True, sender=owner)
+    vault.listToken(token, sender=owner)
     tx = executor.setFeed(token, feed, MAX_AGE, 0, 0, sender=owner)
     assert tx.events == [executor.FeedUpdated(token=token, feed=feed, maxAge=MAX_AGE, minAnswer=0, maxAnswer=0)]
     fund(trader, token, units(10, token_decimals))

@@ -78,7 +78,7 @@ def test_deposit__token_not_allowed__reverts(vault, alice, make_token):
 
 
 def test_deposit__token_removed_from_allow_list__reverts(vault, owner, alice, usdc):
-    vault.setTokenAllowed(usdc, False, sender=owner)
+    vault.delistToken(usdc, sender=owner)
     usdc.mint(alice, 100, sender=alice)
     usdc.approve(vault, 100, sender=alice)
     before = custody_state(vault, [usdc], {"alice": alice})
@@ -182,7 +182,7 @@ def test_withdraw__while_paused__works(vault, guardian, alice, usdc, fund):
 
 def test_withdraw__token_removed_from_allow_list__works(vault, owner, alice, usdc, fund):
     fund(alice, usdc, units(1_000, 6))
-    vault.setTokenAllowed(usdc, False, sender=owner)
+    vault.delistToken(usdc, sender=owner)
     before = custody_state(vault, [usdc], {"alice": alice})
 
     tx = vault.withdraw(usdc, units(1_000, 6), sender=alice)
@@ -294,7 +294,7 @@ def test_swap__same_token__reverts(vault, direct_swapper, router, bob, usdc, fun
 def test_swap__token_not_allowed__reverts(vault, owner, direct_swapper, router, bob, usdc, weth, fund, deadline, side):
     fund(bob, usdc, units(100, 6))
     removed = usdc if side == "tokenIn" else weth
-    vault.setTokenAllowed(removed, False, sender=owner)
+    vault.delistToken(removed, sender=owner)
     before = custody_state(vault, [usdc, weth], {"bob": bob})
 
     with reverts_with(vault.VaultTokenNotAllowed, token=removed):
@@ -333,27 +333,46 @@ def test_swap__paused__reverts(vault, guardian, direct_swapper, router, bob, usd
     assert custody_state(vault, [usdc, weth], {"bob": bob}) == before
 
 
-# --------------------------------------------------------- setTokenAllowed
-@pytest.mark.parametrize("allowed", [True, False])
-def test_set_token_allowed__updates_and_emits(vault, owner, make_token, allowed):
+# ------------------------------------------------- listToken / delistToken
+def test_list_token__allows_and_emits(vault, owner, make_token):
     token = make_token("NEW", 18)
-    vault.setTokenAllowed(token, not allowed, sender=owner)
 
-    tx = vault.setTokenAllowed(token, allowed, sender=owner)
+    tx = vault.listToken(token, sender=owner)
 
-    assert tx.events.filter(vault.TokenAllowed) == [vault.TokenAllowed(token=token, allowed=allowed)]
+    assert tx.events.filter(vault.TokenAllowed) == [vault.TokenAllowed(token=token, allowed=True)]
+    assert vault.isTokenAllowed(token)
+    assert token.address in vault.everListedTokens()
+
+
+def test_delist_token__by_guardian__stops_at_once_and_emits(vault, guardian, usdc):
+    tx = vault.delistToken(usdc, sender=guardian)
+
+    assert tx.events.filter(vault.TokenAllowed) == [vault.TokenAllowed(token=usdc, allowed=False)]
+    assert not vault.isTokenAllowed(usdc)
+    assert usdc.address in vault.everListedTokens()
+
+
+@pytest.mark.parametrize("function", ["listToken", "delistToken"])
+def test_list_or_delist_token__outsider__reverts(vault, outsider, make_token, usdc, function):
+    token = make_token("NEW", 18) if function == "listToken" else usdc
+    allowed = vault.isTokenAllowed(token)
+
+    with reverts_with(vault.AccessManagedUnauthorized, caller=outsider):
+        getattr(vault, function)(token, sender=outsider)
     assert vault.isTokenAllowed(token) == allowed
 
 
-def test_set_token_allowed__not_owner__reverts(vault, guardian, usdc):
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=guardian):
-        vault.setTokenAllowed(usdc, False, sender=guardian)
-    assert vault.isTokenAllowed(usdc)
+def test_list_token__guardian_cannot_list__reverts(vault, guardian, make_token):
+    token = make_token("NEW", 18)
+
+    with reverts_with(vault.AccessManagedUnauthorized, caller=guardian):
+        vault.listToken(token, sender=guardian)
+    assert not vault.isTokenAllowed(token)
 
 
-def test_set_token_allowed__zero_address__reverts(vault, owner):
+def test_list_token__zero_address__reverts(vault, owner):
     with reverts_with(vault.VaultZeroAddress):
-        vault.setTokenAllowed(ZERO_ADDRESS, True, sender=owner)
+        vault.listToken(ZERO_ADDRESS, sender=owner)
 
 
 # ------------------------------------------------------------ setExecutor
@@ -368,11 +387,13 @@ def test_set_executor__updates_and_emits(vault, owner, stand_in_executor):
     assert vault.executor() == stand_in_executor
 
 
-def test_set_executor__not_owner__reverts(vault, keeper):
+@pytest.mark.parametrize("caller_name", ["keeper", "guardian"])
+def test_set_executor__not_governor__reverts(request, vault, caller_name):
+    caller = request.getfixturevalue(caller_name)
     previous = vault.executor()
 
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=keeper):
-        vault.setExecutor(keeper, sender=keeper)
+    with reverts_with(vault.AccessManagedUnauthorized, caller=caller):
+        vault.setExecutor(caller, sender=caller)
     assert vault.executor() == previous
 
 
@@ -382,96 +403,86 @@ def donate(token, vault, donor, amount):
     token.transfer(vault, amount, sender=donor)
 
 
-def test_sweep__donation__sends_surplus_and_emits(vault, owner, alice, bob, outsider, usdc, fund):
+@pytest.fixture
+def stray(make_token):
+    """A token that was never listed, sent to the vault by mistake."""
+    return make_token("STRAY", 18)
+
+
+def test_sweep__never_listed_token__sends_it_and_emits(vault, owner, alice, bob, outsider, usdc, stray, fund):
     fund(alice, usdc, units(1_000, 6))
-    donate(usdc, vault, outsider, units(50, 6))
-    assert vault.surplus(usdc) == units(50, 6)
-    before = custody_state(vault, [usdc], {"alice": alice, "bob": bob})
+    donate(stray, vault, outsider, units(50, 18))
+    assert vault.surplus(stray) == units(50, 18)
+    before = custody_state(vault, [usdc, stray], {"alice": alice, "bob": bob})
 
-    tx = vault.sweep(usdc, bob, units(50, 6), sender=owner)
+    tx = vault.sweep(stray, bob, units(50, 18), sender=owner)
 
-    assert tx.events.filter(vault.Swept) == [vault.Swept(token=usdc, to=bob, amount=units(50, 6))]
-    assert changes(before, custody_state(vault, [usdc], {"alice": alice, "bob": bob})) == {
-        ("wallet", "vault", "USDC"): -units(50, 6),
-        ("wallet", "bob", "USDC"): units(50, 6),
+    assert tx.events.filter(vault.Swept) == [vault.Swept(token=stray, to=bob, amount=units(50, 18))]
+    assert changes(before, custody_state(vault, [usdc, stray], {"alice": alice, "bob": bob})) == {
+        ("wallet", "vault", "STRAY"): -units(50, 18),
+        ("wallet", "bob", "STRAY"): units(50, 18),
     }
-    assert vault.surplus(usdc) == 0
 
 
-def test_sweep__more_than_surplus__reverts(vault, owner, alice, outsider, usdc, fund):
+@pytest.mark.parametrize("delisted", [False, True], ids=["listed", "delisted"])
+def test_sweep__listed_token_even_its_donations__reverts(vault, owner, guardian, alice, outsider, usdc, fund, delisted):
     fund(alice, usdc, units(1_000, 6))
     donate(usdc, vault, outsider, units(50, 6))
+    if delisted:
+        vault.delistToken(usdc, sender=guardian)
     holders = {"alice": alice, "owner": owner}
     before = custody_state(vault, [usdc], holders)
 
-    with reverts_with(vault.VaultSweepExceedsSurplus, token=usdc, surplus=units(50, 6), amount=units(50, 6) + 1):
-        vault.sweep(usdc, owner, units(50, 6) + 1, sender=owner)
+    with reverts_with(vault.VaultSweepListedToken, token=usdc):
+        vault.sweep(usdc, owner, 1, sender=owner)
     assert custody_state(vault, [usdc], holders) == before
 
 
-def test_sweep__user_funds_only__reverts(vault, owner, alice, usdc, fund):
-    fund(alice, usdc, units(1_000, 6))
-    assert vault.surplus(usdc) == 0
-    before = custody_state(vault, [usdc], {"alice": alice, "owner": owner})
+def test_sweep__second_address_of_listed_token__reverts(project, vault, owner, alice, fund):
+    """A listed token reachable at a second address: sweeping that address would move
+    users' balances. The vault sees its listed token no longer covered and reverts."""
+    token = owner.deploy(project.MockTwoAddressToken, "Twin", "TWIN", 18)
+    vault.listToken(token, sender=owner)
+    fund(alice, token, units(100, 18))
+    second = project.MockTokenSecondAddress.at(token.SECOND_ADDRESS())
+    assert vault.surplus(second) == units(100, 18)  # what the second address "sees"
+    before = custody_state(vault, [token], {"alice": alice, "owner": owner})
 
-    with reverts_with(vault.VaultSweepExceedsSurplus, token=usdc, surplus=0, amount=1):
-        vault.sweep(usdc, owner, 1, sender=owner)
-    assert custody_state(vault, [usdc], {"alice": alice, "owner": owner}) == before
+    with reverts_with(vault.VaultSweepUncoversListedToken, token=token, held=0, accounted=units(100, 18)):
+        vault.sweep(second, owner, units(100, 18), sender=owner)
+    assert custody_state(vault, [token], {"alice": alice, "owner": owner}) == before
 
 
-def test_sweep__zero_address__reverts(vault, owner, outsider, usdc):
-    donate(usdc, vault, outsider, 100)
+def test_sweep__more_than_held__reverts(vault, owner, outsider, stray):
+    donate(stray, vault, outsider, 50)
+
+    with reverts_with(vault.VaultSweepExceedsSurplus, token=stray, surplus=50, amount=51):
+        vault.sweep(stray, owner, 51, sender=owner)
+    assert vault.surplus(stray) == 50
+
+
+def test_sweep__zero_address__reverts(vault, owner, outsider, stray):
+    donate(stray, vault, outsider, 100)
 
     with reverts_with(vault.VaultZeroAddress):
-        vault.sweep(usdc, ZERO_ADDRESS, 100, sender=owner)
-    assert vault.surplus(usdc) == 100
+        vault.sweep(stray, ZERO_ADDRESS, 100, sender=owner)
+    assert vault.surplus(stray) == 100
 
 
-def test_sweep__zero_amount__reverts(vault, owner, outsider, usdc):
-    donate(usdc, vault, outsider, 100)
+def test_sweep__zero_amount__reverts(vault, owner, outsider, stray):
+    donate(stray, vault, outsider, 100)
 
     with reverts_with(vault.VaultZeroAmount):
-        vault.sweep(usdc, owner, 0, sender=owner)
-    assert vault.surplus(usdc) == 100
+        vault.sweep(stray, owner, 0, sender=owner)
+    assert vault.surplus(stray) == 100
 
 
-def test_sweep__not_owner__reverts(vault, guardian, outsider, usdc):
-    donate(usdc, vault, outsider, 100)
+def test_sweep__guardian__reverts(vault, guardian, outsider, stray):
+    donate(stray, vault, outsider, 100)
 
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=guardian):
-        vault.sweep(usdc, guardian, 100, sender=guardian)
-    assert vault.surplus(usdc) == 100
-
-
-# ------------------------------------------------------------ setGuardian
-def test_set_guardian__updates_and_emits(vault, owner, guardian, bob):
-    tx = vault.setGuardian(bob, sender=owner)
-
-    assert tx.events.filter(vault.GuardianUpdated) == [
-        vault.GuardianUpdated(previousGuardian=guardian, newGuardian=bob)
-    ]
-    assert vault.guardian() == bob
-    with reverts_with(vault.GuardianUnauthorized, caller=guardian):
-        vault.pause(sender=guardian)
-    vault.pause(sender=bob)
-    assert vault.paused()
-
-
-def test_set_guardian__zero_address__removes_role(vault, owner, guardian):
-    tx = vault.setGuardian(ZERO_ADDRESS, sender=owner)
-
-    assert tx.events.filter(vault.GuardianUpdated) == [
-        vault.GuardianUpdated(previousGuardian=guardian, newGuardian=ZERO_ADDRESS)
-    ]
-    assert vault.guardian() == ZERO_ADDRESS
-    with reverts_with(vault.GuardianUnauthorized, caller=guardian):
-        vault.pause(sender=guardian)
-
-
-def test_set_guardian__not_owner__reverts(vault, guardian, outsider):
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=guardian):
-        vault.setGuardian(outsider, sender=guardian)
-    assert vault.guardian() == guardian
+    with reverts_with(vault.AccessManagedUnauthorized, caller=guardian):
+        vault.sweep(stray, guardian, 100, sender=guardian)
+    assert vault.surplus(stray) == 100
 
 
 # -------------------------------------------------------- pause / unpause
@@ -489,7 +500,7 @@ def test_pause__by_guardian_or_owner__pauses_and_emits(request, vault, pauser_na
 def test_pause__not_guardian_or_owner__reverts(request, vault, caller_name):
     caller = request.getfixturevalue(caller_name)
 
-    with reverts_with(vault.GuardianUnauthorized, caller=caller):
+    with reverts_with(vault.AccessManagedUnauthorized, caller=caller):
         vault.pause(sender=caller)
     assert not vault.paused()
 
@@ -511,11 +522,11 @@ def test_unpause__by_owner__unpauses_and_emits(vault, guardian, owner):
 
 
 @pytest.mark.parametrize("caller_name", ["guardian", "keeper", "outsider"])
-def test_unpause__not_owner__reverts(request, vault, guardian, caller_name):
+def test_unpause__not_governor__reverts(request, vault, guardian, caller_name):
     caller = request.getfixturevalue(caller_name)
     vault.pause(sender=guardian)
 
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=caller):
+    with reverts_with(vault.AccessManagedUnauthorized, caller=caller):
         vault.unpause(sender=caller)
     assert vault.paused()
 
@@ -525,54 +536,5 @@ def test_unpause__not_paused__reverts(vault, owner):
         vault.unpause(sender=owner)
 
 
-# ------------------------------------------------------------ Ownable2Step
-def test_transfer_ownership__two_steps__emits_and_hands_over(vault, owner, bob):
-    tx = vault.transferOwnership(bob, sender=owner)
-
-    assert tx.events.filter(vault.OwnershipTransferStarted) == [
-        vault.OwnershipTransferStarted(previousOwner=owner, newOwner=bob)
-    ]
-    assert vault.owner() == owner
-    assert vault.pendingOwner() == bob
-
-    tx = vault.acceptOwnership(sender=bob)
-
-    assert tx.events.filter(vault.OwnershipTransferred) == [
-        vault.OwnershipTransferred(previousOwner=owner, newOwner=bob)
-    ]
-    assert vault.owner() == bob
-    assert vault.pendingOwner() == ZERO_ADDRESS
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=owner):
-        vault.setGuardian(owner, sender=owner)
-    vault.setGuardian(bob, sender=bob)
-    assert vault.guardian() == bob
-
-
-def test_transfer_ownership__pending__old_owner_keeps_power(vault, owner, bob, usdc):
-    vault.transferOwnership(bob, sender=owner)
-
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=bob):
-        vault.setTokenAllowed(usdc, False, sender=bob)
-    vault.setTokenAllowed(usdc, False, sender=owner)
-    assert not vault.isTokenAllowed(usdc)
-
-
-def test_accept_ownership__not_pending_owner__reverts(vault, owner, bob, outsider):
-    vault.transferOwnership(bob, sender=owner)
-
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=outsider):
-        vault.acceptOwnership(sender=outsider)
-    assert vault.owner() == owner
-    assert vault.pendingOwner() == bob
-
-
-def test_transfer_ownership__not_owner__reverts(vault, guardian):
-    with reverts_with(vault.OwnableUnauthorizedAccount, account=guardian):
-        vault.transferOwnership(guardian, sender=guardian)
-    assert vault.pendingOwner() == ZERO_ADDRESS
-
-
-def test_renounce_ownership__disabled__reverts(vault, owner):
-    with reverts_with(vault.GuardianRenounceDisabled):
-        vault.renounceOwnership(sender=owner)
-    assert vault.owner() == owner
+def test_authority__is_the_manager(vault, manager):
+    assert vault.authority() == manager
