@@ -116,6 +116,9 @@ class Funding(_Strict):
     max_slippage_bps: int = Field(ge=0, le=1_000)
     max_amount_per_trade: dict[str, Decimal] = Field(default_factory=dict)
     min_trade_interval_seconds: int = Field(default=0, ge=0, lt=2**32)
+    # The most keepers may lose of the user's value per day against the oracle (the
+    # Executor's loss budget); no default: zero would refuse every trade that pays a fee.
+    daily_loss_budget_usd: Decimal = Field(ge=0, lt=Decimal(2**96) / 10**18)
 
 
 class UserConfig(_Strict):

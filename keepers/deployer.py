@@ -1,8 +1,12 @@
-"""Deploys and wires Vault + Executor, reusing a live deployment unless told otherwise.
+"""Deploys and wires AccessManager + Vault + Executor, reusing a live deployment unless
+told otherwise.
 
 Order of work: every check that can fail runs before the first transaction; then the
-contracts are deployed (or the live ones adopted); then each setting is sent only if
-the chain differs from it, so a re-run sends nothing.
+contracts are deployed (or the live ones adopted); then the system is wired while the
+deployer still acts without delay (roles, executor, tokens, router, keeper, feeds);
+last, the owner's value-moving powers get the network's execution delay. Each setting
+is sent only if the chain differs from it, so a re-run sends nothing; a change needed
+after the hand-over is scheduled (and executed by a run after its delay).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from ape import chain, project
 from ape.api import AccountAPI
 from ape.contracts import ContractInstance
 
+from keepers.access import AdminCall, hand_over_calls, role_calls, send
 from keepers.deployment import (
     DeployedContract,
     DeploymentRecord,
@@ -25,6 +30,7 @@ from keepers.errors import SentinelError
 from keepers.local_market import build_local_market
 from keepers.network_config import NetworkSpec
 from keepers.onchain import check_has_code, check_token_decimals
+from keepers.oracles import read_feed, setup_oracles
 
 Report = Callable[[str], None]
 
@@ -40,7 +46,7 @@ def check_network_spec(spec: NetworkSpec, *, local_chain: bool) -> None:
         check_has_code(spec.router, "router")
         for token in spec.all_tokens:
             check_token_decimals(token.address, token.decimals, f"tokens.{token.symbol}")
-            check_has_code(token.feed, f"tokens.{token.symbol}.feed")
+            read_feed(token.feed, token)
 
 
 def check_can_pay(deployer: AccountAPI) -> None:
@@ -63,7 +69,8 @@ def deploy(
 ) -> DeploymentRecord:
     """Deploys (or reuses) the system on the connected chain and writes the record."""
     existing = load_record(record_file)
-    if existing is not None and not fresh and is_live(existing, chain.provider):
+    reusable = existing is not None and "AccessManager" in existing.contracts  # older records predate it
+    if reusable and not fresh and is_live(existing, chain.provider):
         report(f"Reusing the deployment in {record_file} (Vault {existing.address_of('Vault')}); --fresh deploys anew.")
         record = existing
     else:
@@ -96,11 +103,13 @@ def _deploy_new(spec: NetworkSpec, ecosystem: str, network: str, deployer: Accou
         record.contracts["UniswapV2Router02"] = DeployedContract(address=spec.router)
         record.tokens = {token.symbol: token.address for token in spec.all_tokens}
         record.feeds = {token.symbol: token.feed for token in spec.all_tokens}
-    vault = deployer.deploy(project.Vault, deployer.address)
-    executor = deployer.deploy(project.Executor, deployer.address, vault.address)
+    manager = deployer.deploy(project.SentinelAccessManager, deployer.address)
+    vault = deployer.deploy(project.Vault, manager.address)
+    executor = deployer.deploy(project.Executor, manager.address, vault.address)
+    record.contracts["AccessManager"] = deployed_contract(manager)
     record.contracts["Vault"] = deployed_contract(vault)
     record.contracts["Executor"] = deployed_contract(executor)
-    report(f"Deployed Vault {vault.address} and Executor {executor.address}")
+    report(f"Deployed Vault {vault.address}, Executor {executor.address} and AccessManager {manager.address}")
     return record
 
 
@@ -122,27 +131,24 @@ def _hex(value) -> str:
 
 
 def _wire(spec, record: DeploymentRecord, deployer, keeper: str, guardian: str | None, report: Report) -> None:
-    """Sends each setting only where the chain differs: a re-run sends nothing."""
+    """Sends each setting only where the chain differs (a re-run sends nothing), then
+    hands the owner's powers to the delayed role."""
+    manager = project.SentinelAccessManager.at(record.address_of("AccessManager"))
     vault = project.Vault.at(record.address_of("Vault"))
     executor = project.Executor.at(record.address_of("Executor"))
     router = record.address_of("UniswapV2Router02")
-    changes = []
+    calls = role_calls(manager, {"Vault": vault, "Executor": executor}, deployer.address, guardian)
     if vault.executor() != executor.address:
-        vault.setExecutor(executor, sender=deployer)
-        changes.append("vault executor")
-    for symbol, token in record.tokens.items():
-        if not vault.isTokenAllowed(token):
-            vault.setTokenAllowed(token, True, sender=deployer)
-            changes.append(f"allow {symbol}")
+        calls.append(AdminCall(vault, "setExecutor", (executor.address,)))
+    calls += [AdminCall(vault, "listToken", (token,)) for token in record.tokens.values()
+              if not vault.isTokenAllowed(token)]  # fmt: skip
     if not executor.isRouter(router):
-        executor.setRouter(router, True, sender=deployer)
-        changes.append("router")
+        calls.append(AdminCall(executor, "addRouter", (router,)))
     if not executor.isKeeper(keeper):
-        executor.setKeeper(keeper, True, sender=deployer)
-        changes.append(f"keeper {keeper}")
-    if guardian:
-        for contract, name in ((vault, "vault"), (executor, "executor")):
-            if contract.guardian() != guardian:
-                contract.setGuardian(guardian, sender=deployer)
-                changes.append(f"{name} guardian")
-    report("Wiring: " + (", ".join(changes) if changes else "already up to date, nothing sent"))
+        calls.append(AdminCall(executor, "addKeeper", (keeper,)))
+    changes = [send(manager, call, deployer) for call in calls]
+    report("Wiring: " + ("; ".join(changes) if changes else "already up to date, nothing sent"))
+    setup_oracles(executor, manager, deployer, record.tokens, record.feeds, spec.all_tokens, report)
+    handed = [send(manager, call, deployer) for call in hand_over_calls(manager, deployer.address, spec.admin_delay)]
+    if handed:
+        report(f"Owner's GOVERNOR and ADMIN roles now wait {spec.admin_delay} s: " + "; ".join(handed))

@@ -55,6 +55,11 @@ def fund_users(users: Sequence[UserConfig], spec: NetworkSpec, record: Deploymen
             executor.setMinTradeInterval(funding.min_trade_interval_seconds, sender=user)
             sent += 1
             actions.append(f"at most one trade per {funding.min_trade_interval_seconds} s")
+        budget = to_base_units(funding.daily_loss_budget_usd, 18, f"{where}.daily_loss_budget_usd")
+        if executor.lossBudget(user).dailyBudgetUsd != budget:
+            executor.setDailyLossBudget(budget, sender=user)
+            sent += 1
+            actions.append(f"loses at most {funding.daily_loss_budget_usd} USD/day")
         for symbol, amount in funding.max_amount_per_trade.items():
             token_address = record.tokens[symbol]
             limit = to_base_units(amount, spec.token(symbol).decimals, f"{where}.max_amount_per_trade.{symbol}")

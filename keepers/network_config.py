@@ -28,6 +28,11 @@ from keepers.yaml_files import read_mapping
 
 NETWORKS_DIR = PROJECT_ROOT / "data" / "networks"
 MAX_FEED_AGE_SECONDS = 7 * 24 * 3600  # Executor.MAX_FEED_AGE
+DAY_SECONDS = 24 * 3600
+# The owner's delay before a value-moving change takes effect: users' time to leave.
+PUBLIC_ADMIN_DELAY_SECONDS = 2 * DAY_SECONDS  # the default on public networks
+MIN_PUBLIC_ADMIN_DELAY_SECONDS = DAY_SECONDS
+MAX_ADMIN_DELAY_SECONDS = 30 * DAY_SECONDS
 
 
 def _checksum(value: str) -> str:
@@ -90,6 +95,9 @@ class NetworkSpec(_Strict):
     guardian: Address | None = None
     feed_decimals: int = Field(default=8, ge=0, le=18)
     pool_depth_usd: Decimal = Field(default=Decimal(2_000_000), gt=0)
+    # Execution delay of the owner's value-moving powers; public networks: 2 days unless
+    # set, at least 1 day. A local chain may use a short one (0: none).
+    admin_delay_seconds: int | None = Field(default=None, ge=0, le=MAX_ADMIN_DELAY_SECONDS)
 
     @model_validator(mode="after")
     def _consistent(self) -> NetworkSpec:
@@ -102,6 +110,11 @@ class NetworkSpec(_Strict):
                 raise ValueError(f"token {token.symbol}: a public network needs both address and feed")
             if self.kind == "local" and token.price_usd is None:
                 raise ValueError(f"token {token.symbol}: a local network needs price_usd (the starting price)")
+        if self.kind == "public" and self.admin_delay < MIN_PUBLIC_ADMIN_DELAY_SECONDS:
+            raise ValueError(
+                f"admin_delay_seconds: a public network needs at least {MIN_PUBLIC_ADMIN_DELAY_SECONDS} s (1 day), "
+                "the time users have to leave before a change takes effect"
+            )
         if self.kind == "public" and self.router is None:
             raise ValueError("router: a public network needs the Uniswap V2 router address")
         if self.kind == "public" and self.chain_id is None:
@@ -112,6 +125,13 @@ class NetworkSpec(_Strict):
     def decimals(self) -> dict[str, int]:
         """Symbol -> decimals of every token."""
         return {token.symbol: token.decimals for token in self.all_tokens}
+
+    @property
+    def admin_delay(self) -> int:
+        """Seconds the owner's value-moving changes wait (2 days on a public network unless set)."""
+        if self.admin_delay_seconds is not None:
+            return self.admin_delay_seconds
+        return PUBLIC_ADMIN_DELAY_SECONDS if self.kind == "public" else 0
 
     @property
     def all_tokens(self) -> list[TokenSpec]:

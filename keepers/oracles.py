@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ape import Contract, chain
 from ape.exceptions import ContractLogicError
 
+from keepers.access import AdminCall, send
 from keepers.artifacts import npm_abi
 from keepers.errors import SentinelError
 from keepers.network_config import TokenSpec
@@ -70,28 +71,30 @@ def read_feed(feed_address: str, token: TokenSpec) -> FeedReading:
     return reading
 
 
-def register_feed(executor, owner, token_address: str, feed_address: str, token: TokenSpec, reading: FeedReading) -> bool:
-    """Sets the feed in the Executor unless it already holds the same; True if sent."""
+def register_feed(executor, manager, owner, token_address: str, feed_address: str, token: TokenSpec,
+                  reading: FeedReading) -> str | None:
+    """Sets the feed in the Executor (at once, or scheduled when the owner's role has a
+    delay) unless it already holds the same; what was done, or None."""
     min_answer = to_base_units(token.min_price_usd, reading.decimals, f"tokens.{token.symbol}.min_price_usd")
     max_answer = to_base_units(token.max_price_usd, reading.decimals, f"tokens.{token.symbol}.max_price_usd")
     current = executor.feedConfig(token_address)
     desired = (feed_address, token.max_age_seconds, min_answer, max_answer)
     if (current.feed, current.maxAge, current.minAnswer, current.maxAnswer) == desired:
-        return False
-    executor.setFeed(token_address, *desired, sender=owner)
-    return True
+        return None
+    return send(manager, AdminCall(executor, "setFeed", (token_address, *desired)), owner)
 
 
-def setup_oracles(executor, owner, tokens: dict[str, str], feeds: dict[str, str], specs: list[TokenSpec],
+def setup_oracles(executor, manager, owner, tokens: dict[str, str], feeds: dict[str, str], specs: list[TokenSpec],
                   report: Callable[[str], None]) -> int:
-    """Checks every feed first, then registers the ones that changed; returns how many."""
+    """Checks every feed first, then registers (or schedules) the ones that changed;
+    returns how many changed."""
     readings = {spec.symbol: read_feed(feeds[spec.symbol], spec) for spec in specs}
     sent = 0
     for spec in specs:
         reading = readings[spec.symbol]
         price = reading.answer / 10**reading.decimals
-        changed = register_feed(executor, owner, tokens[spec.symbol], feeds[spec.symbol], spec, reading)
-        sent += changed
-        status = "registered" if changed else "unchanged"
+        done = register_feed(executor, manager, owner, tokens[spec.symbol], feeds[spec.symbol], spec, reading)
+        sent += done is not None
+        status = done or "unchanged"
         report(f"{spec.symbol}: {reading.description} = {price:,.4f} USD, {reading.age_seconds} s old -> {status}")
     return sent

@@ -1,4 +1,6 @@
-"""`ape run setup_oracles`: check each token's Chainlink feed and register it."""
+"""`ape run setup_oracles`: check each token's Chainlink feed and register it (scheduled
+through the AccessManager when the owner's role has a delay; a run after the delay
+executes it)."""
 
 import click
 from ape import project
@@ -26,5 +28,6 @@ def cli(ecosystem, network, account_choice, network_config, deployments_dir):
     record = require_record(ecosystem, network, deployments_dir)
     owner = resolve_account(account_choice, role="deployer", local=is_local_chain(network))
     executor = project.Executor.at(record.address_of("Executor"))
-    sent = setup_oracles(executor, owner, record.tokens, record.feeds, spec.all_tokens, report=click.echo)
-    click.echo(f"{sent} feed(s) registered, {len(spec.all_tokens) - sent} unchanged.")
+    manager = project.SentinelAccessManager.at(record.address_of("AccessManager"))
+    sent = setup_oracles(executor, manager, owner, record.tokens, record.feeds, spec.all_tokens, report=click.echo)
+    click.echo(f"{sent} feed(s) registered or scheduled, {len(spec.all_tokens) - sent} unchanged.")

@@ -14,20 +14,30 @@ def test_local_deploy_oracles_fund_trade__rerun_sends_nothing(start_anvil, ape_r
 
     output = assert_ok(ape_run("deploy", *NETWORK, *records, env=env))
     assert "Deployed Vault" in output
+    # The feeds are registered before the owner's powers get their delay (600 s locally).
+    assert output.count("-> setFeed(") == 4
+    assert "Owner's GOVERNOR and ADMIN roles now wait 600 s" in output
     record = json.loads((tmp_path / "ethereum-local.json").read_text())
     assert record["chain_id"] == 31337
-    assert set(record["contracts"]) == {"Vault", "Executor", "UniswapV2Factory", "UniswapV2Router02", "WETH9"}
+    assert set(record["contracts"]) == {
+        "AccessManager", "Vault", "Executor", "UniswapV2Factory", "UniswapV2Router02", "WETH9"
+    }
     assert set(record["tokens"]) == set(record["feeds"]) == {"USDC", "WETH", "WBTC", "LTC"}
     for entry in record["contracts"].values():
         assert entry["tx_hash"].startswith("0x") and entry["block_number"] > 0
 
-    assert "4 feed(s) registered" in assert_ok(ape_run("setup_oracles", *NETWORK, *records, env=env))
+    assert "0 feed(s) registered or scheduled, 4 unchanged" in assert_ok(
+        ape_run("setup_oracles", *NETWORK, *records, env=env)
+    )
     assert "already funded" not in assert_ok(ape_run("fund", *NETWORK, *records, env=env))
+    assert "0 pending admin operation(s)" in assert_ok(ape_run("admin_ops", *NETWORK, *records, env=env))
 
     # Re-running every step sends nothing: the chain does not grow by a block.
     blocks_before = block_number(url)
     assert "Reusing the deployment" in assert_ok(ape_run("deploy", *NETWORK, *records, env=env))
-    assert "0 feed(s) registered, 4 unchanged" in assert_ok(ape_run("setup_oracles", *NETWORK, *records, env=env))
+    assert "0 feed(s) registered or scheduled, 4 unchanged" in assert_ok(
+        ape_run("setup_oracles", *NETWORK, *records, env=env)
+    )
     assert "0 transaction(s) sent" in assert_ok(ape_run("fund", *NETWORK, *records, env=env))
     assert block_number(url) == blocks_before
 

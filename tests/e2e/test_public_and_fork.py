@@ -72,16 +72,27 @@ def test_fork__deploy_oracles_fund_trade__rerun_sends_nothing(upstream, start_an
     env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_FOUNDRY_HOST": fork_url}
     common = (*SEPOLIA_FORK, "--network-config", write_config(tmp_path, upstream["public"]),
               "--deployments", str(tmp_path))
-    assert_ok(ape_run("deploy", *common, "--yes", env=env))
-    assert "4 feed(s) registered" in assert_ok(ape_run("setup_oracles", *common, env=env))
+    deployed = assert_ok(ape_run("deploy", *common, "--yes", env=env))
+    assert deployed.count("-> setFeed(") == 4
+    assert "Owner's GOVERNOR and ADMIN roles now wait 172800 s" in deployed  # the public default
+    assert "0 feed(s) registered or scheduled, 4 unchanged" in assert_ok(ape_run("setup_oracles", *common, env=env))
     assert_ok(ape_run("fund", *common, env=env))
     blocks = block_number(fork_url)
     assert "Reusing the deployment" in assert_ok(ape_run("deploy", *common, "--yes", env=env))
-    assert "0 feed(s) registered" in assert_ok(ape_run("setup_oracles", *common, env=env))
+    assert "0 feed(s) registered or scheduled" in assert_ok(ape_run("setup_oracles", *common, env=env))
     assert block_number(fork_url) == blocks
     traded = assert_ok(ape_run("trade", *common, "--user", "alice", "--sell", "WETH", "--buy", "USDC",
                                "--amount", "0.5", env=env))
     assert "Traded 0.5 WETH for" in traded
+
+    # After the hand-over a feed change is scheduled, not applied, and users see it coming.
+    changed = json.loads(json.dumps(upstream["public"]))
+    changed["tokens"][0]["max_age_seconds"] = 80_000
+    changed_common = (*SEPOLIA_FORK, "--network-config", write_config(tmp_path, changed), "--deployments", str(tmp_path))
+    scheduled = assert_ok(ape_run("setup_oracles", *changed_common, env=env))
+    assert "WETH" in scheduled and "scheduled, takes effect at" in scheduled
+    listed = assert_ok(ape_run("admin_ops", *changed_common[:2], "--deployments", str(tmp_path), env=env))
+    assert "Executor.setFeed(" in listed and "maxAge=80000" in listed and "1 pending admin operation(s)" in listed
 
 
 def test_deploy__sepolia_without_rpc_url__names_the_variable(ape_run):
@@ -157,12 +168,14 @@ def test_setup_oracles__unsound_feed__refused_before_any_transaction(upstream, s
                                                                      break_feed, fragments):
     fork_url = start_anvil("--fork-url", upstream["url"])
     env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_FOUNDRY_HOST": fork_url}
+    common = (*SEPOLIA_FORK, "--network-config", write_config(tmp_path, upstream["public"]),
+              "--deployments", str(tmp_path))
+    assert_ok(ape_run("deploy", *common, "--yes", env=env))  # deploy checks and registers sound feeds
     document = json.loads(json.dumps(upstream["public"]))
     if break_feed is None:
         document["tokens"][0]["feed_description"] = "ETH / USD"
-    common = (*SEPOLIA_FORK, "--network-config", write_config(tmp_path, document), "--deployments", str(tmp_path))
-    assert_ok(ape_run("deploy", *common, "--yes", env=env))
-    if break_feed is not None:
+        common = (*SEPOLIA_FORK, "--network-config", write_config(tmp_path, document), "--deployments", str(tmp_path))
+    else:
         break_feed(fork_url, to_checksum_address(document["tokens"][0]["feed"]))
     blocks = block_number(fork_url)
     assert_user_error(ape_run("setup_oracles", *common, env=env), *fragments)
@@ -207,7 +220,9 @@ def test_sepolia__encrypted_account_with_passphrase_env__deploys_and_registers_f
     assert record["chain_id"] == SEPOLIA_CHAIN_ID
     assert record["roles"]["owner"] == keystore["address"]
     assert record["roles"]["keeper"] == to_checksum_address(UNUSED_ADDRESS)
-    assert "4 feed(s) registered" in assert_ok(ape_run("setup_oracles", *common, "--account", "deployer", env=env))
+    assert "0 feed(s) registered or scheduled, 4 unchanged" in assert_ok(
+        ape_run("setup_oracles", *common, "--account", "deployer", env=env)
+    )
 
 
 def send_as(url: str, sender: str, to: str, signature: str, types: list[str], values: list) -> None:

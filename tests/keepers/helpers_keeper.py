@@ -42,6 +42,7 @@ def user_entry(user_id: str, account: int, tokens: list[str], **extra) -> dict:
     return {
         "id": user_id, "test_account": account, "tokens": tokens, "sizing": {"quote_amount": 1000},
         "fund": {"deposits": {"USDC": 10_000}, "max_slippage_bps": 100, "min_trade_interval_seconds": 0,
+                 "daily_loss_budget_usd": 100,
                  "max_amount_per_trade": {"USDC": 2_000, "WETH": 5, "WBTC": 1, "LTC": 100}},
         **extra,
     }
