@@ -8,11 +8,13 @@ Users (and the keepers) read this to see a change coming while they can still le
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
-from ape import chain
+from ape import chain, project
 
 from keepers.access import utc
+from keepers.deployment import DeploymentRecord
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,26 @@ class PendingOperation:
     operation_id: str
     caller: str
     target: str  # the contract's name, or its address when it is not one of ours
-    call: str  # function(arguments)
-    ready_at: int  # block timestamp from which it may execute
+    function: str  # the function's name, or the call data (0x...) when it cannot be decoded
+    arguments: dict = field(default_factory=dict)
+    ready_at: int = 0  # block timestamp from which it may execute
+
+    @property
+    def call(self) -> str:
+        """function(name=value, ...)."""
+        return f"{self.function}({', '.join(f'{k}={v}' for k, v in self.arguments.items())})"
 
     def describe(self, now: int) -> str:
+        """One line: what, by whom, and when it takes effect."""
         when = "ready now" if self.ready_at <= now else f"takes effect at {utc(self.ready_at)}"
         return f"{self.target}.{self.call} by {self.caller}: {when} (operation {self.operation_id})"
+
+    @property
+    def affects_users(self) -> bool:
+        """Whether it can change what keepers may do with users' balances: everything but a
+        sweep (which takes never-listed tokens only). A feed or token a user never held
+        counts too: once set, a keeper could sell the user's tokens into it."""
+        return self.function != "sweep"
 
 
 def pending_operations(manager, contracts: dict, from_block: int = 0) -> list[PendingOperation]:
@@ -44,9 +60,39 @@ def pending_operations(manager, contracts: dict, from_block: int = 0) -> list[Pe
         if ready_at == 0 or manager.getNonce(operation_id) != log.nonce:
             continue
         name, contract = by_address.get(log.target, (log.target, None))
-        call = "0x" + bytes(log.data).hex()
+        function, arguments = "0x" + bytes(log.data).hex(), {}
         if contract is not None:
             signature, arguments = contract.decode_input(bytes(log.data))
-            call = f"{signature.split('(')[0]}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
-        pending.append(PendingOperation("0x" + bytes(operation_id).hex(), log.caller, name, call, ready_at))
+            function = signature.split("(")[0]
+        pending.append(PendingOperation("0x" + bytes(operation_id).hex(), log.caller, name, function,
+                                        dict(arguments), ready_at))
     return sorted(pending, key=lambda operation: operation.ready_at)
+
+
+class AdminWatch:
+    """The pending operations of one deployment, read again at most every ``refresh_seconds``
+    (a keeper asks before every trade; the schedule changes on a scale of days)."""
+
+    def __init__(self, manager, contracts: dict, from_block: int, refresh_seconds: float) -> None:
+        self._source = (manager, contracts, from_block)
+        self.refresh_seconds = refresh_seconds
+        self._read_at = -float("inf")
+        self._pending: list[PendingOperation] = []
+
+    def pending(self) -> list[PendingOperation]:
+        """The operations that can still execute (cached for ``refresh_seconds``)."""
+        if time.monotonic() - self._read_at >= self.refresh_seconds:
+            self._pending = pending_operations(*self._source)
+            self._read_at = time.monotonic()
+        return self._pending
+
+    def affecting_users(self) -> list[PendingOperation]:
+        """The pending operations that affect users."""
+        return [operation for operation in self.pending() if operation.affects_users]
+
+
+def watch_deployment(record: DeploymentRecord, refresh_seconds: float = 0) -> AdminWatch:
+    """An ``AdminWatch`` over the AccessManager, Vault and Executor of ``record``."""
+    manager = project.SentinelAccessManager.at(record.address_of("AccessManager"))
+    contracts = {name: getattr(project, name).at(record.address_of(name)) for name in ("Vault", "Executor")}
+    return AdminWatch(manager, contracts, record.contracts["AccessManager"].block_number or 0, refresh_seconds)

@@ -178,7 +178,7 @@ class ChainClient:
             address = self.keeper.address if self.keeper else "no account"
             raise SentinelError(
                 f"keeper_account: {address} is not an allowed keeper of Executor {self.executor.address}; "
-                "the owner must call setKeeper (or deploy with --keeper)"
+                "deploy with --keeper (after the hand-over it is scheduled: run deploy again once its delay has passed)"
             )
 
     def snapshot(self, user: str, symbols: list[str]) -> UserSnapshot:

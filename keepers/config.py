@@ -57,6 +57,9 @@ class KeeperSettings(_Strict):
     keeper_id: str | None = Field(None, min_length=1, description="this keeper's name in heartbeats (default host:pid)")
     tolerance_bps: int = Field(50, ge=0, lt=10_000, description="accepted shortfall below the pool's quote")
     tx_timeout_seconds: int = Field(120, ge=1, description="wait before replacing a pending transaction")
+    admin_ops_refresh_seconds: int = Field(
+        60, ge=1, description="how often pending admin operations are read again (users with pause_on_admin_ops)"
+    )
     users_file: Path = Field(CONFIG_DIR / "users.yaml")
     strategies_file: Path = Field(CONFIG_DIR / "strategies.yaml")
     price_series: dict[str, str] = Field(
@@ -134,6 +137,9 @@ class UserConfig(_Strict):
     )
     sizing: Sizing
     risk: RiskProfile = Field(default_factory=RiskProfile)
+    pause_on_admin_ops: bool = Field(
+        False, description="no trades while an admin operation that affects users is pending on the AccessManager"
+    )
     fund: Funding | None = None
 
     @model_validator(mode="after")

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from keepers.access import utc
+from keepers.admin_ops import AdminWatch
 from keepers.chain_client import ChainClient, UserSnapshot
 from keepers.checkpoints import checkpoint
 from keepers.config import KeeperConfig, UserConfig
@@ -24,6 +26,9 @@ from keepers.risk import RiskManager
 from keepers.store import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow, Store, now_utc
 from keepers.units import to_base_units
 from strategies.base import Action, Strategy
+
+# The block recorded while an admin operation a user asked to pause for is pending.
+ADMIN_OP_PENDING = "admin_op_pending"
 
 
 @dataclass
@@ -38,6 +43,7 @@ class KeeperContext:
     keeper_id: str
     user_addresses: dict[str, str]  # user id -> address
     user_strategies: dict[tuple[str, str], tuple[Strategy, ...]]  # (user id, token) -> strategies
+    admin_watch: AdminWatch | None = None  # set when a user pauses for pending admin operations
 
     @property
     def quote(self) -> str:
@@ -199,7 +205,8 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
     else:
         return
     label = f"{token} {strategy} {side}"
-    stop = _precheck(user, context, snapshot, token_in, amount) or _risk_stop(risk, token, side, now)
+    stop = (_admin_stop(user, context) or _precheck(user, context, snapshot, token_in, amount)
+            or _risk_stop(risk, token, side, now))
     checkpoint("after_risk_check")
     if stop is not None:
         rule, reason = stop
@@ -253,6 +260,18 @@ def _precheck(user, context, snapshot: UserSnapshot, token_in: str, amount: int)
             f"the user allows one trade per {snapshot.min_trade_interval} s; next at "
             f"{snapshot.last_trade_at + snapshot.min_trade_interval}")
     return None
+
+
+def _admin_stop(user: UserConfig, context: KeeperContext) -> tuple[str, str] | None:
+    """A pending admin operation that affects users, for a user who asked to pause then."""
+    if not user.pause_on_admin_ops or context.admin_watch is None:
+        return None
+    pending = context.admin_watch.affecting_users()
+    if not pending:
+        return None
+    first = pending[0]
+    return ADMIN_OP_PENDING, (f"{len(pending)} admin operation(s) pending; first {first.target}.{first.function} "
+                              f"at {utc(first.ready_at)} (operation {first.operation_id[:10]})")
 
 
 def _risk_stop(risk: RiskManager, token: str, side: str, now: datetime) -> tuple[str, str] | None:

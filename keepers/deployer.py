@@ -11,7 +11,7 @@ after the hand-over is scheduled (and executed by a run after its delay).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ape import chain, project
@@ -61,7 +61,7 @@ def deploy(
     ecosystem: str,
     network: str,
     deployer: AccountAPI,
-    keeper: str,
+    keepers: Sequence[str],
     guardian: str | None,
     record_file: Path,
     fresh: bool,
@@ -79,8 +79,9 @@ def deploy(
         record = _deploy_new(spec, ecosystem, network, deployer, report)
         # Saved before wiring: if wiring fails, a re-run adopts these contracts.
         save_record(record, record_file)
-    _wire(spec, record, deployer, keeper, guardian, report)
-    record.roles.update({"owner": deployer.address, "keeper": keeper, **({"guardian": guardian} if guardian else {})})
+    _wire(spec, record, deployer, keepers, guardian, report)
+    record.roles.update({"owner": deployer.address, **({"guardian": guardian} if guardian else {})})
+    record.keepers = sorted(set(record.keepers) | set(keepers))
     save_record(record, record_file)
     report(f"Deployment written to {record_file}")
     return record
@@ -130,7 +131,8 @@ def _hex(value) -> str:
     return "0x" + text.removeprefix("0x")
 
 
-def _wire(spec, record: DeploymentRecord, deployer, keeper: str, guardian: str | None, report: Report) -> None:
+def _wire(spec, record: DeploymentRecord, deployer, keepers: Sequence[str], guardian: str | None,
+          report: Report) -> None:
     """Sends each setting only where the chain differs (a re-run sends nothing), then
     hands the owner's powers to the delayed role."""
     manager = project.SentinelAccessManager.at(record.address_of("AccessManager"))
@@ -144,8 +146,7 @@ def _wire(spec, record: DeploymentRecord, deployer, keeper: str, guardian: str |
               if not vault.isTokenAllowed(token)]  # fmt: skip
     if not executor.isRouter(router):
         calls.append(AdminCall(executor, "addRouter", (router,)))
-    if not executor.isKeeper(keeper):
-        calls.append(AdminCall(executor, "addKeeper", (keeper,)))
+    calls += [AdminCall(executor, "addKeeper", (keeper,)) for keeper in keepers if not executor.isKeeper(keeper)]
     changes = [send(manager, call, deployer) for call in calls]
     report("Wiring: " + ("; ".join(changes) if changes else "already up to date, nothing sent"))
     setup_oracles(executor, manager, deployer, record.tokens, record.feeds, spec.all_tokens, report)

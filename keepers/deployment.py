@@ -44,7 +44,8 @@ class DeploymentRecord:
     contracts: dict[str, DeployedContract] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # symbol -> token address
     feeds: dict[str, str] = field(default_factory=dict)  # symbol -> feed address
-    roles: dict[str, str] = field(default_factory=dict)  # owner, keeper, guardian
+    roles: dict[str, str] = field(default_factory=dict)  # owner, guardian
+    keepers: list[str] = field(default_factory=list)  # keeper accounts allowed by deploy
 
     def address_of(self, name: str) -> str:
         """The address of contract ``name``; SentinelError if the record lacks it."""
@@ -70,6 +71,7 @@ class DeploymentRecord:
             tokens=dict(document.get("tokens", {})),
             feeds=dict(document.get("feeds", {})),
             roles=dict(document.get("roles", {})),
+            keepers=list(document.get("keepers", [])),
         )
 
 

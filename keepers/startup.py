@@ -16,6 +16,7 @@ from collections.abc import Callable
 from ape import accounts
 
 from keepers.accounts import resolve_account
+from keepers.admin_ops import watch_deployment
 from keepers.chain_client import ChainClient
 from keepers.config import KeeperConfig, UserConfig
 from keepers.cycle import KeeperContext
@@ -55,8 +56,10 @@ def build_context(
         keeper_id=keeper_id, quote_symbol=spec.quote.symbol, tolerance_bps=settings.tolerance_bps,
         dry_run=settings.dry_run,
     )
+    pausing = any(user.enabled and user.pause_on_admin_ops for user in users)
+    watch = watch_deployment(record, settings.admin_ops_refresh_seconds) if pausing else None
     return KeeperContext(config=config, spec=spec, store=store, client=client, journal=journal, keeper_id=keeper_id,
-                         user_addresses=addresses, user_strategies=strategies)
+                         user_addresses=addresses, user_strategies=strategies, admin_watch=watch)
 
 
 def reconcile_all(context: KeeperContext, report: Callable[[str], None]) -> int:

@@ -1,7 +1,9 @@
 """`ape run keeper status`: each user now, and whether the keepers are alive.
 
 Per user: vault balances and value (one Multicall3 read), open positions, realised
-and open PnL, locks and kill switches, the last cycle. Per keeper: heartbeat age. The
+and open PnL, locks and kill switches, the last cycle. Per keeper: heartbeat age. For
+the deployment: the admin operations pending on its AccessManager, with when each
+takes effect. The
 keepers count as dead when the newest heartbeat is older than ``dead_man_intervals``
 cycle intervals (or there is none): ``status`` then exits 1, so cron or a monitor can
 alert on it (a crashed keeper cannot report itself).
@@ -12,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ape import chain
+
+from keepers.admin_ops import watch_deployment
 from keepers.chain_client import ChainClient
 from keepers.config import KeeperConfig, UserConfig
 from keepers.deployment import DeploymentRecord
@@ -45,6 +50,7 @@ class KeeperStatus:
     alive: bool = False
     dead_reason: str = ""
     global_kill_switch: str = ""
+    admin_ops_lines: list[str] = field(default_factory=list)
 
 
 def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: Store, spec: NetworkSpec,
@@ -89,6 +95,8 @@ def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: St
         status.users.append(line)
     global_locks = [lock for lock in store.locks([GLOBAL_USER]) if lock.rule == GLOBAL_KILL_SWITCH]
     status.global_kill_switch = global_locks[0].reason if global_locks else ""
+    head_time = chain.blocks.head.timestamp
+    status.admin_ops_lines = [operation.describe(head_time) for operation in watch_deployment(record).pending()]
     _heartbeats(store, config, status)
     return status
 

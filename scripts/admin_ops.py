@@ -2,9 +2,9 @@
 time each takes effect (changes users can still leave before)."""
 
 import click
-from ape import chain, project
+from ape import chain
 
-from keepers.admin_ops import pending_operations
+from keepers.admin_ops import watch_deployment
 from keepers.cli import SentinelCommand, deployments_option, require_record, user_errors
 
 
@@ -12,11 +12,7 @@ from keepers.cli import SentinelCommand, deployments_option, require_record, use
 @deployments_option()
 @user_errors
 def cli(ecosystem, network, deployments_dir):
-    record = require_record(ecosystem, network, deployments_dir)
-    manager = project.SentinelAccessManager.at(record.address_of("AccessManager"))
-    contracts = {name: getattr(project, name).at(record.address_of(name)) for name in ("Vault", "Executor")}
-    deployed_at = record.contracts["AccessManager"].block_number or 0
-    operations = pending_operations(manager, contracts, from_block=deployed_at)
+    operations = watch_deployment(require_record(ecosystem, network, deployments_dir)).pending()
     now = chain.blocks.head.timestamp
     for operation in operations:
         click.echo(operation.describe(now))

@@ -18,19 +18,20 @@ from keepers.network_config import parse_address
 
 @click.command(cls=SentinelCommand, short_help="Deploy Vault and Executor")
 @click.option("--account", "account_choice", help="Deployer: an `ape accounts` alias (test account 0 locally).")
-@click.option("--keeper", "keeper_choice", help="Keeper: alias or address (config's keeper, or test account 1 locally).")
+@click.option("--keeper", "keeper_choices", multiple=True,
+              help="Keeper: alias or address, repeatable (default: the network file's keeper, or test account 1 locally).")
 @click.option("--fresh", is_flag=True, help="Deploy anew even if a live deployment exists.")
 @click.option("--yes", is_flag=True, help="Do not ask before deploying to a public network.")
 @network_config_option()
 @deployments_option()
 @user_errors
-def cli(ecosystem, network, account_choice, keeper_choice, fresh, yes, network_config, deployments_dir):
+def cli(ecosystem, network, account_choice, keeper_choices, fresh, yes, network_config, deployments_dir):
     # Every check runs before the first transaction.
     local = is_local_chain(network)
     spec = load_spec(network, network_config)
     check_network_spec(spec, local_chain=local)
     deployer = resolve_account(account_choice, role="deployer", local=local)
-    keeper = _keeper_address(keeper_choice, spec.keeper, local)
+    keepers = [_keeper_address(choice, spec.keeper, local) for choice in keeper_choices or (None,)]
     guardian = spec.guardian or (resolve_account(None, role="guardian", local=True).address if local else None)
     check_can_pay(deployer)
     if not local and not yes:
@@ -40,7 +41,7 @@ def cli(ecosystem, network, account_choice, keeper_choice, fresh, yes, network_c
         ecosystem=ecosystem.name,
         network=network.name,
         deployer=deployer,
-        keeper=keeper,
+        keepers=keepers,
         guardian=guardian,
         record_file=record_path(ecosystem.name, network.name, deployments_dir),
         fresh=fresh,

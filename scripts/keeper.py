@@ -137,6 +137,8 @@ def _status(config, users, store, ecosystem, network, network_config, deployment
     console.print(table)
     for line in status.heartbeat_lines:
         console.print(line)
+    console.print(f"{len(status.admin_ops_lines)} pending admin operation(s)" +
+                  "".join(f"\n  {line}" for line in status.admin_ops_lines))
     if status.global_kill_switch:
         console.print(f"[red]GLOBAL KILL SWITCH: {status.global_kill_switch}[/red]")
     if not status.alive:

@@ -24,7 +24,6 @@ from keepers.funding import fund_users
 from keepers.market import bar_start
 from keepers.market_driver import MarketDriver, deploy_market_driver
 from keepers.network_config import NetworkSpec, load_network_spec, spec_path_for
-from keepers.oracles import setup_oracles
 
 DAY = 86_400
 APE = str(Path(sys.executable).parent / "ape")
@@ -109,17 +108,15 @@ class LocalSystem:
 
 
 def deploy_local_system(folder: Path, users: list[dict], store_url: str, **settings) -> LocalSystem:
-    """Deploys the local market and system, registers feeds, funds ``users``, deploys the
+    """Deploys the local market and system (two keepers), registers feeds, funds ``users``, deploys the
     market driver and writes keeper.yaml, users.yaml and strategies.yaml into ``folder``."""
     spec = load_network_spec(spec_path_for("local"))
     deployer, keeper = accounts.test_accounts[0], accounts.test_accounts[1]
     record_file = folder / "deployments" / "ethereum-local.json"
-    record = deploy(spec, ecosystem="ethereum", network="local", deployer=deployer, keeper=keeper.address,
+    record = deploy(spec, ecosystem="ethereum", network="local", deployer=deployer,
+                    keepers=[keeper.address, accounts.test_accounts[SECOND_KEEPER].address],
                     guardian=accounts.test_accounts[2].address, record_file=record_file, fresh=True,
                     report=lambda _: None)
-    executor = project.Executor.at(record.address_of("Executor"))
-    executor.setKeeper(accounts.test_accounts[SECOND_KEEPER], True, sender=deployer)
-    setup_oracles(executor, deployer, record.tokens, record.feeds, spec.all_tokens, report=lambda _: None)
     (folder / "users.yaml").write_text(yaml.safe_dump({"users": users}))
     (folder / "strategies.yaml").write_text(yaml.safe_dump(STRATEGIES))
     config_file = folder / "keeper.yaml"

@@ -2,7 +2,8 @@
 trade over several cycles (feeds and pools moved by the market driver), on a SQLite
 store and on a real PostgreSQL; a dry run sends nothing; a keeper killed between
 "sent" and "recorded" trades nothing twice; a kill switch holds across restarts; two
-keeper processes never double-trade."""
+keeper processes never double-trade; a user who asked pauses while an admin operation
+is pending."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 from ape import accounts, chain, project
 from helpers_keeper import (
     SECOND_KEEPER,
@@ -157,6 +159,35 @@ def test_a_kill_switch_stops_the_next_trade_and_holds_until_a_person_resumes(sys
     assert report["users"][0]["risk_blocks"] == {"kill_switch": 2} and report["users"][1]["trades_mined"] == 1
     code, output = system.run_keeper("--show-config")
     assert code == 0 and '"dead_man_intervals": 3' in output, output
+    store.close()
+    store_again.close()
+
+
+@SQLITE_ONLY
+def test_a_user_who_asks_pauses_while_an_admin_operation_that_affects_users_is_pending(system):
+    alice_paused = user_entry("alice", 3, ["WETH", "WBTC"], pause_on_admin_ops=True)
+    (system.folder / "users.yaml").write_text(yaml.safe_dump({"users": [alice_paused, USERS[1]]}))
+    owner, guardian = accounts.test_accounts[0], accounts.test_accounts[2]
+    manager = project.SentinelAccessManager.at(system.record.address_of("AccessManager"))
+    executor = project.Executor.at(system.record.address_of("Executor"))
+    vault = project.Vault.at(system.record.address_of("Vault"))
+    add_router = executor.addRouter.encode_input(owner.address)  # a router the owner controls
+    manager.schedule(executor, add_router, 0, sender=owner)
+    manager.schedule(vault, vault.sweep.encode_input(guardian.address, owner.address, 1), 0, sender=owner)
+    scheduler, store, lines = start(system)
+    backfill_dip(system, store)
+
+    results = scheduler.run_once()
+    assert [r.trades_ok for r in results] == [0, 1], lines  # alice waits, bob (who did not ask) trades
+    assert lines[0].count("blocked by admin_op_pending: 1 admin operation(s) pending; first Executor.addRouter") == 2
+    assert store.risk_events("alice")[-1].rule == "admin_op_pending"  # the sweep affects no user: 1, not 2
+    code, output = system.run_keeper("status")
+    assert code == 0 and "2 pending admin operation(s)" in output and "Executor.addRouter(router=" in output, output
+
+    manager.cancel(owner, executor, add_router, sender=guardian)  # the guardian stops it
+    restarted, store_again, _ = start(system)
+    assert [op.function for op in restarted.context.admin_watch.pending()] == ["sweep"]
+    assert restarted.context.admin_watch.affecting_users() == []
     store.close()
     store_again.close()
 
