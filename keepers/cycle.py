@@ -8,6 +8,7 @@ comes back as a ``CycleResult`` (its figures, and a line for a person to read).
 
 from __future__ import annotations
 
+import functools
 import resource
 import time
 from dataclasses import dataclass, field
@@ -19,13 +20,13 @@ from keepers.chain_client import ChainClient, UserSnapshot
 from keepers.checkpoints import checkpoint
 from keepers.config import KeeperConfig, UserConfig
 from keepers.journal import Decision, Journal
-from keepers.market import check_reading, closed_closes, newest_closed_bars, record_readings
+from keepers.market import bar_start, check_reading, closed_closes, newest_closed_bars, record_readings
 from keepers.network_config import NetworkSpec
 from keepers.positions import BUY, SELL, sleeves, value_quote
 from keepers.risk import RiskManager
 from keepers.store import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow, Store, now_utc
 from keepers.units import to_base_units
-from strategies.base import Action, Strategy
+from strategies.base import Action, Signal, Strategy
 
 # The block recorded while an admin operation a user asked to pause for is pending.
 ADMIN_OP_PENDING = "admin_op_pending"
@@ -146,8 +147,8 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
                if (token, strategy.name) not in decided or decided[(token, strategy.name)] < bar_time]
         if not due:
             continue  # every strategy already decided the newest closed bar: the steady state
-        closes = closed_closes(store, series, settings.timeframe_seconds, snapshot.block_time)
-        signals += [(token, strategy, bar_time, strategy.signal_now(closes)) for strategy in due]
+        signals += [(token, strategy, bar_time, _signal_on_closed_bars(
+            strategy, store, series, settings.timeframe_seconds, snapshot.block_time)) for strategy in due]
     recorded = store.add_signals([
         SignalRow(user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time,
                   action=signal.action.name, confidence=signal.confidence, reason=signal.reason[:500],
@@ -158,6 +159,25 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
         if (token, strategy.name) in recorded:  # else another keeper decided this bar
             result.signals += 1
             _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now, address)
+
+
+def _signal_on_closed_bars(strategy: Strategy, store: Store, series: str, timeframe_seconds: int,
+                           block_time: int) -> Signal:
+    """The strategy's signal on the newest closed bar of ``series``.
+
+    A closed bar never changes, so every user who runs one strategy with the same
+    parameters on one series gets the one computation per bar (keyed by the strategy's
+    class and parameters, not by its instance).
+    """
+    before = bar_start(block_time, timeframe_seconds)
+    return _shared_signal(type(strategy), strategy.params, store, series, timeframe_seconds, before)
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_signal(strategy_class: type[Strategy], params, store: Store, series: str, timeframe_seconds: int,
+                   before: datetime) -> Signal:
+    closes = closed_closes(store, series, timeframe_seconds, int(before.timestamp()))
+    return strategy_class(**params.model_dump()).signal_now(closes)
 
 
 def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> dict[str, float]:

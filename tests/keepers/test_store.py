@@ -156,6 +156,15 @@ def test_sqlite_store_uses_wal(tmp_path):
     store.close()
 
 
+def test_trade_writes_wait_for_the_disk_and_per_cycle_records_do_not(store_url):
+    store = Store.open(store_url)
+    setting = "PRAGMA synchronous" if store_url.startswith("sqlite") else "SHOW synchronous_commit"
+    with store.session() as durable, store.session(durable=False) as relaxed:
+        seen = [str(session.execute(text(setting)).scalar()) for session in (durable, relaxed)]
+    assert seen == (["2", "1"] if store_url.startswith("sqlite") else ["on", "off"])  # FULL / NORMAL
+    store.close()
+
+
 def test_an_unreachable_store_is_one_line(tmp_path):
     with pytest.raises(SentinelError, match=r"^store_url: cannot open the store \(.*\); check the URL and server$"):
         Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
