@@ -57,6 +57,9 @@ class KeeperSettings(_Strict):
     keeper_id: str | None = Field(None, min_length=1, description="this keeper's name in heartbeats (default host:pid)")
     tolerance_bps: int = Field(50, ge=0, lt=10_000, description="accepted shortfall below the pool's quote")
     tx_timeout_seconds: int = Field(120, ge=1, description="wait before replacing a pending transaction")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65_535, description="serve Prometheus metrics on 127.0.0.1 at this port (0: any free port)"
+    )
     users_file: Path = Field(CONFIG_DIR / "users.yaml")
     strategies_file: Path = Field(CONFIG_DIR / "strategies.yaml")
     price_series: dict[str, str] = Field(

@@ -60,6 +60,7 @@ def test_show_config_hides_the_store_password(tmp_path):
         ({"rotaton": "all"}, None, "keeper.yaml: rotaton: unknown key"),
         ({"rotation": "random"}, None, "keeper.yaml: rotation: Input should be 'all' or 'round_robin'"),
         ({"store_url": "not a url"}, None, "store_url: not a SQLAlchemy URL"),
+        ({"metrics_port": 70_000}, None, "keeper.yaml: metrics_port: Input should be less than or equal to 65535"),
         ({}, [{**USER, "sizing": {"quote_amount": 1, "vault_share": 0.5}}], "users[0] (dora).sizing: give exactly one"),
         ({}, [{**USER, "sizing": {"vault_share": 1.5}}], "users[0] (dora).sizing.vault_share: Input should be less than or equal to 1"),
         ({}, [{**USER, "address": "0x0000000000000000000000000000000000000001"}], "users[0] (dora): give exactly one of address"),

@@ -1,0 +1,87 @@
+"""A keeper process as an operator runs it (`ape run keeper --interval 1 --metrics-port
+0`) on a real anvil, scraped by a real Prometheus that also loads the shipped alert
+rules. One deploy for the whole file: each costs about 20 s."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import threading
+import time
+
+import pytest
+from helpers_keeper import calm_then_dip, deploy_local_system, user_entry
+from servers import PrometheusServer
+from test_alert_rules import RULES
+
+USERS = [user_entry("alice", 3, ["WETH", "WBTC"]), user_entry("bob", 4, ["WBTC"])]
+
+
+class OutputLines:
+    """A process's output lines as they come (read by a thread, so waits can time out)."""
+
+    def __init__(self, process) -> None:
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self._lines.put(line) for line in process.stdout], daemon=True).start()
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match:
+        """The first line (from here on) that matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.seen)}") from None
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+
+
+def eventually(check, timeout: float = 60):
+    """The first true result of ``check()`` within ``timeout`` seconds (else the last one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def keeper(tmp_path):
+    """A keeper process trading alice and bob every second on a dip, with metrics on a free port."""
+    system = deploy_local_system(tmp_path, USERS, f"sqlite:///{tmp_path / 'sentinel.db'}")
+    history = system.write_history({"ETH": calm_then_dip(system.prices["WETH"]),
+                                    "BTC": calm_then_dip(system.prices["WBTC"])})
+    process = system.keeper_process("--interval", "1", "--metrics-port", "0", "--backfill", str(history))
+    output = OutputLines(process)
+    yield process, output
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+
+
+def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules(keeper):
+    process, output = keeper
+    port = int(output.wait_for(r"Metrics: http://127\.0\.0\.1:(\d+)/metrics").group(1))
+    prometheus = PrometheusServer([f"127.0.0.1:{port}"], [RULES])
+    prometheus.start()
+    try:
+        mined_trades = 'sentinel_trades_total{job="sentinel", status="mined"}'
+        assert eventually(lambda: len(prometheus.query(mined_trades)) == 2), output.seen
+        mined = prometheus.query(mined_trades)
+        assert {(s["metric"]["user"], s["value"][1]) for s in mined} == {("alice", "2"), ("bob", "1")}, output.seen
+        assert len(prometheus.query('sentinel_cycles_total{outcome="ok"}')) == 2
+        beat = prometheus.query("time() - sentinel_heartbeat_timestamp_seconds")
+        assert float(beat[0]["value"][1]) < 30  # the loop beats
+        # Before the first scrape, the dead-man rule saw no heartbeat (pending); then none.
+        assert eventually(lambda: prometheus.query("ALERTS") == [], timeout=20), prometheus.query("ALERTS")
+        rules = prometheus.rules()
+        assert len(rules) == 7 and {rule["health"] for rule in rules} == {"ok"}, rules
+    finally:
+        prometheus.stop()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0, "".join(output.seen)
