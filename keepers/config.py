@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from keepers import PROJECT_ROOT
 from keepers.errors import SentinelError
 from keepers.network_config import Address
+from keepers.redact import redact_text, redact_url
 from keepers.yaml_files import read_mapping
 from strategies.registry import did_you_mean
 from strategies.risk import RiskLimits
@@ -38,6 +40,27 @@ NON_SETTING_VARIABLES = {"SENTINEL_CONFIG", "SENTINEL_CRASH_AT"}
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+NOTICE_KINDS = ("trade", "block", "kill_switch", "failure", "recovery")
+
+
+class Webhook(_Strict):
+    """One webhook the keeper notifies (keepers/notify.py)."""
+
+    url: str = Field(description="where to POST; a credential (Slack and Discord URLs carry a token)")
+    format: Literal["json", "slack", "discord"] = Field("json", description="body: generic JSON, Slack or Discord")
+    events: list[Literal[NOTICE_KINDS]] = Field(list(NOTICE_KINDS), min_length=1,
+                                                description="which notices to send")
+    max_per_minute: int = Field(20, ge=1, le=600, description="rate limit; notices past it are dropped and counted")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {redact_url(url)}; e.g. https://hooks.slack.com/services/...")
+        return url
 
 
 class KeeperSettings(_Strict):
@@ -60,6 +83,7 @@ class KeeperSettings(_Strict):
     metrics_port: int | None = Field(
         None, ge=0, le=65_535, description="serve Prometheus metrics on 127.0.0.1 at this port (0: any free port)"
     )
+    webhooks: list[Webhook] = Field(default_factory=list, description="where trades, blocks and failures are sent")
     users_file: Path = Field(CONFIG_DIR / "users.yaml")
     strategies_file: Path = Field(CONFIG_DIR / "strategies.yaml")
     price_series: dict[str, str] = Field(
@@ -85,9 +109,11 @@ class KeeperSettings(_Strict):
         return url.render_as_string(hide_password=False)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as plain values, the store's password hidden (for --show-config)."""
+        """The settings as plain values, the store's password and webhook tokens hidden (for --show-config)."""
         values = self.model_dump(mode="json")
         values["store_url"] = make_url(self.store_url).render_as_string(hide_password=True)
+        for webhook in values["webhooks"]:
+            webhook["url"] = redact_url(webhook["url"])
         return values
 
 
@@ -239,7 +265,9 @@ def validation_problem(error: ValidationError, raw: Any = None) -> str:
     if first["type"] == "missing":
         return f"{location}: missing; add it"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{location}: {message}" + (f" (got {first['input']!r})" if not isinstance(first["input"], dict) else "")
+    # A URL in the input (a webhook's) is shown without its token.
+    return f"{location}: {message}" + (
+        f" (got {redact_text(repr(first['input']))})" if not isinstance(first["input"], dict) else "")
 
 
 def _location(loc: tuple[int | str, ...], raw: Any) -> str:

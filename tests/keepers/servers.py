@@ -1,6 +1,7 @@
 """Real servers for the tests: a PostgreSQL and a Prometheus started from Debian's
 binaries (`make setup` installs the `postgresql` and `prometheus` packages when they
-are missing), each stopped by its process id.
+are missing), each stopped by its process id; a webhook receiver (http.server in a
+thread of the test process).
 
 PostgreSQL refuses to run as root, so under root (CI) the server runs as the
 `postgres` system user that Debian's package creates, in a fresh folder under /tmp.
@@ -15,9 +16,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -151,6 +154,47 @@ class PrometheusServer:
         """Stops the server by its process id and removes its folder."""
         _terminate(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class WebhookServer:
+    """A local webhook: answers each POST with the next of ``statuses`` (then 200),
+    after ``gate`` is set when one is given, and keeps what it received."""
+
+    def __init__(self, statuses: tuple[int, ...] = (), gate: threading.Event | None = None) -> None:
+        self.received: list[dict] = []
+        self.arrived = threading.Event()  # set at the first request
+        statuses_left = list(statuses)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.received.append({"payload": payload, "content_type": self.headers["Content-Type"]})
+                server.arrived.set()
+                if gate is not None:
+                    gate.wait(30)
+                self.send_response(statuses_left.pop(0) if statuses_left else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook/T0123456789abcdefXYZ"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+    def payloads(self) -> list[dict]:
+        """The JSON bodies received, in order."""
+        return [entry["payload"] for entry in self.received]
 
 
 def _terminate(process: subprocess.Popen | None) -> None:

@@ -1,6 +1,6 @@
 """A keeper process as an operator runs it (`ape run keeper --interval 1 --metrics-port
-0`) on a real anvil, scraped by a real Prometheus that also loads the shipped alert
-rules. One deploy for the whole file: each costs about 20 s."""
+0`, a webhook in keeper.yaml) on a real anvil, scraped by a real Prometheus that also
+loads the shipped alert rules. One deploy for the whole file: each costs about 20 s."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 
 import pytest
 from helpers_keeper import calm_then_dip, deploy_local_system, user_entry
-from servers import PrometheusServer
+from servers import PrometheusServer, WebhookServer
 from test_alert_rules import RULES
 
 USERS = [user_entry("alice", 3, ["WETH", "WBTC"]), user_entry("bob", 4, ["WBTC"])]
@@ -51,9 +51,17 @@ def eventually(check, timeout: float = 60):
 
 
 @pytest.fixture
-def keeper(tmp_path):
-    """A keeper process trading alice and bob every second on a dip, with metrics on a free port."""
-    system = deploy_local_system(tmp_path, USERS, f"sqlite:///{tmp_path / 'sentinel.db'}")
+def webhook():
+    with WebhookServer() as server:
+        yield server
+
+
+@pytest.fixture
+def keeper(tmp_path, webhook):
+    """A keeper process trading alice and bob every second on a dip, with metrics on a
+    free port and trades sent to ``webhook``."""
+    system = deploy_local_system(tmp_path, USERS, f"sqlite:///{tmp_path / 'sentinel.db'}",
+                                 webhooks=[{"url": webhook.url, "events": ["trade"]}])
     history = system.write_history({"ETH": calm_then_dip(system.prices["WETH"]),
                                     "BTC": calm_then_dip(system.prices["WBTC"])})
     process = system.keeper_process("--interval", "1", "--metrics-port", "0", "--backfill", str(history))
@@ -64,7 +72,7 @@ def keeper(tmp_path):
         process.wait(timeout=120)
 
 
-def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules(keeper):
+def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules_and_a_webhook_hears_of_trades(keeper, webhook):
     process, output = keeper
     port = int(output.wait_for(r"Metrics: http://127\.0\.0\.1:(\d+)/metrics").group(1))
     prometheus = PrometheusServer([f"127.0.0.1:{port}"], [RULES])
@@ -85,3 +93,4 @@ def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules(keeper):
         prometheus.stop()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0, "".join(output.seen)
+    assert sorted(p["user"] for p in webhook.payloads()) == ["alice", "bob"]  # one notice per trading cycle
