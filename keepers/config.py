@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from keepers import PROJECT_ROOT
 from keepers.errors import SentinelError
 from keepers.network_config import Address
-from keepers.redact import redact_text, redact_url
+from keepers.redact import REDACTED, redact_text, redact_url
 from keepers.yaml_files import read_mapping
 from strategies.registry import did_you_mean
 from strategies.risk import RiskLimits
@@ -42,6 +42,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 NOTICE_KINDS = ("trade", "block", "kill_switch", "failure", "recovery")
 
 
@@ -84,12 +85,28 @@ class KeeperSettings(_Strict):
         None, ge=0, le=65_535, description="serve Prometheus metrics on 127.0.0.1 at this port (0: any free port)"
     )
     webhooks: list[Webhook] = Field(default_factory=list, description="where trades, blocks and failures are sent")
+    api: str | None = Field(None, description="HOST:PORT of the read-only status API and page (null: off)")
+    api_token: str | None = Field(None, min_length=16, description="bearer token the API requires; needed off localhost")
     users_file: Path = Field(CONFIG_DIR / "users.yaml")
     strategies_file: Path = Field(CONFIG_DIR / "strategies.yaml")
     price_series: dict[str, str] = Field(
         default_factory=lambda: {"WETH": "ETH", "WBTC": "BTC", "LTC": "LTC"},
         description="network token -> the price series its strategies are configured for",
     )
+
+    @field_validator("api")
+    @classmethod
+    def _host_and_port(cls, api: str | None) -> str | None:
+        if api is not None:
+            api_address(api)
+        return api
+
+    @model_validator(mode="after")
+    def _token_off_localhost(self) -> KeeperSettings:
+        if self.api is not None and self.api_token is None and api_address(self.api)[0] not in LOCAL_HOSTS:
+            raise ValueError(f"api: {self.api} is not a local address; set api_token (SENTINEL_API_TOKEN, "
+                             "16 characters or more) or bind 127.0.0.1")
+        return self
 
     @model_validator(mode="after")
     def _valid_store_url(self) -> KeeperSettings:
@@ -109,11 +126,13 @@ class KeeperSettings(_Strict):
         return url.render_as_string(hide_password=False)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as plain values, the store's password and webhook tokens hidden (for --show-config)."""
+        """The settings as plain values, the store's password and the webhook and API tokens hidden (for --show-config)."""
         values = self.model_dump(mode="json")
         values["store_url"] = make_url(self.store_url).render_as_string(hide_password=True)
         for webhook in values["webhooks"]:
             webhook["url"] = redact_url(webhook["url"])
+        if values["api_token"] is not None:
+            values["api_token"] = REDACTED
         return values
 
 
@@ -284,6 +303,14 @@ def _location(loc: tuple[int | str, ...], raw: Any) -> str:
             text += f".{part}" if text else str(part)
             node = node.get(part) if isinstance(node, Mapping) else None
     return text or "(top level)"
+
+
+def api_address(api: str) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv4 address or a host name) as (host, port); ValueError naming the form."""
+    host, colon, port = api.rpartition(":")
+    if not colon or not host or not port.isdigit() or int(port) > 65_535:
+        raise ValueError(f"{api!r} is not HOST:PORT; e.g. 127.0.0.1:8787 (port 0: any free port)")
+    return host, int(port)
 
 
 def _project_path(path: str | Path) -> Path:

@@ -22,6 +22,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
+from keepers.background import in_background
 from keepers.config import KeeperSettings, UserConfig
 from keepers.cycle import CycleResult
 from keepers.errors import SentinelError
@@ -135,10 +136,6 @@ def serving(metrics: KeeperMetrics, port: int | None, report: Callable[[str], No
     except OSError as error:
         raise SentinelError(f"metrics_port: cannot listen on {host}:{port} ({error.strerror}); "
                             "choose a free port (0: any)") from None
-    report(f"Metrics: http://{host}:{server.server_port}/metrics")
-    try:
+    with in_background(server, thread):
+        report(f"Metrics: http://{host}:{server.server_port}/metrics")
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

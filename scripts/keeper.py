@@ -19,6 +19,7 @@ from ape.logging import logger
 from rich.console import Console
 from rich.table import Table
 
+from keepers.api import DEFAULT_API
 from keepers.cli import (
     SentinelCommand,
     deployments_option,
@@ -58,6 +59,8 @@ ACTIONS = ("run", "status", "report", "kill", "resume")
               help="Price file (backtester format) whose bars seed the strategies' history.")
 @click.option("--metrics-port", type=int, default=None,
               help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (overrides metrics_port; 0: any free port).")
+@click.option("--api", is_flag=False, flag_value=DEFAULT_API, default=None, metavar="[HOST:PORT]",
+              help=f"Serve the read-only status API and page (default address {DEFAULT_API}; overrides api).")
 @click.option("--show-config", is_flag=True, help="Print the merged configuration (secrets hidden) and exit.")
 @click.option("--rule", default=None, help="resume: the rule whose locks to clear (default: the kill switch).")
 @click.option("--reason", default="engaged by hand", show_default=True, help="kill: why (stored with the lock).")
@@ -67,12 +70,12 @@ ACTIONS = ("run", "status", "report", "kill", "resume")
 @deployments_option()
 @user_errors
 def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_file, store_url,
-        cycle_interval_seconds, keeper_account, backfill_file, metrics_port, show_config, rule, reason, json_file,
+        cycle_interval_seconds, keeper_account, backfill_file, metrics_port, api, show_config, rule, reason, json_file,
         network_config, deployments_dir):
     """Run the keepers, or inspect and steer them."""
     config = load_keeper_config(config_file, {
         "dry_run": dry_run, "store_url": store_url, "cycle_interval_seconds": cycle_interval_seconds,
-        "keeper_account": keeper_account, "metrics_port": metrics_port,
+        "keeper_account": keeper_account, "metrics_port": metrics_port, "api": api,
     })
     if show_config:
         click.echo(json.dumps({"config_file": str(config.config_file), **config.settings.redacted(),
@@ -112,7 +115,7 @@ def _run(config: KeeperConfig, users, store, ecosystem, network, network_config,
                                          context.client.feed_decimals[token], settings.timeframe_seconds, wanted)
             click.echo(f"Backfilled {name} from {token}'s feed rounds: {added} bars")
     reconcile_all(context, click.echo)
-    watchers = Watchers(config, spec, users, network.name, click.echo)
+    watchers = Watchers(config, spec, users, network.name, store, click.echo)
     scheduler = Scheduler(context, users, report=click.echo, on_cycle=watchers.on_cycle, on_beat=watchers.on_beat)
     scheduler.install_signal_handlers()
     mode = "dry run, nothing is sent" if settings.dry_run else f"keeper {context.client.keeper.address}"

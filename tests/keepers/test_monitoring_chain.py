@@ -1,14 +1,17 @@
-"""A keeper process as an operator runs it (`ape run keeper --interval 1 --metrics-port
-0`, a webhook in keeper.yaml) on a real anvil, scraped by a real Prometheus that also
-loads the shipped alert rules. One deploy for the whole file: each costs about 20 s."""
+"""A keeper process as an operator runs it (`ape run keeper --interval 1 --metrics-port 0
+--api 127.0.0.1:0`, a webhook in keeper.yaml) on a real anvil, scraped by a real
+Prometheus that also loads the shipped alert rules. One deploy for the whole file:
+each costs about 20 s."""
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import signal
 import threading
 import time
+import urllib.request
 
 import pytest
 from helpers_keeper import calm_then_dip, deploy_local_system, user_entry
@@ -64,7 +67,8 @@ def keeper(tmp_path, webhook):
                                  webhooks=[{"url": webhook.url, "events": ["trade"]}])
     history = system.write_history({"ETH": calm_then_dip(system.prices["WETH"]),
                                     "BTC": calm_then_dip(system.prices["WBTC"])})
-    process = system.keeper_process("--interval", "1", "--metrics-port", "0", "--backfill", str(history))
+    process = system.keeper_process("--interval", "1", "--metrics-port", "0", "--api", "127.0.0.1:0",
+                                    "--backfill", str(history))
     output = OutputLines(process)
     yield process, output
     if process.poll() is None:
@@ -75,6 +79,7 @@ def keeper(tmp_path, webhook):
 def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules_and_a_webhook_hears_of_trades(keeper, webhook):
     process, output = keeper
     port = int(output.wait_for(r"Metrics: http://127\.0\.0\.1:(\d+)/metrics").group(1))
+    page = output.wait_for(r"Status page: (http://127\.0\.0\.1:\d+/)").group(1)
     prometheus = PrometheusServer([f"127.0.0.1:{port}"], [RULES])
     prometheus.start()
     try:
@@ -89,6 +94,8 @@ def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules_and_a_webho
         assert eventually(lambda: prometheus.query("ALERTS") == [], timeout=20), prometheus.query("ALERTS")
         rules = prometheus.rules()
         assert len(rules) == 7 and {rule["health"] for rule in rules} == {"ok"}, rules
+        with urllib.request.urlopen(f"{page}api/trades", timeout=10) as answer:  # the keeper's own status API
+            assert sorted(trade["user"] for trade in json.load(answer)) == ["alice", "alice", "bob"]
     finally:
         prometheus.stop()
     process.send_signal(signal.SIGTERM)
