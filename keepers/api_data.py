@@ -45,6 +45,8 @@ class StatusData:
         for user in self.config.users:
             held = sleeves(self.store.trades(user.id), self.decimals[self.quote])
             cycle = last_cycles.get(user.id)
+            # Locks end in chain time (a replay's), as `keeper status` shows them: at the last cycle's block.
+            chain_now = cycle.block_time if cycle is not None else None
             result.append({
                 "id": user.id, "enabled": user.enabled, "tokens": user.tokens,
                 "vault_value_quote": cycle.vault_value_quote if cycle else None,
@@ -52,7 +54,8 @@ class StatusData:
                 "positions": [{"asset": asset, "strategy": strategy,
                                "amount": sleeve.tokens / 10 ** self.decimals[asset], "cost_quote": sleeve.cost_quote}
                               for (asset, strategy), sleeve in held.items() if sleeve.tokens > 0],
-                "locks": [_lock(lock) for lock in locks if lock.user_id in (user.id, GLOBAL_USER)],
+                "locks": [_lock(lock) for lock in locks if lock.user_id in (user.id, GLOBAL_USER)
+                          and (lock.until is None or chain_now is None or lock.until > chain_now)],
                 "last_cycle": None if cycle is None else {
                     "started_at": cycle.started_at, "block_time": cycle.block_time, "error": cycle.error,
                     "duration_seconds": cycle.duration_seconds, "trades_ok": cycle.trades_ok,

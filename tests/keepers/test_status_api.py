@@ -78,6 +78,9 @@ def get(url: str, token: str | None = None):
 
 
 def test_the_api_serves_the_store(data):
+    for rule, days in (("cooldown", 3), ("loss_streak", 9)):  # ended / still on at alice's last cycle (day 4)
+        data.store.save_lock(LockRow(user_id="alice", rule=rule, asset="WETH", until=DAY0 + timedelta(days=days),
+                                     reason=rule, created_at=now_utc()))
     with serving_api(data, "127.0.0.1:0", None, print) as server:
         base = f"http://127.0.0.1:{server.server_port}"
         users = {user["id"]: user for user in get(f"{base}/api/users")}
@@ -91,7 +94,8 @@ def test_the_api_serves_the_store(data):
     assert missing.value.code == 404
     assert users["alice"]["vault_value_quote"] == 10_400
     assert users["alice"]["positions"] == [{"asset": "WETH", "strategy": "bollinger", "amount": 0.4, "cost_quote": 1000}]
-    assert [lock["kill_switch"] for lock in users["bob"]["locks"]] == [True] and users["alice"]["locks"] == []
+    assert [lock["kill_switch"] for lock in users["bob"]["locks"]] == [True]
+    assert [lock["rule"] for lock in users["alice"]["locks"]] == ["loss_streak"]  # locks end in chain time
     assert [(t["side"], t["amount_in"], t["token_in"], t["amount_out"], t["token_out"]) for t in trades] == [
         ("BUY", 1000, "USDC", 0.4, "WETH")]
     assert [point["value"] for point in equity] == [10_000, 9_700, 9_400, 9_100, 8_800]
