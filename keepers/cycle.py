@@ -80,6 +80,11 @@ class CycleResult:
         return sum(count for status, count in self.trade_statuses.items() if status not in (MINED, SKIPPED))
 
     @property
+    def failed(self) -> bool:
+        """The cycle ended in an error, or a trade of it did not execute."""
+        return bool(self.error or self.trades_failed)
+
+    @property
     def blocks(self) -> int:
         """Trades the risk rules (or an invalid price) stopped."""
         return sum(self.blocks_by_rule.values())

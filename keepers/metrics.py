@@ -93,7 +93,7 @@ class KeeperMetrics:
         user = result.user_id
         self.cycles.labels(user, "error" if result.error else "ok").inc()
         self.cycle_duration.observe(result.duration_seconds)
-        if result.error or result.trades_failed:
+        if result.failed:
             self.failed_in_a_row.labels(user).inc()
         else:
             self.failed_in_a_row.labels(user).set(0)

@@ -122,6 +122,8 @@ class Notifier:
 
     def cycle_done(self, result: CycleResult) -> None:
         """Queues what ``result`` changed (never blocks; called by the scheduler)."""
+        if not self._channels:
+            return  # no webhook configured: nothing to decide or redact
         for notice in self._notices(result):
             self.put(notice)
 
@@ -146,7 +148,7 @@ class Notifier:
 
     def _notices(self, result: CycleResult) -> list[Notice]:
         state = self._states.setdefault(result.user_id, _UserState())
-        failing = bool(result.error or result.trades_failed)
+        failing = result.failed
         rules = frozenset(result.blocks_by_rule)
         kinds = [kind for kind, happened in (
             ("trade", result.trades_ok > 0),
