@@ -14,7 +14,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help setup postgres test run chain slither bench gas clean
+.PHONY: help setup postgres prometheus chromium test run chain slither bench gas clean
 
 help:
 	@echo "make setup   install the venv, npm packages and compiler adapter"
@@ -25,7 +25,7 @@ help:
 	@echo "make bench   benchmarks under bench/ (not part of the tests)"
 	@echo "make gas     gas report for Vault and Executor against a plain router swap"
 
-setup: $(VENV)/.installed node_modules/.installed $(SOLC_ADAPTER) postgres
+setup: $(VENV)/.installed node_modules/.installed $(SOLC_ADAPTER) postgres prometheus chromium
 
 # The keeper suite runs against a real PostgreSQL server (tests start and stop it).
 # Debian's package provides the binaries; install it when they are missing (as root).
@@ -33,6 +33,20 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
 		{ echo "PostgreSQL server binaries are missing: install Debian's postgresql package (as root)"; exit 1; }
+
+# The alert rules are checked with promtool and a test scrapes a keeper with a real
+# Prometheus: Debian's package has both; install it when missing (as root).
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } || \
+		{ echo "Prometheus and promtool are missing: install Debian's prometheus package (as root)"; exit 1; }
+
+# The status page is tested in a headless Chromium driven by Selenium through
+# chromedriver: Debian's chromium and chromium-driver packages, installed when missing.
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } || \
+		{ echo "chromium and chromedriver are missing: install Debian's chromium and chromium-driver packages (as root)"; exit 1; }
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

@@ -38,6 +38,12 @@ class PendingOperation:
         when = "ready now" if self.ready_at <= now else f"takes effect at {utc(self.ready_at)}"
         return f"{self.target}.{self.call} by {self.caller}: {when} (operation {self.operation_id})"
 
+    def to_json(self) -> dict:
+        """The operation as plain values (for the status API)."""
+        return {"operation_id": self.operation_id, "caller": self.caller, "target": self.target,
+                "function": self.function, "arguments": {k: str(v) for k, v in self.arguments.items()},
+                "ready_at": utc(self.ready_at), "affects_users": self.affects_users}
+
     @property
     def affects_users(self) -> bool:
         """Whether it can change what keepers may do with users' balances: everything but a
@@ -84,6 +90,11 @@ class AdminWatch:
         if time.monotonic() - self._read_at >= self.refresh_seconds:
             self._pending = pending_operations(*self._source)
             self._read_at = time.monotonic()
+        return self._pending
+
+    def last_read(self) -> list[PendingOperation]:
+        """The operations as last read, without reading again (for other threads: the
+        status API must not call the node from its own thread)."""
         return self._pending
 
     def affecting_users(self) -> list[PendingOperation]:

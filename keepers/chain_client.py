@@ -38,9 +38,11 @@ _MULTICALL3_ABI = [*MULTICALL3_CONTRACT_TYPE["abi"], {
 
 class _RequestCounter:
     """Counts every JSON-RPC request that the web3 HTTP provider sends, Ape's included
-    (its ``_make_request`` is the one place every request passes)."""
+    (its ``_make_request`` is the one place every request passes), and those that got
+    no answer (a transport failure; an error answer such as a revert is an answer)."""
 
     count = 0
+    errors = 0
 
     @classmethod
     def install(cls, web3_provider) -> None:
@@ -53,7 +55,11 @@ class _RequestCounter:
 
         def counted(method, request_data):
             cls.count += 1
-            return send(method, request_data)
+            try:
+                return send(method, request_data)
+            except Exception:
+                cls.errors += 1
+                raise
 
         web3_provider._make_request = counted
         web3_provider._sentinel_counted = True
@@ -145,6 +151,11 @@ class ChainClient:
     def rpc_calls(self) -> int:
         """JSON-RPC requests made so far by this process."""
         return _RequestCounter.count
+
+    @property
+    def rpc_errors(self) -> int:
+        """JSON-RPC requests of this process that got no answer (node unreachable, timeout)."""
+        return _RequestCounter.errors
 
     def token(self, symbol: str) -> str:
         """The address of a configured token."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from keepers import PROJECT_ROOT
 from keepers.errors import SentinelError
 from keepers.network_config import Address
+from keepers.redact import REDACTED, redact_text, redact_url
 from keepers.yaml_files import read_mapping
 from strategies.registry import did_you_mean
 from strategies.risk import RiskLimits
@@ -38,6 +40,28 @@ NON_SETTING_VARIABLES = {"SENTINEL_CONFIG", "SENTINEL_CRASH_AT"}
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+NOTICE_KINDS = ("trade", "block", "kill_switch", "failure", "recovery")
+
+
+class Webhook(_Strict):
+    """One webhook the keeper notifies (keepers/notify.py)."""
+
+    url: str = Field(description="where to POST; a credential (Slack and Discord URLs carry a token)")
+    format: Literal["json", "slack", "discord"] = Field("json", description="body: generic JSON, Slack or Discord")
+    events: list[Literal[NOTICE_KINDS]] = Field(list(NOTICE_KINDS), min_length=1,
+                                                description="which notices to send")
+    max_per_minute: int = Field(20, ge=1, le=600, description="rate limit; notices past it are dropped and counted")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {redact_url(url)}; e.g. https://hooks.slack.com/services/...")
+        return url
 
 
 class KeeperSettings(_Strict):
@@ -60,12 +84,32 @@ class KeeperSettings(_Strict):
     admin_ops_refresh_seconds: int = Field(
         60, ge=1, description="how often pending admin operations are read again (users with pause_on_admin_ops)"
     )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65_535, description="serve Prometheus metrics on 127.0.0.1 at this port (0: any free port)"
+    )
+    webhooks: list[Webhook] = Field(default_factory=list, description="where trades, blocks and failures are sent")
+    api: str | None = Field(None, description="HOST:PORT of the read-only status API and page (null: off)")
+    api_token: str | None = Field(None, min_length=16, description="bearer token the API requires; needed off localhost")
     users_file: Path = Field(CONFIG_DIR / "users.yaml")
     strategies_file: Path = Field(CONFIG_DIR / "strategies.yaml")
     price_series: dict[str, str] = Field(
         default_factory=lambda: {"WETH": "ETH", "WBTC": "BTC", "LTC": "LTC"},
         description="network token -> the price series its strategies are configured for",
     )
+
+    @field_validator("api")
+    @classmethod
+    def _host_and_port(cls, api: str | None) -> str | None:
+        if api is not None:
+            api_address(api)
+        return api
+
+    @model_validator(mode="after")
+    def _token_off_localhost(self) -> KeeperSettings:
+        if self.api is not None and self.api_token is None and api_address(self.api)[0] not in LOCAL_HOSTS:
+            raise ValueError(f"api: {self.api} is not a local address; set api_token (SENTINEL_API_TOKEN, "
+                             "16 characters or more) or bind 127.0.0.1")
+        return self
 
     @model_validator(mode="after")
     def _valid_store_url(self) -> KeeperSettings:
@@ -85,9 +129,13 @@ class KeeperSettings(_Strict):
         return url.render_as_string(hide_password=False)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as plain values, the store's password hidden (for --show-config)."""
+        """The settings as plain values, the store's password and the webhook and API tokens hidden (for --show-config)."""
         values = self.model_dump(mode="json")
         values["store_url"] = make_url(self.store_url).render_as_string(hide_password=True)
+        for webhook in values["webhooks"]:
+            webhook["url"] = redact_url(webhook["url"])
+        if values["api_token"] is not None:
+            values["api_token"] = REDACTED
         return values
 
 
@@ -245,7 +293,9 @@ def validation_problem(error: ValidationError, raw: Any = None) -> str:
     if first["type"] == "missing":
         return f"{location}: missing; add it"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{location}: {message}" + (f" (got {first['input']!r})" if not isinstance(first["input"], dict) else "")
+    # A URL in the input (a webhook's) is shown without its token.
+    return f"{location}: {message}" + (
+        f" (got {redact_text(repr(first['input']))})" if not isinstance(first["input"], dict) else "")
 
 
 def _location(loc: tuple[int | str, ...], raw: Any) -> str:
@@ -262,6 +312,14 @@ def _location(loc: tuple[int | str, ...], raw: Any) -> str:
             text += f".{part}" if text else str(part)
             node = node.get(part) if isinstance(node, Mapping) else None
     return text or "(top level)"
+
+
+def api_address(api: str) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv4 address or a host name) as (host, port); ValueError naming the form."""
+    host, colon, port = api.rpartition(":")
+    if not colon or not host or not port.isdigit() or int(port) > 65_535:
+        raise ValueError(f"{api!r} is not HOST:PORT; e.g. 127.0.0.1:8787 (port 0: any free port)")
+    return host, int(port)
 
 
 def _project_path(path: str | Path) -> Path:

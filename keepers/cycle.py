@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import resource
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,7 +45,7 @@ class KeeperContext:
     keeper_id: str
     user_addresses: dict[str, str]  # user id -> address
     user_strategies: dict[tuple[str, str], tuple[Strategy, ...]]  # (user id, token) -> strategies
-    admin_watch: AdminWatch | None = None  # set when a user pauses for pending admin operations
+    admin_watch: AdminWatch | None = None  # pending admin operations (pause_on_admin_ops, metrics)
 
     @property
     def quote(self) -> str:
@@ -61,14 +62,39 @@ class CycleResult:
     block_time: datetime | None = None
     duration_seconds: float = 0.0
     rpc_calls: int = 0
+    rpc_errors: int = 0
     signals: int = 0
-    trades_ok: int = 0
-    trades_failed: int = 0
-    blocks: int = 0
+    trade_statuses: Counter = field(default_factory=Counter)  # status after execution -> trades
+    blocks_by_rule: Counter = field(default_factory=Counter)  # risk rule -> trades it stopped
+    feed_ages_seconds: dict[str, int] = field(default_factory=dict)  # token -> block time - feed's updatedAt
     vault_value_quote: float | None = None
+    vault_peak_quote: float | None = None  # the drawdown kill switch's reference (None: no such switch)
     position_value_quote: float | None = None
+    realised_pnl_quote: float | None = None
+    open_pnl_quote: float | None = None
+    kill_switch: bool | None = None  # a lock without end holds the user (None: unknown, the cycle failed)
     events: list[str] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def trades_ok(self) -> int:
+        """Trades mined in this cycle."""
+        return self.trade_statuses[MINED]
+
+    @property
+    def trades_failed(self) -> int:
+        """Trades that were sent (or meant to be) and did not execute; a dry run's skips are not failures."""
+        return sum(count for status, count in self.trade_statuses.items() if status not in (MINED, SKIPPED))
+
+    @property
+    def failed(self) -> bool:
+        """The cycle ended in an error, or a trade of it did not execute."""
+        return bool(self.error or self.trades_failed)
+
+    @property
+    def blocks(self) -> int:
+        """Trades the risk rules (or an invalid price) stopped."""
+        return sum(self.blocks_by_rule.values())
 
     def line(self) -> str:
         """One compact line for a person: when, who, what happened, what it cost."""
@@ -86,14 +112,17 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     stops the keeper's other users.
     """
     started, clock = now_utc(), time.perf_counter()
-    calls_before = context.client.rpc_calls
+    calls_before, errors_before = context.client.rpc_calls, context.client.rpc_errors
     result = CycleResult(user_id=user.id, started_at=started)
     try:
-        _cycle(user, context, number, result)
+        risk = RiskManager(context.store, user.id, user.risk)
+        _cycle(user, context, number, result, risk)
+        result.kill_switch = any(lock.until is None for lock in risk.evaluator.locks)
     except Exception as error:  # noqa: BLE001 - recorded with the cycle, shown on its line
         result.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:500]
     result.duration_seconds = time.perf_counter() - clock
     result.rpc_calls = context.client.rpc_calls - calls_before
+    result.rpc_errors = context.client.rpc_errors - errors_before
     context.store.add_cycle(CycleRow(
         keeper_id=context.keeper_id, user_id=user.id, started_at=started, block_time=result.block_time,
         duration_seconds=result.duration_seconds, rpc_calls=result.rpc_calls, signals=result.signals,
@@ -105,10 +134,9 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     return result
 
 
-def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleResult) -> None:
+def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleResult, risk: RiskManager) -> None:
     store, settings = context.store, context.config.settings
     address = context.user_addresses[user.id]
-    risk = RiskManager(store, user.id, user.risk)
     trades = store.trades(user.id)
     unfinished = [row for row in trades if row.status in UNFINISHED]
     for row in unfinished:
@@ -121,6 +149,8 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     checkpoint("after_price_read")
     now = datetime.fromtimestamp(snapshot.block_time, UTC)
     result.block_time = now
+    result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at
+                                for token, feed in snapshot.feeds.items() if feed is not None}
     quote_problem = check_reading(snapshot.feeds[context.quote], snapshot.block_time,
                                   context.spec.quote.max_age_seconds)
     prices = _usable_prices(user, context, snapshot, result, risk, now)
@@ -132,7 +162,7 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     if quote_problem is not None:
         for token in tokens:
             risk.block(token, quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}", now)
-            result.blocks += 1
+            result.blocks_by_rule[quote_problem.rule] += 1
         return
     decided = store.last_decided_bars(user.id)
     newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
@@ -187,7 +217,7 @@ def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> 
         problem = check_reading(snapshot.feeds[token], snapshot.block_time, context.spec.token(token).max_age_seconds)
         if problem is not None:
             risk.block(token, problem.rule, problem.reason, now)
-            result.blocks += 1
+            result.blocks_by_rule[problem.rule] += 1
             result.events.append(f"{token} {problem.rule}: {problem.reason}")
             continue
         readings[context.config.settings.price_series[token]] = snapshot.feeds[token]
@@ -207,7 +237,10 @@ def _mark_value(user, context, snapshot, prices, held, result, risk, now) -> Non
         held_tokens[asset] = held_tokens.get(asset, 0) + sleeve.tokens
     result.vault_value_quote = value_quote(snapshot.balances, prices_usd, decimals, quote)
     result.position_value_quote = value_quote(held_tokens, prices_usd, decimals, quote)
+    result.realised_pnl_quote = sum(sleeve.realised_quote for sleeve in held.values())
+    result.open_pnl_quote = result.position_value_quote - sum(sleeve.cost_quote for sleeve in held.values())
     lock = risk.check_drawdown(result.vault_value_quote, now)
+    result.vault_peak_quote = risk.peak
     if lock is not None:
         result.events.append(f"KILL SWITCH: {lock.reason}")
 
@@ -231,7 +264,7 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
     if stop is not None:
         rule, reason = stop
         risk.block(token, rule, reason, now)
-        result.blocks += 1
+        result.blocks_by_rule[rule] += 1
         result.events.append(f"{label} blocked by {rule}: {reason}")
         return
     row = context.journal.execute(
@@ -240,16 +273,15 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
         risk, now,
     )
     decimals = context.client.token_decimals
+    result.trade_statuses[row.status] += 1
     if row.status == MINED:
         # Later decisions of this cycle size from what the vault holds now.
         snapshot.balances[token_in] -= row.amount_in
         snapshot.balances[token_out] += row.amount_out
-        result.trades_ok += 1
         result.events.append(
             f"{label} {row.amount_in / 10 ** decimals[token_in]:.6g} {token_in} -> "
             f"{row.amount_out / 10 ** decimals[token_out]:.6g} {token_out} ({signal.reason})")
     else:
-        result.trades_failed += row.status != SKIPPED
         result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
 
 

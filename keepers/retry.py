@@ -3,6 +3,7 @@
 Only transport failures are retried (connection refused or reset, timeouts); an
 answer from the node, such as a revert, is never retried. The wait doubles from
 ``first_delay`` up to ``max_delay``; after ``attempts`` tries the last error is raised.
+Other callers (webhooks) name what else counts as transient with ``retry_on``.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 def with_retries(
     action: Callable[[], T], *, attempts: int = 5, first_delay: float = 0.25, max_delay: float = 4.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, retry_on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
 ) -> T:
-    """``action()``, retried with capped exponential backoff on transport failures."""
+    """``action()``, retried with capped exponential backoff on ``retry_on`` (transport failures)."""
     delay = first_delay
     attempt = 1
     while True:
         try:
             return action()
-        except TRANSIENT_ERRORS:
+        except retry_on:
             if attempt >= attempts:
                 raise
             sleep(delay)

@@ -4,7 +4,8 @@ Before a user's cycle the keeper takes that user's lease in the store (expiring,
 renewed by every cycle), so two keepers never run one user at once; a keeper that
 dies loses its leases when they expire. A heartbeat row per keeper shows it is alive.
 SIGINT and SIGTERM set a flag: the cycle under way finishes, then the keeper stops and
-gives its leases back.
+gives its leases back. Whoever watches the keeper (metrics, notifications) is handed
+each finished cycle and each heartbeat through ``on_cycle`` and ``on_beat``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from keepers.store import now_utc
 
 
 class Scheduler:
-    """Runs the cycles of ``users`` in ``context``; ``report`` gets one line per cycle."""
+    """Runs the cycles of ``users`` in ``context``; ``report`` gets one line per cycle,
+    each of ``on_cycle`` every cycle's result, each of ``on_beat`` every heartbeat's time."""
 
-    def __init__(self, context: KeeperContext, users: Sequence[UserConfig], report: Callable[[str], None]) -> None:
+    def __init__(self, context: KeeperContext, users: Sequence[UserConfig], report: Callable[[str], None],
+                 on_cycle: Sequence[Callable[[CycleResult], None]] = (),
+                 on_beat: Sequence[Callable[[datetime], None]] = ()) -> None:
         self.context = context
         self.users = [user for user in users if user.enabled]
         self.report = report
+        self.on_cycle = on_cycle
+        self.on_beat = on_beat
         self.stopping = threading.Event()
         self.started_at = now_utc()
         self._cycle_numbers = {user.id: 0 for user in self.users}
@@ -67,6 +73,8 @@ class Scheduler:
         self._cycle_numbers[user.id] += 1
         result = run_cycle(user, self.context, number)
         self.report(result.line())
+        for observe in self.on_cycle:
+            observe(result)
         return result
 
     def _hold_lease(self, user: UserConfig) -> bool:
@@ -110,3 +118,5 @@ class Scheduler:
             self.context.keeper_id, interval_seconds=self.context.config.settings.cycle_interval_seconds,
             pid=os.getpid(), host=socket.gethostname(), started_at=self.started_at,
         )
+        for observe in self.on_beat:
+            observe(now_utc())

@@ -56,8 +56,7 @@ def build_context(
         keeper_id=keeper_id, quote_symbol=spec.quote.symbol, tolerance_bps=settings.tolerance_bps,
         dry_run=settings.dry_run,
     )
-    pausing = any(user.enabled and user.pause_on_admin_ops for user in users)
-    watch = watch_deployment(record, settings.admin_ops_refresh_seconds) if pausing else None
+    watch = watch_deployment(record, settings.admin_ops_refresh_seconds)
     return KeeperContext(config=config, spec=spec, store=store, client=client, journal=journal, keeper_id=keeper_id,
                          user_addresses=addresses, user_strategies=strategies, admin_watch=watch)
 

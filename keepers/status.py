@@ -18,14 +18,14 @@ from ape import chain
 
 from keepers.admin_ops import watch_deployment
 from keepers.chain_client import ChainClient
-from keepers.config import KeeperConfig, UserConfig
+from keepers.config import KeeperConfig, KeeperSettings, UserConfig
 from keepers.deployment import DeploymentRecord
 from keepers.market import check_reading
 from keepers.network_config import NetworkSpec
 from keepers.positions import sleeves, value_quote
 from keepers.risk import GLOBAL_KILL_SWITCH
 from keepers.startup import user_address
-from keepers.store import GLOBAL_USER, MINED, Store, now_utc
+from keepers.store import GLOBAL_USER, MINED, HeartbeatRow, Store, now_utc
 
 
 @dataclass
@@ -103,20 +103,24 @@ def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: St
 
 def _heartbeats(store: Store, config: KeeperConfig, status: KeeperStatus) -> None:
     beats = store.heartbeats()
-    limit = config.settings.dead_man_intervals * config.settings.cycle_interval_seconds
     for beat in beats:
         status.heartbeat_lines.append(
             f"keeper {beat.keeper_id} (pid {beat.pid}): last seen {_age(beat.last_seen)} ago, "
             f"started {beat.started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC")
+    status.dead_reason = dead_man(beats, config.settings)
+    status.alive = not status.dead_reason
+
+
+def dead_man(beats: list[HeartbeatRow], settings: KeeperSettings) -> str:
+    """Why the keepers count as dead ("" while the newest heartbeat is younger than
+    ``dead_man_intervals`` cycle intervals)."""
     if not beats:
-        status.dead_reason = "no keeper has ever run against this store"
-        return
-    newest = max(beat.last_seen for beat in beats)
-    silent = (now_utc() - newest).total_seconds()
-    status.alive = silent <= limit
-    if not status.alive:
-        status.dead_reason = (f"no heartbeat for {silent:.0f} s, more than dead_man_intervals x cycle_interval_seconds "
-                              f"= {limit} s")
+        return "no keeper has ever run against this store"
+    limit = settings.dead_man_intervals * settings.cycle_interval_seconds
+    silent = (now_utc() - max(beat.last_seen for beat in beats)).total_seconds()
+    if silent <= limit:
+        return ""
+    return f"no heartbeat for {silent:.0f} s, more than dead_man_intervals x cycle_interval_seconds = {limit} s"
 
 
 def _age(when: datetime) -> str:

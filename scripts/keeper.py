@@ -19,6 +19,7 @@ from ape.logging import logger
 from rich.console import Console
 from rich.table import Table
 
+from keepers.api import DEFAULT_API
 from keepers.cli import (
     SentinelCommand,
     deployments_option,
@@ -31,6 +32,7 @@ from keepers.cli import (
 from keepers.config import KeeperConfig, load_keeper_config
 from keepers.errors import SentinelError
 from keepers.market import backfill_from_file, backfill_from_rounds
+from keepers.monitoring import Watchers
 from keepers.reporting import user_report
 from keepers.risk import GLOBAL_KILL_SWITCH, RiskManager, clear, engage_global_kill_switch
 from keepers.scheduler import Scheduler
@@ -55,6 +57,10 @@ ACTIONS = ("run", "status", "report", "kill", "resume")
 @click.option("--keeper-account", default=None, help="`ape accounts` alias of the keeper (test account 1 locally).")
 @click.option("--backfill", "backfill_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Price file (backtester format) whose bars seed the strategies' history.")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (overrides metrics_port; 0: any free port).")
+@click.option("--api", is_flag=False, flag_value=DEFAULT_API, default=None, metavar="[HOST:PORT]",
+              help=f"Serve the read-only status API and page (default address {DEFAULT_API}; overrides api).")
 @click.option("--show-config", is_flag=True, help="Print the merged configuration (secrets hidden) and exit.")
 @click.option("--rule", default=None, help="resume: the rule whose locks to clear (default: the kill switch).")
 @click.option("--reason", default="engaged by hand", show_default=True, help="kill: why (stored with the lock).")
@@ -64,12 +70,12 @@ ACTIONS = ("run", "status", "report", "kill", "resume")
 @deployments_option()
 @user_errors
 def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_file, store_url,
-        cycle_interval_seconds, keeper_account, backfill_file, show_config, rule, reason, json_file,
+        cycle_interval_seconds, keeper_account, backfill_file, metrics_port, api, show_config, rule, reason, json_file,
         network_config, deployments_dir):
     """Run the keepers, or inspect and steer them."""
     config = load_keeper_config(config_file, {
         "dry_run": dry_run, "store_url": store_url, "cycle_interval_seconds": cycle_interval_seconds,
-        "keeper_account": keeper_account,
+        "keeper_account": keeper_account, "metrics_port": metrics_port, "api": api,
     })
     if show_config:
         click.echo(json.dumps({"config_file": str(config.config_file), **config.settings.redacted(),
@@ -109,7 +115,8 @@ def _run(config: KeeperConfig, users, store, ecosystem, network, network_config,
                                          context.client.feed_decimals[token], settings.timeframe_seconds, wanted)
             click.echo(f"Backfilled {name} from {token}'s feed rounds: {added} bars")
     reconcile_all(context, click.echo)
-    scheduler = Scheduler(context, users, report=click.echo)
+    watchers = Watchers(config, spec, users, network.name, store, click.echo, context.admin_watch)
+    scheduler = Scheduler(context, users, report=click.echo, on_cycle=watchers.on_cycle, on_beat=watchers.on_beat)
     scheduler.install_signal_handlers()
     mode = "dry run, nothing is sent" if settings.dry_run else f"keeper {context.client.keeper.address}"
     click.echo(f"Keeper {context.keeper_id} on {ecosystem.name}:{network.name} ({mode}); "
@@ -121,6 +128,7 @@ def _run(config: KeeperConfig, users, store, ecosystem, network, network_config,
             scheduler.run_forever()
     finally:
         scheduler.close()
+        watchers.close()
 
 
 def _status(config, users, store, ecosystem, network, network_config, deployments_dir) -> int:

@@ -20,10 +20,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from keepers import PROJECT_ROOT
+from keepers.api import DEFAULT_API
 from keepers.cli import SentinelCommand, deployments_option, load_spec, network_config_option, require_record, user_errors
 from keepers.config import load_keeper_config
 from keepers.deployment import record_path
 from keepers.market_driver import CONTRACT_NAME, MarketDriver, deploy_market_driver, require_local_chain
+from keepers.monitoring import Watchers
 from keepers.replay import Replay, chain_offset, load_window
 from keepers.replay_report import ReplayContext, compare_user, write_run_report
 from keepers.scheduler import Scheduler
@@ -47,16 +49,21 @@ DEFAULT_DATA = PROJECT_ROOT / "data" / "sample_prices.csv"
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Keeper config (default: data/config/keeper.yaml).")
 @click.option("--store-url", default=None, help="Store of the replay's keepers (default: a SQLite file in --out).")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve the keepers' Prometheus metrics on 127.0.0.1:PORT/metrics (0: any free port).")
+@click.option("--api", is_flag=False, flag_value=DEFAULT_API, default=None, metavar="[HOST:PORT]",
+              help=f"Serve the read-only status API and page (default address {DEFAULT_API}).")
 @network_config_option()
 @deployments_option()
 @user_errors
 def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seconds, speed, config_file, store_url,
-        network_config, deployments_dir):
+        metrics_port, api, network_config, deployments_dir):
     """Replay prices bar by bar on a local chain; keepers trade; report live vs backtest."""
     require_local_chain()
     out_dir = out_dir or PROJECT_ROOT / "reports" / datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = load_keeper_config(config_file, {"store_url": store_url or f"sqlite:///{out_dir.resolve() / 'store.db'}"})
+    config = load_keeper_config(config_file, {"store_url": store_url or f"sqlite:///{out_dir.resolve() / 'store.db'}",
+                                              "metrics_port": metrics_port, "api": api})
     if config.settings.log_level != "DEBUG":
         logger.set_level("WARNING")
     wanted = [u.strip() for u in user_ids.split(",")] if user_ids else None
@@ -80,7 +87,9 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
     starting_quote = {user.id: vault.balanceOf(context.user_addresses[user.id], quote_address)
                       / 10 ** spec.quote.decimals for user in users}
     offset = chain_offset(window.closes.index[0], window.interval_seconds, chain.blocks.head.timestamp)
-    scheduler = Scheduler(context, users, report=lambda line: None)
+    watchers = Watchers(config, spec, users, network.name, store, click.echo, context.admin_watch)
+    scheduler = Scheduler(context, users, report=lambda line: None, on_cycle=watchers.on_cycle,
+                          on_beat=watchers.on_beat)
     scheduler.install_signal_handlers()  # Ctrl-C from here on: finish the bar, report what ran
     console = Console(width=None if sys.stdout.isatty() else 160)  # a log keeps whole table rows
     console.print(f"Replaying {window.bars} bars of {data_path.name} "
@@ -102,6 +111,7 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
 
         done = replay.run(on_bar, pace_seconds=0.0 if speed else pace_seconds)
     scheduler.close()
+    watchers.close()
     if done == 0:
         store.close()
         console.print("Interrupted before the first bar; nothing to report.")

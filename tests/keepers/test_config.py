@@ -53,6 +53,17 @@ def test_show_config_hides_the_store_password(tmp_path):
     assert shown["store_url"] == "postgresql+psycopg://keeper:***@db.example:5432/sentinel"
 
 
+def test_webhook_tokens_are_hidden_when_shown_and_in_errors(tmp_path):
+    token = "xoxb7Hq2Zr9Lm4Vt8Kw3"
+    path = write(tmp_path, {"webhooks": [{"url": f"https://hooks.slack.com/services/T1/B2/{token}", "format": "slack"}]})
+    shown = load_keeper_config(path, environ={}).settings.redacted()
+    assert shown["webhooks"][0]["url"] == "https://hooks.slack.com/services/T1/B2/***"
+    path = write(tmp_path, {"webhooks": [{"url": f"ftp://hooks.example/{token}"}]})
+    with pytest.raises(SentinelError, match=r"webhooks\[0\].url: not an http\(s\) URL") as raised:
+        load_keeper_config(path, environ={})
+    assert token not in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("settings", "users", "message"),
     [
@@ -60,6 +71,13 @@ def test_show_config_hides_the_store_password(tmp_path):
         ({"rotaton": "all"}, None, "keeper.yaml: rotaton: unknown key"),
         ({"rotation": "random"}, None, "keeper.yaml: rotation: Input should be 'all' or 'round_robin'"),
         ({"store_url": "not a url"}, None, "store_url: not a SQLAlchemy URL"),
+        ({"metrics_port": 70_000}, None, "keeper.yaml: metrics_port: Input should be less than or equal to 65535"),
+        ({"webhooks": [{"url": "https://hooks.example/x", "format": "teams"}]}, None,
+         "keeper.yaml: webhooks[0].format: Input should be 'json', 'slack' or 'discord'"),
+        ({"webhooks": [{"url": "https://hooks.example/x", "events": ["trades"]}]}, None,
+         "keeper.yaml: webhooks[0].events[0]: Input should be 'trade', 'block', 'kill_switch', 'failure' or 'recovery'"),
+        ({"webhooks": [{"url": "hooks.slack.com/services/T1/B2/c3"}]}, None,
+         "keeper.yaml: webhooks[0].url: not an http(s) URL"),
         ({}, [{**USER, "sizing": {"quote_amount": 1, "vault_share": 0.5}}], "users[0] (dora).sizing: give exactly one"),
         ({}, [{**USER, "sizing": {"vault_share": 1.5}}], "users[0] (dora).sizing.vault_share: Input should be less than or equal to 1"),
         ({}, [{**USER, "address": "0x0000000000000000000000000000000000000001"}], "users[0] (dora): give exactly one of address"),

@@ -1,0 +1,160 @@
+"""The read-only status API and page over a real SQLite store (rows written through the
+store's own API), served by the real server on a free port; the page in a real
+headless Chromium (Debian's chromium and chromium-driver, driven by Selenium)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from keepers.api import serving_api
+from keepers.api_data import StatusData
+from keepers.config import load_keeper_config
+from keepers.errors import SentinelError
+from keepers.network_config import load_network_spec, spec_path_for
+from keepers.store import INTENT, MINED, CycleRow, LockRow, SignalRow, Store, TradeRow, now_utc
+
+DAY0 = datetime(2024, 9, 1, tzinfo=UTC)
+TOKEN = "s3cret-status-token-0123"
+USERS = [{"id": user, "test_account": account, "tokens": ["WETH"], "sizing": {"quote_amount": 1000}}
+         for user, account in (("alice", 3), ("bob", 4))]
+
+
+def add_cycle(store: Store, user: str, day: int, value: float, trade_side: str | None = None) -> None:
+    """One cycle of ``user`` on ``day`` (vault ``value``), with a mined WETH trade if a side is given."""
+    bar = DAY0 + timedelta(days=day)
+    if trade_side is not None:
+        trade_id = f"0x{user}{day:04d}".ljust(66, "0")
+        buying = trade_side == "BUY"
+        store.add_trade_intent(TradeRow(
+            trade_id=trade_id, user_id=user, user_address="0x" + "1" * 40, keeper_id="k", chain_id=31337,
+            asset="WETH", strategy="bollinger", side=trade_side, bar_time=bar, token_in="0x" + "2" * 40,
+            token_out="0x" + "3" * 40, amount_in=1_000 * 10**6 if buying else 4 * 10**17, status=INTENT,
+            replaced_tx_hashes=[], created_at=now_utc(), updated_at=now_utc()))
+        store.update_trade(trade_id, status=MINED, amount_out=4 * 10**17 if buying else 1_100 * 10**6,
+                           tx_hash="0x" + "ab" * 32)
+        store.add_signals([SignalRow(user_id=user, asset="WETH", strategy="bollinger", bar_time=bar,
+                                     action=trade_side, confidence=0.8, reason="close under the lower band",
+                                     indicators={}, created_at=now_utc())])
+    store.add_cycle(CycleRow(
+        keeper_id="k", user_id=user, started_at=now_utc(), block_time=bar + timedelta(hours=1), duration_seconds=0.05,
+        rpc_calls=1, signals=int(trade_side is not None), trades_ok=int(trade_side is not None), trades_failed=0,
+        blocks=0, memory_mb=100.0, vault_value_quote=value, position_value_quote=0.0, error=None))
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A store with five days of two users (alice trades, bob's kill switch is on) and a live heartbeat."""
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump({"users": USERS}))
+    config_file = tmp_path / "keeper.yaml"
+    config_file.write_text(yaml.safe_dump({"users_file": str(tmp_path / "users.yaml")}))
+    config = load_keeper_config(config_file, environ={})
+    store = Store.open(f"sqlite:///{tmp_path / 'sentinel.db'}")
+    for day in range(5):
+        add_cycle(store, "alice", day, 10_000 + 100 * day, trade_side="BUY" if day == 1 else None)
+        add_cycle(store, "bob", day, 10_000 - 300 * day)
+    store.save_lock(LockRow(user_id="bob", rule="kill_switch", asset="*", until=None,
+                            reason="vault value 8,800.00 is 12.0% below its peak", created_at=now_utc()))
+    store.beat("k", interval_seconds=60, pid=1, host="test", started_at=now_utc())
+    spec = load_network_spec(spec_path_for("local"))
+    yield StatusData(store=store, config=config, decimals=spec.decimals, quote=spec.quote.symbol)
+    store.close()
+
+
+def get(url: str, token: str | None = None):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_the_api_serves_the_store(data):
+    for rule, days in (("cooldown", 3), ("loss_streak", 9)):  # ended / still on at alice's last cycle (day 4)
+        data.store.save_lock(LockRow(user_id="alice", rule=rule, asset="WETH", until=DAY0 + timedelta(days=days),
+                                     reason=rule, created_at=now_utc()))
+    with serving_api(data, "127.0.0.1:0", None, print) as server:
+        base = f"http://127.0.0.1:{server.server_port}"
+        users = {user["id"]: user for user in get(f"{base}/api/users")}
+        trades = get(f"{base}/api/trades?user=alice&limit=5")
+        equity = get(f"{base}/api/users/bob/equity")
+        health = get(f"{base}/api/health")
+        assert get(f"{base}/api/admin-operations") == []
+        assert get(f"{base}/api/signals?user=alice")[0]["action"] == "BUY"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            get(f"{base}/api/nothing")
+    assert missing.value.code == 404
+    assert users["alice"]["vault_value_quote"] == 10_400
+    assert users["alice"]["positions"] == [{"asset": "WETH", "strategy": "bollinger", "amount": 0.4, "cost_quote": 1000}]
+    assert [lock["kill_switch"] for lock in users["bob"]["locks"]] == [True]
+    assert [lock["rule"] for lock in users["alice"]["locks"]] == ["loss_streak"]  # locks end in chain time
+    assert [(t["side"], t["amount_in"], t["token_in"], t["amount_out"], t["token_out"]) for t in trades] == [
+        ("BUY", 1000, "USDC", 0.4, "WETH")]
+    assert [point["value"] for point in equity] == [10_000, 9_700, 9_400, 9_100, 8_800]
+    assert health["alive"] is True and health["keepers"][0]["keeper_id"] == "k"
+
+
+def test_a_token_guards_the_api_but_not_the_page(data):
+    with serving_api(data, "127.0.0.1:0", TOKEN, print) as server:
+        base = f"http://127.0.0.1:{server.server_port}"
+        for wrong in (None, "not-the-token"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                get(f"{base}/api/users", wrong)
+            assert refused.value.code == 401
+        assert len(get(f"{base}/api/users", TOKEN)) == 2
+        with urllib.request.urlopen(f"{base}/", timeout=10) as page:
+            assert b"<title>QIE Sentinel status</title>" in page.read()
+            assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_a_non_local_bind_needs_a_token(tmp_path):
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump({"users": USERS}))
+    config_file = tmp_path / "keeper.yaml"
+    config_file.write_text(yaml.safe_dump({"users_file": str(tmp_path / "users.yaml"), "api": "0.0.0.0:8787"}))
+    with pytest.raises(SentinelError, match=r"api: 0\.0\.0\.0:8787 is not a local address; set api_token") as refused:
+        load_keeper_config(config_file, environ={})
+    assert "\n" not in str(refused.value)
+    environ = {"SENTINEL_API_TOKEN": TOKEN}
+    assert load_keeper_config(config_file, environ=environ).settings.redacted()["api_token"] == "***"
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium through chromedriver (both Debian's); quit stops both."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "chromium and chromedriver not found: run `make setup`"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    session = webdriver.Chrome(options=options, service=Service(driver))
+    yield session
+    session.quit()
+
+
+def test_the_page_shows_users_and_trades_and_follows_new_cycles(data, browser):
+    with serving_api(data, "127.0.0.1:0", TOKEN, print) as server:
+        browser.get(f"http://127.0.0.1:{server.server_port}/?token={TOKEN}&refresh=1")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "section.user")) == 2)
+        alice = browser.find_element(By.ID, "user-alice")
+        assert len(alice.find_elements(By.CSS_SELECTOR, "tr.trade")) == 1
+        assert "USDC → 0.4000 WETH" in alice.text and "10,400.00" in alice.text
+        assert "KILL SWITCH" in browser.find_element(By.ID, "user-bob").text
+        assert browser.find_element(By.ID, "health").text == "keepers alive (1)"
+        assert browser.find_elements(By.CSS_SELECTOR, "#user-alice svg polyline")
+
+        add_cycle(data.store, "alice", 5, 10_950, trade_side="SELL")  # the keeper's next cycle
+        wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#user-alice tr.trade")) == 2)
+        assert "10,950.00" in browser.find_element(By.ID, "user-alice").text
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
