@@ -19,7 +19,7 @@ export MPLBACKEND := Agg
 help:
 	@echo "make setup   install the venv, npm packages and compiler adapter"
 	@echo "make run     the main job on local defaults (see README)"
-	@echo "make test    the whole test suite (contracts first)"
+	@echo "make test    the whole test suite (contracts beside the rest)"
 	@echo "make chain   a long-lived anvil on 127.0.0.1:8545 for ape run by hand"
 	@echo "make slither static analysis of the contracts"
 	@echo "make bench   benchmarks under bench/ (not part of the tests)"
@@ -69,10 +69,10 @@ $(SOLC_ADAPTER): tools/solc_adapter.js node_modules/.installed $(VENV)/.installe
 	grep -q SOLCX_BINARY_PATH $(VENV)/bin/activate || \
 		echo 'export SOLCX_BINARY_PATH="$(CURDIR)/.solcx"' >> $(VENV)/bin/activate
 
+# The contract suite and the rest run side by side (tools/run_tests.sh).
 test: setup
 	ape compile
-	ape test tests/contracts
-	ape test tests --ignore=tests/contracts
+	tools/run_tests.sh
 
 run: setup
 	tools/run_local.sh

@@ -219,7 +219,7 @@ def test_sepolia__encrypted_account_with_passphrase_env__deploys_and_registers_f
     record = json.loads((tmp_path / "ethereum-sepolia.json").read_text())
     assert record["chain_id"] == SEPOLIA_CHAIN_ID
     assert record["roles"]["owner"] == keystore["address"]
-    assert record["roles"]["keeper"] == to_checksum_address(UNUSED_ADDRESS)
+    assert record["keepers"] == [to_checksum_address(UNUSED_ADDRESS)]
     assert "0 feed(s) registered or scheduled, 4 unchanged" in assert_ok(
         ape_run("setup_oracles", *common, "--account", "deployer", env=env)
     )
