@@ -81,6 +81,11 @@ class KeeperSettings(_Strict):
                 url = url.set(database=str(PROJECT_ROOT / path))
         return url.render_as_string(hide_password=False)
 
+    @property
+    def dead_man_seconds(self) -> int:
+        """How long a keeper's heartbeat counts as fresh: dead_man_intervals cycle intervals."""
+        return self.dead_man_intervals * self.cycle_interval_seconds
+
     def redacted(self) -> dict[str, Any]:
         """The settings as plain values, the store's password hidden (for --show-config)."""
         values = self.model_dump(mode="json")

@@ -95,7 +95,7 @@ def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: St
 
 def _heartbeats(store: Store, config: KeeperConfig, status: KeeperStatus) -> None:
     beats = store.heartbeats()
-    limit = config.settings.dead_man_intervals * config.settings.cycle_interval_seconds
+    limit = config.settings.dead_man_seconds
     for beat in beats:
         status.heartbeat_lines.append(
             f"keeper {beat.keeper_id} (pid {beat.pid}): last seen {_age(beat.last_seen)} ago, "

@@ -6,6 +6,8 @@
     ape run keeper report [--json FILE]   PnL, trades, win rate, fees, gas, risk blocks per user
     ape run keeper kill --user ID | --all --reason TEXT     engage a kill switch
     ape run keeper resume --user ID | --all [--rule RULE]   clear it (a person's decision)
+    ape run keeper backup --to FILE       copy the SQLite store (safe while keepers run)
+    ape run keeper restore --from FILE [--force]           replace the store with a backup
 """
 
 import json
@@ -28,6 +30,7 @@ from keepers.cli import (
     require_record,
     user_errors,
 )
+from keepers.backup import backup_store, restore_store
 from keepers.config import KeeperConfig, load_keeper_config
 from keepers.errors import SentinelError
 from keepers.market import backfill_from_file, backfill_from_rounds
@@ -39,10 +42,11 @@ from keepers.status import keeper_status
 from keepers.store import GLOBAL_USER, Store
 from strategies.risk import KILL_SWITCH
 
-ACTIONS = ("run", "status", "report", "kill", "resume")
+ACTIONS = ("run", "status", "report", "kill", "resume", "backup", "restore")
 
 
-@click.command(cls=SentinelCommand, short_help="Run the trading keepers (or status, report, kill, resume)")
+@click.command(cls=SentinelCommand,
+               short_help="Run the trading keepers (or status, report, kill, resume, backup, restore)")
 @click.argument("action", type=click.Choice(ACTIONS), default="run")
 @click.option("--once", is_flag=True, help="One cycle per user, then exit (for cron).")
 @click.option("--user", "user_ids", multiple=True, help="Only this user id (repeatable).")
@@ -60,12 +64,17 @@ ACTIONS = ("run", "status", "report", "kill", "resume")
 @click.option("--reason", default="engaged by hand", show_default=True, help="kill: why (stored with the lock).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="report: also write the report as JSON to this file.")
+@click.option("--to", "backup_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="backup: the file to write the store's copy to.")
+@click.option("--from", "restore_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="restore: the backup file to replace the store with.")
+@click.option("--force", is_flag=True, help="restore: even if a keeper's lease or heartbeat is fresh in the store.")
 @network_config_option()
 @deployments_option()
 @user_errors
 def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_file, store_url,
         cycle_interval_seconds, keeper_account, backfill_file, show_config, rule, reason, json_file,
-        network_config, deployments_dir):
+        backup_file, restore_file, force, network_config, deployments_dir):
     """Run the keepers, or inspect and steer them."""
     config = load_keeper_config(config_file, {
         "dry_run": dry_run, "store_url": store_url, "cycle_interval_seconds": cycle_interval_seconds,
@@ -77,6 +86,9 @@ def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_f
         return
     if config.settings.log_level != "DEBUG":
         logger.set_level("WARNING")  # Ape's INFO lines would drown the keeper's own
+    if action in ("backup", "restore"):  # before Store.open: a restore touches nothing until its checks pass
+        _copy(action, config, backup_file, restore_file, force)
+        return
     users = tuple(config.user(user_id) for user_id in user_ids) or config.users
     store = Store.open(config.settings.resolved_store_url())
     try:
@@ -170,6 +182,22 @@ def _report(config, users, store, ecosystem, network, network_config, deployment
         json_file.write_text(json.dumps({"network": f"{ecosystem.name}:{network.name}", "users": reports},
                                         indent=2, default=str))
         click.echo(f"Report written to {json_file}")
+
+
+def _copy(action, config, backup_file, restore_file, force):
+    url = config.settings.resolved_store_url()
+    if action == "backup":
+        if backup_file is None:
+            raise SentinelError("backup: give --to FILE (where to write the copy)")
+        result = backup_store(url, backup_file)
+        click.echo(f"Backed up {result.source} to {result.target} (schema {result.revision}, {result.trades} trades)")
+        return
+    if restore_file is None:
+        raise SentinelError("restore: give --from FILE (a file made by `ape run keeper backup`)")
+    result = restore_store(url, restore_file, force=force, now=datetime.now(UTC),
+                           fresh_seconds=config.settings.dead_man_seconds)
+    click.echo(f"Restored {result.source} to {result.target} (schema {result.revision}, {result.trades} trades); "
+               "the next keeper start brings it to the newest schema and reconciles it with the chain")
 
 
 def _steer(action, users, all_users, store, rule, reason):
