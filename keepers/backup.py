@@ -11,8 +11,9 @@ over the destination: a crash leaves the old file or the new one, never half of 
 A restore first validates the file (SQLite's integrity check; a Sentinel store at a
 schema revision this version knows) and refuses while a keeper looks alive in the
 target store (an unexpired lease, or a fresh heartbeat of a process that still runs)
-unless forced; before the rename it folds the target's WAL into the old file and
-removes the -wal and -shm files, so no stale WAL is replayed onto the restored store.
+unless forced; it drops the leases the backup holds (their keepers are gone), and before
+the rename it folds the target's WAL into the old file and removes the -wal and -shm
+files, so no stale WAL is replayed onto the restored store.
 PostgreSQL stores are refused: pg_dump and pg_restore do this job there.
 """
 
@@ -59,7 +60,7 @@ def backup_store(store_url: str, target: Path) -> CopyResult:
         raise SentinelError(f"--to {target}: is a folder; give the backup's file name")
     if target.resolve() == source.resolve():
         raise SentinelError(f"--to {target}: is the store itself; give another file")
-    _copy_database(source, target, before_replace=lambda: None)
+    _copy_database(source, target, restoring=False)
     return _describe(source, target)
 
 
@@ -76,7 +77,7 @@ def restore_store(store_url: str, source: Path, *, force: bool, now: datetime, f
     if alive and not force:
         raise SentinelError(f"store_url: {alive[0]}; stop the keepers first (or --force if none runs, "
                             "e.g. a lease left by a crashed keeper)")
-    _copy_database(source, target, before_replace=lambda: _retire_wal(target))
+    _copy_database(source, target, restoring=True)
     return _describe(source, target)
 
 
@@ -139,19 +140,25 @@ def live_keepers(path: Path, now: datetime, fresh_seconds: int) -> list[str]:
     return alive
 
 
-def _copy_database(source: Path, target: Path, before_replace) -> None:
+def _copy_database(source: Path, target: Path, *, restoring: bool) -> None:
     """Copies ``source`` through the backup API into a checked, flushed temporary file
-    beside ``target``, calls ``before_replace``, then renames it over ``target``."""
+    beside ``target`` and renames it over ``target``. A restore also drops the copy's
+    leases (they belong to keepers that ran when the backup was taken, and would keep
+    the next keeper off those users until they expire) and retires the target's WAL."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with _temporary_beside(target) as temporary:
         with contextlib.closing(_read_only(source)) as reader, contextlib.closing(sqlite3.connect(temporary)) as copy:
             reader.backup(copy)
             copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            if restoring and copy.execute("SELECT 1 FROM sqlite_master WHERE name = 'leases'").fetchone():
+                with copy:
+                    copy.execute("DELETE FROM leases")
             problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:
             raise SentinelError(f"{source}: the copy fails SQLite's integrity check ({problems[0]}); nothing replaced")
         _fsync(temporary)
-        before_replace()
+        if restoring:
+            _retire_wal(target)
         os.replace(temporary, target)
     _fsync(target.parent)
 

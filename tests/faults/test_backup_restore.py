@@ -92,6 +92,19 @@ def test_a_restore_refuses_while_a_keeper_holds_a_lease_unless_forced(live, tmp_
     assert restore(url, backup, force=True).trades == 3
 
 
+def test_a_restore_drops_the_leases_the_backup_caught(live, tmp_path):
+    store, url = live
+    now = now_utc()
+    store.acquire_lease("alice", "keeper-a", now, now + timedelta(minutes=5))
+    backup = backup_store(url, tmp_path / "backup.db").target
+    store.release_lease("alice", "keeper-a")  # keeper-a stopped
+    store.close()
+    restore(url, backup)
+    reopened = Store.open(url)
+    assert reopened.leases() == [] and reopened.acquire_lease("alice", "keeper-b", now, now + timedelta(minutes=5))
+    reopened.close()
+
+
 def test_a_fresh_heartbeat_counts_only_while_its_process_runs(live, tmp_path):
     store, url = live
     backup = backup_store(url, tmp_path / "backup.db").target
