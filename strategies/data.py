@@ -103,7 +103,12 @@ def validate_prices(
     Without a token column, ``tokens`` must name the one token the table holds.
     """
     where = _Locator(source, unit)
-    frame = raw.rename(columns=_normalised_columns(raw))
+    names = _normalised_columns(raw)
+    repeated = sorted({name for name in names.values() if list(names.values()).count(name) > 1})
+    if repeated:
+        raise DataError(f"{source}: column {repeated[0]!r} appears more than once (names are case-insensitive); "
+                        "keep one")
+    frame = raw.rename(columns=names)
     missing = [name for name in ("timestamp", "close") if name not in frame.columns]
     if missing:
         found = ", ".join(map(str, raw.columns)) or "none"
@@ -258,8 +263,10 @@ def _parse_timestamps(column: pd.Series, where: _Locator) -> tuple[pd.DatetimeIn
         parsed = pd.to_datetime(text, format="ISO8601", utc=True)
     except (ValueError, TypeError):
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-        line = column.index[parsed.isna().to_numpy().argmax()]
-        raise DataError(f"{where(line)}: timestamp {text[line]!r} is not ISO-8601") from None
+    invalid = parsed.isna().to_numpy()  # also text that pandas reads as "no time" ('NaT')
+    if invalid.any():
+        line = column.index[invalid.argmax()]
+        raise DataError(f"{where(line)}: timestamp {text[line]!r} is not ISO-8601")
     note = None if aware.any() else "timestamps have no time zone; read as UTC"
     return pd.DatetimeIndex(parsed, name="timestamp"), note
 
