@@ -33,7 +33,7 @@ from keepers.cli import (
 from keepers.backup import backup_store, restore_store
 from keepers.config import KeeperConfig, load_keeper_config
 from keepers.errors import SentinelError
-from keepers.market import backfill_from_file, backfill_from_rounds
+from keepers.market import backfill_bars, backfill_from_rounds, read_backfill_file
 from keepers.reporting import user_report
 from keepers.risk import GLOBAL_KILL_SWITCH, RiskManager, clear, engage_global_kill_switch
 from keepers.scheduler import Scheduler
@@ -90,10 +90,18 @@ def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_f
         _copy(action, config, backup_file, restore_file, force)
         return
     users = tuple(config.user(user_id) for user_id in user_ids) or config.users
-    store = Store.open(config.settings.resolved_store_url())
+    settings = config.settings
+    series = {settings.price_series[token]: token for user in users if user.enabled for token in user.tokens
+              if token in settings.price_series}  # an unmapped token is refused by the start-up checks
+    # Options are checked before the store is opened, which creates it on a first run.
+    backfill = (read_backfill_file(backfill_file, series, settings.timeframe_seconds)
+                if action == "run" and backfill_file is not None else None)
+    if action in ("kill", "resume") and all_users == bool(user_ids):
+        raise SentinelError(f"{action}: give either --user ID (repeatable) or --all")
+    store = Store.open(settings.resolved_store_url())
     try:
         if action == "run":
-            _run(config, users, store, ecosystem, network, network_config, deployments_dir, once, backfill_file)
+            _run(config, users, series, store, ecosystem, network, network_config, deployments_dir, once, backfill)
         elif action == "status":
             sys.exit(_status(config, users, store, ecosystem, network, network_config, deployments_dir))
         elif action == "report":
@@ -104,15 +112,14 @@ def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_f
         store.close()
 
 
-def _run(config: KeeperConfig, users, store, ecosystem, network, network_config, deployments_dir, once,
-         backfill_file):
+def _run(config: KeeperConfig, users, series, store, ecosystem, network, network_config, deployments_dir, once,
+         backfill):
     spec = load_spec(network, network_config)
     record = require_record(ecosystem, network, deployments_dir)
     context = build_context(config, spec, record, store, local_chain=is_local_chain(network), users=users)
     settings = config.settings
-    series = {settings.price_series[token]: token for user in users if user.enabled for token in user.tokens}
-    if backfill_file is not None:
-        added = backfill_from_file(store, backfill_file, series, settings.timeframe_seconds)
+    if backfill is not None:
+        added = backfill_bars(store, backfill, settings.timeframe_seconds)
         click.echo("Backfilled from file: " + ", ".join(f"{name} {count} bars" for name, count in added.items()))
     wanted = max((s.warmup for strategies in context.user_strategies.values() for s in strategies), default=0) + 1
     for name, token in series.items():
@@ -201,8 +208,6 @@ def _copy(action, config, backup_file, restore_file, force):
 
 
 def _steer(action, users, all_users, store, rule, reason):
-    if all_users == bool(users):
-        raise SentinelError(f"{action}: give either --user ID (repeatable) or --all")
     now = datetime.fromtimestamp(chain.blocks.head.timestamp, UTC)
     if action == "kill":
         if all_users:
