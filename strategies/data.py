@@ -22,6 +22,7 @@ bars; every token of one load must have the same interval.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,9 +149,16 @@ class _Locator:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    # Blank lines are kept (as empty rows) so that line numbers stay exact.
+    # Blank lines are kept (as empty rows) so that line numbers stay exact. pandas takes
+    # a first column without a header as the index, which shifts every column by one
+    # when rows have more fields than the header: index_col=False stops that, and the
+    # warning it then gives about the extra fields is an error here.
     try:
-        return pd.read_csv(path, dtype={"timestamp": str, "token": str}, skip_blank_lines=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, dtype={"timestamp": str, "token": str}, skip_blank_lines=False, index_col=False)
+    except pd.errors.ParserWarning:
+        raise DataError(f"{path}: a row has more fields than the header; fix the row or the header") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a readable CSV file ({str(err).splitlines()[0]})") from None
 
