@@ -11,7 +11,6 @@ under the `long` marker."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import shutil
 import string
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from fixtures_backtest import backtest_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -40,12 +40,20 @@ def examples(run: str):
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def one_line(error: Exception, *names: str) -> str:
-    """The message of ``error``, checked: one line that names one of ``names``."""
+def one_line(error: Exception, *names: str) -> None:
+    """Checks the message of ``error``: one line that names one of ``names``."""
     message = str(error)
     assert message and "\n" not in message, message
     assert any(name in message for name in names), (message, names)
-    return message
+
+
+def load_or_refuse(load, path: Path, error_type: type[Exception], *names: str) -> None:
+    """``load(path)`` accepts the file, or refuses it with ``error_type`` in one line
+    naming one of ``names`` (by default the file)."""
+    try:
+        load(path)
+    except error_type as error:
+        one_line(error, *(names or (str(path),)))
 
 
 # YAML-like values a hostile file can hold: scalars of every kind, nested a little.
@@ -80,10 +88,7 @@ def test_any_bytes_as_a_settings_file(tmp_path, run, kind, load, error_type):
     def check(content):
         path = tmp_path / "settings.yaml"
         path.write_bytes(content)
-        try:
-            load(path)
-        except error_type as error:
-            one_line(error, str(path))
+        load_or_refuse(load, path, error_type)
 
     check()
 
@@ -153,10 +158,8 @@ def test_one_hostile_field_in_the_users_file_is_named(tmp_path, run):
     @examples(run)
     @given(change=mutations(USERS))
     def check(change):
-        try:
-            load_users(write(tmp_path / "users.yaml", mutated(USERS, *change)))
-        except SentinelError as error:
-            one_line(error, *field_names(change[0]))
+        load_or_refuse(load_users, write(tmp_path / "users.yaml", mutated(USERS, *change)), SentinelError,
+                       *field_names(change[0]))
 
     check()
 
@@ -167,10 +170,8 @@ def test_one_hostile_field_in_a_network_file_is_named(tmp_path, run, network):
     @examples(run)
     @given(change=mutations(NETWORKS[network]))
     def check(change):
-        try:
-            load_network_spec(write(tmp_path / f"{network}.yaml", mutated(NETWORKS[network], *change)))
-        except SentinelError as error:
-            one_line(error, *field_names(change[0]), "tokens.", "quote.")
+        load_or_refuse(load_network_spec, write(tmp_path / f"{network}.yaml", mutated(NETWORKS[network], *change)),
+                       SentinelError, *field_names(change[0]), "tokens.", "quote.")
 
     check()
 
@@ -217,10 +218,7 @@ def test_price_csv_files(tmp_path, run):
     def check(document):
         path = tmp_path / "prices.csv"
         path.write_bytes(document)
-        try:
-            load_prices(path)
-        except DataError as error:
-            one_line(error, str(path))
+        load_or_refuse(load_prices, path, DataError)
 
     check()
 
@@ -241,23 +239,13 @@ def test_price_parquet_files(tmp_path, run):
             size = min(len(values) for values in columns.values())
             frame = pd.DataFrame({name: pd.Series(values[:size], dtype=object) for name, values in columns.items()})
             frame.astype({name: "string" for name in frame.columns}).to_parquet(path)
-        try:
-            load_prices(path)
-        except DataError as error:
-            one_line(error, str(path))
+        load_or_refuse(load_prices, path, DataError)
 
     check()
 
 
 # ------------------------------------------------------ the backtest command
-def _backtest_cli():
-    spec = importlib.util.spec_from_file_location("backtest_script", PROJECT_ROOT / "scripts" / "backtest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.cli
-
-
-BACKTEST = _backtest_cli()
+BACKTEST = backtest_cli()
 OPTIONS = {
     "--trade-size": st.text(max_size=8) | st.sampled_from(["0", "-5%", "101%", "1e999", "nan", "inf", "%"]),
     "--fee-bps": st.text(max_size=6) | st.sampled_from(["-1", "nan", "inf", "1e999", "10001"]),
