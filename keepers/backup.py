@@ -92,9 +92,9 @@ def sqlite_store_path(store_url: str, action: str) -> Path:
     return Path(url.database)
 
 
-def validate_backup(path: Path) -> str:
-    """The schema revision of the Sentinel store in ``path``; SentinelError naming the
-    problem if it is not a whole Sentinel store at a revision this version knows."""
+def validate_backup(path: Path) -> None:
+    """SentinelError naming the problem unless ``path`` holds a whole Sentinel store at a
+    schema revision this version knows."""
     if not path.is_file():
         raise SentinelError(f"--from {path}: no such file")
     hint = "give a file made by `ape run keeper backup`"
@@ -114,7 +114,6 @@ def validate_backup(path: Path) -> str:
     if revision[0] not in known:
         raise SentinelError(f"--from {path}: schema revision {revision[0]!r} is not one this version knows "
                             f"({', '.join(sorted(known))}); restore it with the version that made it")
-    return revision[0]
 
 
 def live_keepers(path: Path, now: datetime, fresh_seconds: int) -> list[str]:

@@ -21,7 +21,11 @@ from keepers import PROJECT_ROOT
 from keepers.store import DROPPED, FAILED, INTENT, MINED, SENT
 
 WRITER = Path(__file__).with_name("store_writer.py")
-MAX_KILL_DELAY_SECONDS = 0.1  # after the writer's first commit; it writes without pause
+# A writer is killed after a random number of committed trade steps (so every state is
+# reached however slow the disk is), plus a random delay: the kill lands anywhere in the
+# writes that follow.
+MAX_COMMITS_BEFORE_KILL = 6
+MAX_KILL_DELAY_SECONDS = 0.02
 
 PLAN = ("amount_in", "min_amount_out", "oracle_floor", "pool_amount_out")
 # Per status: the columns it must have, and those that must still be empty.
@@ -55,19 +59,19 @@ class Writers:
         )
         self.committed: dict[str, str] = {}  # trade id -> the last status a writer saw committed
 
-    def start_one(self, seed: int) -> int:
-        """Forks a writer; returns its pid once it has committed its first trade step."""
+    def start_one(self, seed: int, commits: int) -> int:
+        """Forks a writer; returns its pid once it has committed ``commits`` trade steps."""
         self.process.stdin.write(f"{seed}\n")
         self.process.stdin.flush()
-        pid, first_commit = None, False
-        while pid is None or not first_commit:
+        pid, seen = None, 0
+        while pid is None or seen < commits:
             words = self._line()
             if words[0] == "started":
                 pid = int(words[1])
             elif words[0] == "ended":
                 raise AssertionError(f"writer {words[1]} ended by itself (status {words[2]})")
             else:
-                first_commit = True
+                seen += 1
         return pid
 
     def kill(self, pid: int) -> None:
@@ -129,7 +133,7 @@ def test_a_writer_killed_mid_write_leaves_a_whole_store(tmp_path, kills):
     trades = 0
     try:
         for seed in range(kills):
-            pid = writers.start_one(seed)
+            pid = writers.start_one(seed, rng.randint(1, MAX_COMMITS_BEFORE_KILL))
             time.sleep(rng.uniform(0, MAX_KILL_DELAY_SECONDS))  # the writer goes on writing meanwhile
             writers.kill(pid)
             now = check_store(path, writers.committed)
