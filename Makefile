@@ -14,12 +14,13 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help setup postgres prometheus chromium test run chain slither bench gas clean
+.PHONY: help setup postgres prometheus chromium test test-long run chain slither bench gas clean
 
 help:
 	@echo "make setup   install the venv, npm packages and compiler adapter"
 	@echo "make run     the main job on local defaults (see README)"
 	@echo "make test    the whole test suite (contracts beside the rest)"
+	@echo "make test-long  only the long forms of the tests (marked long; not in make test)"
 	@echo "make chain   a long-lived anvil on 127.0.0.1:8545 for ape run by hand"
 	@echo "make slither static analysis of the contracts"
 	@echo "make bench   benchmarks under bench/ (not part of the tests)"
@@ -73,6 +74,11 @@ $(SOLC_ADAPTER): tools/solc_adapter.js node_modules/.installed $(VENV)/.installe
 test: setup
 	ape compile
 	tools/run_tests.sh
+
+# The long forms (pytest marker `long`, which the pytest config leaves out by default).
+test-long: setup
+	ape compile
+	ape test tests -m long
 
 run: setup
 	tools/run_local.sh

@@ -111,13 +111,14 @@ class KeeperSettings(_Strict):
                              "16 characters or more) or bind 127.0.0.1")
         return self
 
-    @model_validator(mode="after")
-    def _valid_store_url(self) -> KeeperSettings:
+    @field_validator("store_url")
+    @classmethod
+    def _valid_store_url(cls, store_url: str) -> str:
         try:
-            make_url(self.store_url)
+            make_url(store_url)
         except ArgumentError:
-            raise ValueError("store_url: not a SQLAlchemy URL; e.g. sqlite:///data/state/sentinel.db") from None
-        return self
+            raise ValueError("not a SQLAlchemy URL; e.g. sqlite:///data/state/sentinel.db") from None
+        return store_url
 
     def resolved_store_url(self) -> str:
         """``store_url`` with a relative SQLite path taken from the project folder."""
@@ -127,6 +128,11 @@ class KeeperSettings(_Strict):
             if not path.is_absolute():
                 url = url.set(database=str(PROJECT_ROOT / path))
         return url.render_as_string(hide_password=False)
+
+    @property
+    def dead_man_seconds(self) -> int:
+        """How long a keeper's heartbeat counts as fresh: dead_man_intervals cycle intervals."""
+        return self.dead_man_intervals * self.cycle_interval_seconds
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain values, the store's password and the webhook and API tokens hidden (for --show-config)."""
@@ -243,9 +249,13 @@ def load_keeper_config(
     environ = os.environ if environ is None else environ
     path = _project_path(config_file or environ.get("SENTINEL_CONFIG") or DEFAULT_CONFIG_FILE)
     merged: dict[str, Any] = dict(read_mapping(path)) if path.exists() or config_file else {}
-    merged.update(_environment_settings(environ))
-    merged.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    settings = _validated(KeeperSettings, merged, str(path))
+    variables = _environment_settings(environ)
+    options = {key: value for key, value in (overrides or {}).items() if value is not None}
+    merged.update(variables)
+    merged.update(options)
+    # A bad value is reported where it came from: the option, the variable, or the file.
+    origins = {**{name: ENV_PREFIX + name.upper() for name in variables}, **dict.fromkeys(options, "command line")}
+    settings = _validated(KeeperSettings, merged, str(path), origins)
     settings = settings.model_copy(
         update={
             "users_file": _project_path(settings.users_file),
@@ -273,15 +283,21 @@ def _environment_settings(environ: Mapping[str, str]) -> dict[str, Any]:
             names = [ENV_PREFIX + field.upper() for field in fields]
             raise SentinelError(f"{variable}: not a keeper setting{did_you_mean(variable, names)}; unset it")
         # YAML scalars: "true", "60" and "null" mean what they mean in the file.
-        values[name] = yaml.safe_load(text) if text.strip() else None
+        try:
+            values[name] = yaml.safe_load(text) if text.strip() else None
+        except (yaml.YAMLError, RecursionError):
+            raise SentinelError(f"{variable}: {text[:40]!r} is not a value YAML can read; quote it "
+                                "(e.g. '\"*x\"') or fix it") from None
     return values
 
 
-def _validated(model: type[BaseModel], raw: Mapping[str, Any], source: str):
+def _validated(model: type[BaseModel], raw: Mapping[str, Any], source: str, origins: Mapping[str, str] | None = None):
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        raise SentinelError(f"{source}: {validation_problem(error, raw)}") from None
+        location = error.errors()[0]["loc"]
+        where = (origins or {}).get(location[0], source) if location else source
+        raise SentinelError(f"{where}: {validation_problem(error, raw)}") from None
 
 
 def validation_problem(error: ValidationError, raw: Any = None) -> str:

@@ -25,7 +25,7 @@ from ape_ethereum.multicall import Call
 from keepers.chain_client import FeedAnswer
 from keepers.errors import SentinelError
 from keepers.store import Store
-from strategies.data import DataError, load_prices
+from strategies.data import DataError, PriceData, load_prices
 
 PHASE_SHIFT = 64
 ROUND_BATCH = 200
@@ -92,9 +92,14 @@ def _closes_before(store: Store, series: str, timeframe_seconds: int, before: da
 
 def backfill_from_file(store: Store, path: Path, series: Iterable[str], timeframe_seconds: int) -> dict[str, int]:
     """Adds the file's bars of each series not stored yet; returns bars added per series."""
-    wanted = sorted(set(series))
+    return backfill_bars(store, read_backfill_file(path, series, timeframe_seconds), timeframe_seconds)
+
+
+def read_backfill_file(path: Path, series: Iterable[str], timeframe_seconds: int) -> PriceData:
+    """The bars of each series in a price file (the backtester's format), validated
+    without touching the store: one-line SentinelError naming --backfill otherwise."""
     try:
-        data = load_prices(path, tokens=wanted)
+        data = load_prices(path, tokens=sorted(set(series)))
     except DataError as error:
         raise SentinelError(f"--backfill: {error}") from None
     if int(data.interval.total_seconds()) != timeframe_seconds:
@@ -102,6 +107,11 @@ def backfill_from_file(store: Store, path: Path, series: Iterable[str], timefram
             f"--backfill {path}: bars are {data.interval} apart but timeframe_seconds is {timeframe_seconds}; "
             "use a file of the keeper's timeframe"
         )
+    return data
+
+
+def backfill_bars(store: Store, data: PriceData, timeframe_seconds: int) -> dict[str, int]:
+    """Adds the bars of ``data`` not stored yet; returns bars added per series."""
     added = {}
     for name, frame in data.bars.items():
         close = frame["close"].to_numpy()

@@ -116,7 +116,7 @@ def dead_man(beats: list[HeartbeatRow], settings: KeeperSettings) -> str:
     ``dead_man_intervals`` cycle intervals)."""
     if not beats:
         return "no keeper has ever run against this store"
-    limit = settings.dead_man_intervals * settings.cycle_interval_seconds
+    limit = settings.dead_man_seconds
     silent = (now_utc() - max(beat.last_seen for beat in beats)).total_seconds()
     if silent <= limit:
         return ""

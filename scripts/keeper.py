@@ -6,6 +6,8 @@
     ape run keeper report [--json FILE]   PnL, trades, win rate, fees, gas, risk blocks per user
     ape run keeper kill --user ID | --all --reason TEXT     engage a kill switch
     ape run keeper resume --user ID | --all [--rule RULE]   clear it (a person's decision)
+    ape run keeper backup --to FILE       copy the SQLite store (safe while keepers run)
+    ape run keeper restore --from FILE [--force]           replace the store with a backup
 """
 
 import json
@@ -29,9 +31,10 @@ from keepers.cli import (
     require_record,
     user_errors,
 )
+from keepers.backup import backup_store, restore_store
 from keepers.config import KeeperConfig, load_keeper_config
 from keepers.errors import SentinelError
-from keepers.market import backfill_from_file, backfill_from_rounds
+from keepers.market import backfill_bars, backfill_from_rounds, read_backfill_file
 from keepers.monitoring import Watchers
 from keepers.reporting import user_report
 from keepers.risk import GLOBAL_KILL_SWITCH, RiskManager, clear, engage_global_kill_switch
@@ -41,10 +44,11 @@ from keepers.status import keeper_status
 from keepers.store import GLOBAL_USER, Store
 from strategies.risk import KILL_SWITCH
 
-ACTIONS = ("run", "status", "report", "kill", "resume")
+ACTIONS = ("run", "status", "report", "kill", "resume", "backup", "restore")
 
 
-@click.command(cls=SentinelCommand, short_help="Run the trading keepers (or status, report, kill, resume)")
+@click.command(cls=SentinelCommand,
+               short_help="Run the trading keepers (or status, report, kill, resume, backup, restore)")
 @click.argument("action", type=click.Choice(ACTIONS), default="run")
 @click.option("--once", is_flag=True, help="One cycle per user, then exit (for cron).")
 @click.option("--user", "user_ids", multiple=True, help="Only this user id (repeatable).")
@@ -66,12 +70,17 @@ ACTIONS = ("run", "status", "report", "kill", "resume")
 @click.option("--reason", default="engaged by hand", show_default=True, help="kill: why (stored with the lock).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="report: also write the report as JSON to this file.")
+@click.option("--to", "backup_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="backup: the file to write the store's copy to.")
+@click.option("--from", "restore_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="restore: the backup file to replace the store with.")
+@click.option("--force", is_flag=True, help="restore: even if a keeper's lease or heartbeat is fresh in the store.")
 @network_config_option()
 @deployments_option()
 @user_errors
 def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_file, store_url,
         cycle_interval_seconds, keeper_account, backfill_file, metrics_port, api, show_config, rule, reason, json_file,
-        network_config, deployments_dir):
+        backup_file, restore_file, force, network_config, deployments_dir):
     """Run the keepers, or inspect and steer them."""
     config = load_keeper_config(config_file, {
         "dry_run": dry_run, "store_url": store_url, "cycle_interval_seconds": cycle_interval_seconds,
@@ -83,11 +92,22 @@ def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_f
         return
     if config.settings.log_level != "DEBUG":
         logger.set_level("WARNING")  # Ape's INFO lines would drown the keeper's own
+    if action in ("backup", "restore"):  # before Store.open: a restore touches nothing until its checks pass
+        _copy(action, config, backup_file, restore_file, force)
+        return
     users = tuple(config.user(user_id) for user_id in user_ids) or config.users
-    store = Store.open(config.settings.resolved_store_url())
+    settings = config.settings
+    series = {settings.price_series[token]: token for user in users if user.enabled for token in user.tokens
+              if token in settings.price_series}  # an unmapped token is refused by the start-up checks
+    # Options are checked before the store is opened, which creates it on a first run.
+    backfill = (read_backfill_file(backfill_file, series, settings.timeframe_seconds)
+                if action == "run" and backfill_file is not None else None)
+    if action in ("kill", "resume") and all_users == bool(user_ids):
+        raise SentinelError(f"{action}: give either --user ID (repeatable) or --all")
+    store = Store.open(settings.resolved_store_url())
     try:
         if action == "run":
-            _run(config, users, store, ecosystem, network, network_config, deployments_dir, once, backfill_file)
+            _run(config, users, series, store, ecosystem, network, network_config, deployments_dir, once, backfill)
         elif action == "status":
             sys.exit(_status(config, users, store, ecosystem, network, network_config, deployments_dir))
         elif action == "report":
@@ -98,15 +118,14 @@ def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_f
         store.close()
 
 
-def _run(config: KeeperConfig, users, store, ecosystem, network, network_config, deployments_dir, once,
-         backfill_file):
+def _run(config: KeeperConfig, users, series, store, ecosystem, network, network_config, deployments_dir, once,
+         backfill):
     spec = load_spec(network, network_config)
     record = require_record(ecosystem, network, deployments_dir)
     context = build_context(config, spec, record, store, local_chain=is_local_chain(network), users=users)
     settings = config.settings
-    series = {settings.price_series[token]: token for user in users if user.enabled for token in user.tokens}
-    if backfill_file is not None:
-        added = backfill_from_file(store, backfill_file, series, settings.timeframe_seconds)
+    if backfill is not None:
+        added = backfill_bars(store, backfill, settings.timeframe_seconds)
         click.echo("Backfilled from file: " + ", ".join(f"{name} {count} bars" for name, count in added.items()))
     wanted = max((s.warmup for strategies in context.user_strategies.values() for s in strategies), default=0) + 1
     for name, token in series.items():
@@ -182,9 +201,23 @@ def _report(config, users, store, ecosystem, network, network_config, deployment
         click.echo(f"Report written to {json_file}")
 
 
+def _copy(action, config, backup_file, restore_file, force):
+    url = config.settings.resolved_store_url()
+    if action == "backup":
+        if backup_file is None:
+            raise SentinelError("backup: give --to FILE (where to write the copy)")
+        result = backup_store(url, backup_file)
+        click.echo(f"Backed up {result.source} to {result.target} (schema {result.revision}, {result.trades} trades)")
+        return
+    if restore_file is None:
+        raise SentinelError("restore: give --from FILE (a file made by `ape run keeper backup`)")
+    result = restore_store(url, restore_file, force=force, now=datetime.now(UTC),
+                           fresh_seconds=config.settings.dead_man_seconds)
+    click.echo(f"Restored {result.source} to {result.target} (schema {result.revision}, {result.trades} trades); "
+               "the next keeper start brings it to the newest schema and reconciles it with the chain")
+
+
 def _steer(action, users, all_users, store, rule, reason):
-    if all_users == bool(users):
-        raise SentinelError(f"{action}: give either --user ID (repeatable) or --all")
     now = datetime.fromtimestamp(chain.blocks.head.timestamp, UTC)
     if action == "kill":
         if all_users:

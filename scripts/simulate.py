@@ -61,7 +61,6 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
     """Replay prices bar by bar on a local chain; keepers trade; report live vs backtest."""
     require_local_chain()
     out_dir = out_dir or PROJECT_ROOT / "reports" / datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S")
-    out_dir.mkdir(parents=True, exist_ok=True)
     config = load_keeper_config(config_file, {"store_url": store_url or f"sqlite:///{out_dir.resolve() / 'store.db'}",
                                               "metrics_port": metrics_port, "api": api})
     if config.settings.log_level != "DEBUG":

@@ -102,15 +102,18 @@ class BacktestConfig:
     risk: RiskLimits | None = None
 
     def __post_init__(self) -> None:
+        # Each message names its field; comparisons are False for NaN, and infinities are
+        # refused where they would turn every figure of the run into NaN.
         checks = [
-            (self.initial_balance > 0, f"initial balance must be positive, got {self.initial_balance}"),
-            (0 <= self.fee_bps < BPS, f"fee must be in [0, 10000) bps, got {self.fee_bps}"),
-            (0 <= self.slippage_bps < BPS, f"slippage must be in [0, 10000) bps, got {self.slippage_bps}"),
-            (self.gas_quote >= 0, f"gas cost must not be negative, got {self.gas_quote}"),
-            (self.fill_at in ("open", "close"), f"fill_at must be 'open' or 'close', got {self.fill_at!r}"),
+            (0 < self.initial_balance < math.inf,
+             f"initial_balance: initial balance must be positive and finite, got {self.initial_balance}"),
+            (0 <= self.fee_bps < BPS, f"fee_bps: fee must be in [0, 10000) bps, got {self.fee_bps}"),
+            (0 <= self.slippage_bps < BPS, f"slippage_bps: slippage must be in [0, 10000) bps, got {self.slippage_bps}"),
+            (0 <= self.gas_quote < math.inf, f"gas_quote: gas cost must not be negative (or infinite), got {self.gas_quote}"),
+            (self.fill_at in ("open", "close"), f"fill_at: fill_at must be 'open' or 'close', got {self.fill_at!r}"),
             (
                 self.pool_depth_quote is None or self.pool_depth_quote > 0,
-                f"pool depth must be positive, got {self.pool_depth_quote}",
+                f"pool_depth_quote: pool depth must be positive, got {self.pool_depth_quote}",
             ),
         ]
         for ok, message in checks:

@@ -59,9 +59,13 @@ def load_strategy_config(path: str | Path = DEFAULT_PATH) -> StrategyConfig:
     """Read, validate and build ``path``; ``StrategyConfigError`` on any problem."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise StrategyConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise StrategyConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except RecursionError:
+        raise StrategyConfigError(f"{path}: nested too deeply to be a strategy config; fix its structure") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""

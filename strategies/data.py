@@ -22,6 +22,7 @@ bars; every token of one load must have the same interval.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,12 @@ def validate_prices(
     Without a token column, ``tokens`` must name the one token the table holds.
     """
     where = _Locator(source, unit)
-    frame = raw.rename(columns=_normalised_columns(raw))
+    names = _normalised_columns(raw)
+    repeated = sorted({name for name in names.values() if list(names.values()).count(name) > 1})
+    if repeated:
+        raise DataError(f"{source}: column {repeated[0]!r} appears more than once (names are case-insensitive); "
+                        "keep one")
+    frame = raw.rename(columns=names)
     missing = [name for name in ("timestamp", "close") if name not in frame.columns]
     if missing:
         found = ", ".join(map(str, raw.columns)) or "none"
@@ -143,9 +149,16 @@ class _Locator:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    # Blank lines are kept (as empty rows) so that line numbers stay exact.
+    # Blank lines are kept (as empty rows) so that line numbers stay exact. pandas takes
+    # a first column without a header as the index, which shifts every column by one
+    # when rows have more fields than the header: index_col=False stops that, and the
+    # warning it then gives about the extra fields is an error here.
     try:
-        return pd.read_csv(path, dtype={"timestamp": str, "token": str}, skip_blank_lines=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, dtype={"timestamp": str, "token": str}, skip_blank_lines=False, index_col=False)
+    except pd.errors.ParserWarning:
+        raise DataError(f"{path}: a row has more fields than the header; fix the row or the header") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a readable CSV file ({str(err).splitlines()[0]})") from None
 
@@ -258,8 +271,10 @@ def _parse_timestamps(column: pd.Series, where: _Locator) -> tuple[pd.DatetimeIn
         parsed = pd.to_datetime(text, format="ISO8601", utc=True)
     except (ValueError, TypeError):
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-        line = column.index[parsed.isna().to_numpy().argmax()]
-        raise DataError(f"{where(line)}: timestamp {text[line]!r} is not ISO-8601") from None
+    invalid = parsed.isna().to_numpy()  # also text that pandas reads as "no time" ('NaT')
+    if invalid.any():
+        line = column.index[invalid.argmax()]
+        raise DataError(f"{where(line)}: timestamp {text[line]!r} is not ISO-8601")
     note = None if aware.any() else "timestamps have no time zone; read as UTC"
     return pd.DatetimeIndex(parsed, name="timestamp"), note
 

@@ -205,12 +205,13 @@ class RiskLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cooldown: timedelta | None = Field(default=timedelta(days=1))
+    # Durations must be positive: a negative one would silently turn its rule into nonsense.
+    cooldown: timedelta | None = Field(default=timedelta(days=1), gt=timedelta(0))
     max_trades: int | None = Field(default=10, gt=0)
-    max_trades_window: timedelta = Field(default=timedelta(days=7))
+    max_trades_window: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
     max_daily_loss_quote: float | None = Field(default=500.0, gt=0)
     max_losses: int | None = Field(default=3, gt=0)
-    loss_pause: timedelta = Field(default=timedelta(days=2))
+    loss_pause: timedelta = Field(default=timedelta(days=2), gt=timedelta(0))
     max_failures: int | None = Field(default=3, gt=0)
 
     def rules(self) -> list[RiskRule]:

@@ -92,10 +92,14 @@ class LocalSystem:
 
     def keeper_process(self, *arguments: str, env: dict | None = None) -> subprocess.Popen:
         """Starts `ape run keeper ...` as a user would, on this chain and these files."""
+        return self.script_process("keeper", *arguments, env=env)
+
+    def script_process(self, script: str, *arguments: str, env: dict | None = None) -> subprocess.Popen:
+        """Starts `ape run <script> ...` (keeper, simulate) on this chain and these files."""
         environment = {key: value for key, value in os.environ.items() if not key.startswith("SENTINEL_")}
         environment.update({"APE_FOUNDRY_HOST": chain.provider.uri, **(env or {})})
         return subprocess.Popen(
-            [APE, "run", "keeper", *arguments, "--network", "ethereum:local:foundry",
+            [APE, "run", script, *arguments, "--network", "ethereum:local:foundry",
              "--deployments", str(self.deployments), "--config", str(self.config_file)],
             cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

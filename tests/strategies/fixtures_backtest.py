@@ -8,9 +8,11 @@ metrics written with the statistics module.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import statistics
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -309,3 +311,12 @@ def assert_close(actual, expected, key="", rel=1e-9, abs_=1e-9):
         assert (math.isnan(actual) and math.isnan(expected)) or actual == expected, f"{key}: {actual} != {expected}"
         return
     assert math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_), f"{key}: {actual} != {expected}"
+
+
+def backtest_cli():
+    """The click command of scripts/backtest.py (scripts/ is not a package: loaded by path)."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "backtest.py"
+    spec = importlib.util.spec_from_file_location("backtest_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cli

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from fixtures_backtest import backtest_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "data" / "sample_prices.csv")
 
 
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("backtest_script", ROOT / "scripts" / "backtest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.cli
-
-
-cli = _load_cli()
+cli = backtest_cli()
 
 
 def invoke(*args: str, exit_code: int = 0):
