@@ -365,11 +365,12 @@ class Store:
             return set()
         insert = sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert
         values = [{column: getattr(row, column) for column in SIGNAL_COLUMNS} for row in rows]
-        statement = insert(SignalRow).values(values).on_conflict_do_nothing(
+        # Parameters apart from the statement: one cached statement, not one compiled per call.
+        statement = insert(SignalRow).on_conflict_do_nothing(
             index_elements=["user_id", "asset", "strategy", "bar_time"]
         ).returning(SignalRow.asset, SignalRow.strategy)
         with self.session(durable=False) as session:
-            return {(asset, strategy) for asset, strategy in session.execute(statement)}
+            return {(asset, strategy) for asset, strategy in session.execute(statement, values)}
 
     def signals(self, user_id: str | None = None) -> list[SignalRow]:
         """Signals, oldest bar first."""
