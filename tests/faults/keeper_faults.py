@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +122,91 @@ def governed(system: LocalSystem, contract, function: str, *args) -> None:
     assert "scheduled" in send(manager, call, owner)
     chain.mine(deltatime=system.spec.admin_delay)
     assert "executed" in send(manager, call, owner)
+
+
+class RpcProxy:
+    """A TCP proxy on 127.0.0.1 between a keeper and anvil that can be told to fail.
+
+    ``outage_after(marker, seconds, mode)``: the first request containing ``marker``
+    still reaches anvil, but its answer is lost and, for ``seconds`` from then, every
+    connection is dropped (``"drop"``: closed at once) or stalled (``"stall"``: held
+    open, silent, then closed). Afterwards it forwards again, by itself.
+    """
+
+    def __init__(self, upstream_url: str) -> None:
+        host_port = upstream_url.split("://", 1)[1].rstrip("/")
+        host, port = host_port.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.outages: list[tuple[float, float]] = []  # (start, end) wall-clock times
+        self._mode = "drop"
+        self._until = 0.0
+        self._trigger: tuple[bytes, float, str] | None = None
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def outage_after(self, marker: bytes, seconds: float, mode: str = "drop") -> None:
+        """Arms an outage that begins with the first request that contains ``marker``."""
+        self._trigger = (marker, seconds, mode)
+
+    def in_outage(self) -> bool:
+        """Whether connections are being dropped or stalled now."""
+        return time.time() < self._until
+
+    def close(self) -> None:
+        """Stops accepting connections."""
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        if self.in_outage():
+            self._fail(client)
+            return
+        upstream = socket.create_connection(self.upstream)
+        threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+        self._pump(client, upstream, True)
+
+    def _fail(self, client: socket.socket) -> None:
+        if self._mode == "stall":
+            time.sleep(max(0.0, self._until - time.time()))
+        _hang_up(client)
+
+    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if from_client and self._trigger is not None and self._trigger[0] in chunk:
+                    self._begin_outage()  # before forwarding: the answer can never get back
+                elif self.in_outage():
+                    break
+                target.sendall(chunk)
+        except OSError:
+            pass  # the other side closed
+        finally:
+            _hang_up(source)
+            _hang_up(target)
+
+    def _begin_outage(self) -> None:
+        with self._lock:
+            _, seconds, self._mode = self._trigger
+            self._trigger = None
+            start = time.time()
+            self._until = start + seconds
+            self.outages.append((start, self._until))
+
+
+def _hang_up(connection: socket.socket) -> None:
+    # shutdown() sends the FIN at once and wakes the other pump blocked in recv();
+    # close() alone waits for that thread to let go of the socket.
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the other side
+    connection.close()
