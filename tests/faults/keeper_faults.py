@@ -7,6 +7,7 @@ one, governance steps that wait out the AccessManager's delay)."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -26,7 +27,8 @@ from keepers.access import AdminCall, send  # noqa: E402
 from keepers.market import backfill_from_file  # noqa: E402
 from keepers.scheduler import Scheduler  # noqa: E402
 from keepers.startup import build_context, reconcile_all  # noqa: E402
-from keepers.store import MINED, UNFINISHED, Store  # noqa: E402
+from keepers.sender import is_pending  # noqa: E402
+from keepers.store import MINED, SENT, UNFINISHED, Store, TradeRow  # noqa: E402
 
 DAY = 86_400
 BOB = 4  # test account of the one user every scenario trades for
@@ -210,3 +212,31 @@ def _hang_up(connection: socket.socket) -> None:
     except OSError:
         pass  # already closed by the other side
     connection.close()
+
+
+class SqliteWriteLock:
+    """Another process holding a SQLite file's write lock (BEGIN EXCLUSIVE) until released:
+    the keeper's writes wait on it, its reads go on (WAL)."""
+
+    HOLDER = ("import sqlite3, sys; connection = sqlite3.connect(sys.argv[1], isolation_level=None); "
+              "connection.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()")
+
+    def __init__(self, path: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", self.HOLDER, path], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline() == "locked\n"
+
+    def release(self) -> None:
+        """Ends the holder (its transaction rolls back) and waits for it."""
+        self.process.communicate(timeout=30)
+
+
+def sent_and_broadcast(store: Store, process: subprocess.Popen, timeout: float = 120) -> TradeRow:
+    """Waits until the keeper ``process`` stored its trade as sent and anvil has it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = store.trades(statuses=[SENT])
+        if rows and is_pending(rows[0].tx_hash):
+            return rows[0]
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.1)
