@@ -1,11 +1,12 @@
 """The store unavailable right after a trade filled on-chain (its SQLite file locked by
-another process): the keeper cannot record the fill, and the next start recovers it
-from the chain."""
+another process; its PostgreSQL server stopped): the keeper cannot record the fill, and
+the next start recovers it from the chain."""
 
 from __future__ import annotations
 
 import signal
 import time
+import uuid
 
 import pytest
 from ape import chain
@@ -16,6 +17,7 @@ from keeper_faults import (
     deploy_fault_system,
     sent_and_broadcast,
 )
+from servers import PostgresServer
 
 from keepers.store import MINED, SENT
 
@@ -23,6 +25,14 @@ from keepers.store import MINED, SENT
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     return deploy_fault_system(tmp_path_factory.mktemp("store_outage"))
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 def fill_while(run, make_unavailable):
@@ -64,4 +74,15 @@ def test_sqlite_locked_by_another_process_after_a_fill__next_start_recovers_it(s
     process.send_signal(signal.SIGKILL)  # given up on (a supervisor's timeout): the fill is not stored
     process.communicate(timeout=60)
     holder[0].release()
+    recovered_on_next_start(run, row)
+
+
+def test_postgresql_stopped_after_a_fill__next_start_recovers_it(system, tmp_path, postgres):
+    run = begin_run(system, tmp_path, postgres.create_database(f"t_{uuid.uuid4().hex[:12]}"))
+    process, row = fill_while(run, postgres.halt)
+    output = process.communicate(timeout=120)[0]
+    postgres.resume()
+    # The cycle fails on one line and the keeper ends as usual, no traceback.
+    assert process.returncode == 0 and "Traceback" not in output, output
+    assert "bob: store unavailable (connection failed" in output, output
     recovered_on_next_start(run, row)
