@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from ape import accounts, chain, project
 
 # The keeper suite's helpers live beside its conftest (pytest puts that folder on
@@ -34,6 +35,18 @@ DAY = 86_400
 BOB = 4  # test account of the one user every scenario trades for
 OWNER, GUARDIAN, KEEPER = 0, 2, 1
 USERS = [user_entry("bob", BOB, ["WBTC"])]
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory, request) -> LocalSystem:
+    """The test module's system, deployed once (Ape's isolation reverts each test's chain changes)."""
+    return deploy_fault_system(tmp_path_factory.mktemp(request.module.__name__))
+
+
+@pytest.fixture
+def run(system, tmp_path) -> FaultRun:
+    """A new scenario on the module's system, with a SQLite store of its own."""
+    return begin_run(system, tmp_path)
 
 
 def deploy_fault_system(folder: Path) -> LocalSystem:

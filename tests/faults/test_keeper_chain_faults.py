@@ -7,19 +7,11 @@ from __future__ import annotations
 
 import pytest
 from ape import accounts, chain, project
-from keeper_faults import BOB, GUARDIAN, KEEPER, assert_store_matches_chain, begin_run, deploy_fault_system, governed
+from keeper_faults import (  # noqa: F401 - run and system are this module's fixtures
+    BOB, GUARDIAN, KEEPER, assert_store_matches_chain, governed, run, system,
+)
 
 from keepers.store import DROPPED, MINED
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    return deploy_fault_system(tmp_path_factory.mktemp("chain_faults"))
-
-
-@pytest.fixture
-def run(system, tmp_path):
-    return begin_run(system, tmp_path)
 
 
 def test_nonce_moved_by_an_outside_transaction__resynced_once_and_the_trade_goes_through(run):

@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from keeper_faults import assert_store_matches_chain, begin_run, deploy_fault_system
+from keeper_faults import assert_store_matches_chain, run, system  # noqa: F401 - run and system are fixtures
 
 from keepers.store import DROPPED, MINED
 
@@ -22,16 +22,6 @@ AFTER_RESTART = {
     "after_broadcast": MINED,  # found by its TradeExecuted event
     "after_mined": MINED,
 }
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    return deploy_fault_system(tmp_path_factory.mktemp("crashes"))
-
-
-@pytest.fixture
-def run(system, tmp_path):
-    return begin_run(system, tmp_path)
 
 
 # Each crash is a keeper process (~15 s here): `make test` kills at the two journal

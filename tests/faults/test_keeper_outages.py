@@ -20,8 +20,9 @@ from keeper_faults import (
     SqliteWriteLock,
     assert_store_matches_chain,
     begin_run,
-    deploy_fault_system,
+    run,  # noqa: F401 - run and system are the module's fixtures
     sent_and_broadcast,
+    system,  # noqa: F401
 )
 from servers import PostgresServer
 
@@ -30,14 +31,8 @@ from keepers.store import MINED, SENT
 OUTAGE_SECONDS = 8  # longer than the retries of one read (0.25 + 0.5 + 1 + 2 s)
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    return deploy_fault_system(tmp_path_factory.mktemp("outages"))
-
-
 @pytest.mark.parametrize("mode", ["drop", pytest.param("stall", marks=pytest.mark.long)])
-def test_node_unreachable_after_a_broadcast__keeper_backs_off_resumes_and_reconciles(system, tmp_path, mode):
-    run = begin_run(system, tmp_path)
+def test_node_unreachable_after_a_broadcast__keeper_backs_off_resumes_and_reconciles(run, mode):
     proxy = RpcProxy(chain.provider.uri)
     proxy.outage_after(b"eth_sendRawTransaction", OUTAGE_SECONDS, mode)
     nonce = accounts.test_accounts[KEEPER].nonce
@@ -59,7 +54,7 @@ def test_node_unreachable_after_a_broadcast__keeper_backs_off_resumes_and_reconc
     (row,) = store.trades()
     assert row.status == MINED and row.nonce == nonce
     assert accounts.test_accounts[KEEPER].nonce == nonce + 1  # sent once, never again
-    assert assert_store_matches_chain(store, system) == [row.trade_id]  # settled by the keeper itself
+    assert assert_store_matches_chain(store, run.system) == [row.trade_id]  # settled by the keeper itself
     cycles = store.cycles("bob")
     failed = [c for c in cycles if c.error]
     assert failed and all(c.started_at.timestamp() < end for c in failed), [(c.started_at, c.error) for c in cycles]
@@ -106,8 +101,7 @@ def recovered_on_next_start(run, row):
     store.close()
 
 
-def test_sqlite_locked_by_another_process_after_a_fill__next_start_recovers_it(system, tmp_path):
-    run = begin_run(system, tmp_path)
+def test_sqlite_locked_by_another_process_after_a_fill__next_start_recovers_it(run, tmp_path):
     holder = []
     process, row = fill_while(run, lambda: holder.append(SqliteWriteLock(str(tmp_path / "sentinel.db"))))
     time.sleep(3)  # the keeper has the receipt now and waits for the lock to store it
