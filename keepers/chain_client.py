@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ape import Contract, chain, project
 from ape.api import AccountAPI
+from ape.utils import ZERO_ADDRESS
 from ape_ethereum.multicall import Call
 from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS, MULTICALL3_CONTRACT_TYPE
 from eth_abi import decode, encode
@@ -114,6 +115,8 @@ class UserSnapshot:
     min_trade_interval: int
     last_trade_at: int
     max_per_trade: dict[str, int]
+    paused: str | None  # "Executor" or "Vault" when one of them is paused (the Executor first)
+    keeper_allowed: bool  # the client's keeper is on the Executor's allow-list (False without one)
 
 
 @dataclass
@@ -193,7 +196,9 @@ class ChainClient:
             )
 
     def snapshot(self, user: str, symbols: list[str]) -> UserSnapshot:
-        """Block time, feeds, balances and limits of ``user`` in one RPC round trip."""
+        """Block time, feeds, balances and limits of ``user``, and whether the Executor
+        or the Vault is paused and whether the Executor still allows this keeper, in one
+        RPC round trip."""
         key = (user, tuple(symbols))
         if key not in self._batches:
             call = Call()
@@ -205,13 +210,17 @@ class ChainClient:
             call.add(self.executor.userLimits, user)
             for symbol in symbols:
                 call.add(self.executor.maxAmountPerTrade, user, self.token(symbol))
+            call.add(self.executor.paused)
+            call.add(self.vault.paused)
+            call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
             self._batches[key] = _Batch(call)
         results = self._batches[key]()
         count = len(symbols)
         rounds = results[1 : 1 + count]
         balances = [result[0] for result in results[1 + count : 1 + 2 * count]]
         enabled, max_slippage_bps, min_trade_interval, last_trade_at = results[1 + 2 * count][0][:4]
-        maxima = [result[0] for result in results[2 + 2 * count :]]
+        maxima = [result[0] for result in results[2 + 2 * count : 2 + 3 * count]]
+        (executor_paused,), (vault_paused,), (keeper_allowed,) = results[-3:]
         feeds = {
             symbol: None if round_data is None else FeedAnswer(
                 round_id=round_data[0], answer=round_data[1], updated_at=round_data[3],
@@ -228,4 +237,6 @@ class ChainClient:
             min_trade_interval=min_trade_interval,
             last_trade_at=last_trade_at,
             max_per_trade=dict(zip(symbols, maxima, strict=True)),
+            paused="Executor" if executor_paused else "Vault" if vault_paused else None,
+            keeper_allowed=keeper_allowed,
         )

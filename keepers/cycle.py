@@ -159,10 +159,15 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
         _mark_value(user, context, snapshot, prices, held, result, risk, now)
     tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
     tokens = [token for token in tokens if token in prices]
-    if quote_problem is not None:
+    halt = (quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}") if quote_problem \
+        else _halt(snapshot) or _admin_stop(user, context)
+    if halt is not None:
+        # Nothing is decided while no trade could go through, so the bar stays open for
+        # a decision once the cause clears.
         for token in tokens:
-            risk.block(token, quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}", now)
-            result.blocks_by_rule[quote_problem.rule] += 1
+            risk.block(token, *halt, now)
+            result.blocks_by_rule[halt[0]] += 1
+            result.events.append(f"{token} blocked by {halt[0]}: {halt[1]}")
         return
     decided = store.last_decided_bars(user.id)
     newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
@@ -258,8 +263,7 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
     else:
         return
     label = f"{token} {strategy} {side}"
-    stop = (_admin_stop(user, context) or _precheck(user, context, snapshot, token_in, amount)
-            or _risk_stop(risk, token, side, now))
+    stop = _precheck(user, context, snapshot, token_in, amount) or _risk_stop(risk, token, side, now)
     checkpoint("after_risk_check")
     if stop is not None:
         rule, reason = stop
@@ -301,8 +305,6 @@ def _buy_amount(user: UserConfig, context: KeeperContext, snapshot: UserSnapshot
 def _precheck(user, context, snapshot: UserSnapshot, token_in: str, amount: int) -> tuple[str, str] | None:
     """The user's on-chain settings that would make the Executor refuse: caught here so
     nothing is sent that must revert."""
-    if not snapshot.enabled:
-        return "user_opted_out", "the user has not enabled trading on the Executor (setUserLimits)"
     if snapshot.max_per_trade[token_in] == 0:
         return "no_allowance", f"the user's on-chain maximum per trade for {token_in} is 0"
     if amount <= 0:
@@ -311,6 +313,18 @@ def _precheck(user, context, snapshot: UserSnapshot, token_in: str, amount: int)
         return "trade_interval", (
             f"the user allows one trade per {snapshot.min_trade_interval} s; next at "
             f"{snapshot.last_trade_at + snapshot.min_trade_interval}")
+    return None
+
+
+def _halt(snapshot: UserSnapshot) -> tuple[str, str] | None:
+    """What stops every trade of the user on-chain now: a paused contract, this keeper
+    off the Executor's allow-list, or the user's own switch (rule and reason)."""
+    if snapshot.paused:
+        return "trading_paused", f"the {snapshot.paused} is paused (the guardian's kill switch)"
+    if not snapshot.keeper_allowed:
+        return "keeper_revoked", "this keeper account is no longer an allowed keeper of the Executor"
+    if not snapshot.enabled:
+        return "user_opted_out", "the user has not enabled trading on the Executor (setUserLimits)"
     return None
 
 

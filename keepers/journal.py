@@ -9,7 +9,9 @@ The trade id is derived from the decision (chain, executor, user, tokens, strate
 bar), and the Executor refuses a used one, so no crash or restart can execute a
 decision twice. ``reconcile`` settles every unfinished row from the chain: the
 ``TradeExecuted`` event of its trade id, else the receipt of any hash it was sent
-with, else the node's word that the transaction is unknown (dropped).
+with, else the node's word that the transaction is unknown (dropped). A start also
+checks the rows mined in the last ``REORG_DEPTH_BLOCKS`` again (``recheck``): a reorg
+can take a mined trade off the chain.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from keepers.risk import RiskManager
 from keepers.sender import PreflightReverted, TransactionSender, find_receipt, is_pending
 from keepers.store import DROPPED, FAILED, INTENT, MINED, REVERTED, SENT, SKIPPED, Store, TradeRow, now_utc
 from strategies.risk import TradeRecord
+
+# How far back a start looks for mined trades a reorg may have dropped: Ethereum
+# finalises a block about 64 blocks (two epochs) after it.
+REORG_DEPTH_BLOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,19 @@ class Journal:
             else "the node does not know the transaction (never arrived, or dropped)"
         self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
         return self.store.trade(row.trade_id)
+
+    def recheck(self, row: TradeRow, risk: RiskManager) -> TradeRow:
+        """Checks a mined row against the chain again: after a reorg its event may be
+        gone (recorded as dropped: the trade id is unused, so nothing executed) or in
+        another transaction or block (the row follows the event)."""
+        receipt = find_trade_receipt(self.client.executor, bytes.fromhex(row.trade_id[2:]), self._search_from())
+        if receipt is None:
+            self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=(
+                f"reorg: block {row.block_number} left the chain and trade id is unused"))
+            return self.store.trade(row.trade_id)
+        if (str(receipt.txn_hash), receipt.block_number) != (row.tx_hash, row.block_number):
+            return self._settle(row, receipt, risk)
+        return row
 
     def _settle(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager) -> TradeRow:
         """Stores the final state a receipt shows and tells the risk manager."""

@@ -4,8 +4,9 @@ Before a user's cycle the keeper takes that user's lease in the store (expiring,
 renewed by every cycle), so two keepers never run one user at once; a keeper that
 dies loses its leases when they expire. A heartbeat row per keeper shows it is alive.
 SIGINT and SIGTERM set a flag: the cycle under way finishes, then the keeper stops and
-gives its leases back. Whoever watches the keeper (metrics, notifications) is handed
-each finished cycle and each heartbeat through ``on_cycle`` and ``on_beat``.
+gives its leases back. A store that cannot be reached skips the cycle, not the keeper.
+Whoever watches the keeper (metrics, notifications) is handed each finished cycle and
+each heartbeat through ``on_cycle`` and ``on_beat``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import schedule
+from sqlalchemy.exc import OperationalError
 
 from keepers.config import UserConfig
 from keepers.cycle import CycleResult, KeeperContext, run_cycle
-from keepers.store import now_utc
+from keepers.store import error_line, now_utc
 
 
 class Scheduler:
@@ -64,14 +66,20 @@ class Scheduler:
         return results
 
     def run_user(self, user: UserConfig) -> CycleResult | None:
-        """One cycle of ``user`` under its lease; None if another keeper holds it."""
+        """One cycle of ``user`` under its lease; None if another keeper holds it or the
+        store cannot be reached (the keeper goes on: a later cycle reconciles whatever
+        was sent meanwhile)."""
         self.beat()
-        if not self._hold_lease(user):
-            self.report(f"{user.id}: another keeper holds this user's lease; skipped")
+        try:
+            if not self._hold_lease(user):
+                self.report(f"{user.id}: another keeper holds this user's lease; skipped")
+                return None
+            number = self._cycle_numbers[user.id]
+            self._cycle_numbers[user.id] += 1
+            result = run_cycle(user, self.context, number)
+        except OperationalError as error:
+            self.report(f"{user.id}: store unavailable ({error_line(error)}); cycle skipped")
             return None
-        number = self._cycle_numbers[user.id]
-        self._cycle_numbers[user.id] += 1
-        result = run_cycle(user, self.context, number)
         self.report(result.line())
         for observe in self.on_cycle:
             observe(result)
@@ -105,18 +113,25 @@ class Scheduler:
             self.beat()
 
     def close(self) -> None:
-        """Gives back every lease this keeper holds and marks it alive one last time."""
-        for user in self.users:
-            self.context.store.release_lease(user.id, self.context.keeper_id)
+        """Gives back every lease this keeper holds (if the store can be reached: else
+        they expire by themselves)."""
+        try:
+            for user in self.users:
+                self.context.store.release_lease(user.id, self.context.keeper_id)
+        except OperationalError as error:
+            self.report(f"store unavailable ({error_line(error)}); leases left to expire")
 
     def beat(self, every_seconds: float = 10.0) -> None:
         """Records this keeper's heartbeat (at most once per ``every_seconds``)."""
         if time.monotonic() - self._last_beat < min(every_seconds, self.context.config.settings.cycle_interval_seconds):
             return
         self._last_beat = time.monotonic()
-        self.context.store.beat(
-            self.context.keeper_id, interval_seconds=self.context.config.settings.cycle_interval_seconds,
-            pid=os.getpid(), host=socket.gethostname(), started_at=self.started_at,
-        )
+        try:
+            self.context.store.beat(
+                self.context.keeper_id, interval_seconds=self.context.config.settings.cycle_interval_seconds,
+                pid=os.getpid(), host=socket.gethostname(), started_at=self.started_at,
+            )
+        except OperationalError:
+            pass  # the store is unreachable: the cycles say so; a missed beat is what the dead-man alert is for
         for observe in self.on_beat:
             observe(now_utc())

@@ -3,7 +3,8 @@
 The hash of a signed transaction is known before it is broadcast, so the caller can
 store it first (write-ahead): whatever happens after, the next start finds the
 transaction by that hash. The sender keeps its own nonce count (one per keeper
-account and process), re-reads it from the chain when the node says it is wrong, and
+account and process), moves it up to the chain's before each transaction (the account
+may have sent from elsewhere), re-reads it when the node says it is wrong, and
 replaces a transaction still pending after a timeout by one with the same nonce and
 higher fees, so exactly one of them can be mined.
 """
@@ -103,10 +104,13 @@ class TransactionSender:
         )
 
     def _nonce(self) -> int:
-        if self._next_nonce is None:
-            self._next_nonce = with_retries(
-                lambda: chain.provider.web3.eth.get_transaction_count(self.account.address, "pending")
-            )
+        # The chain's count is read before every transaction: it is ahead of ours when the
+        # account sent from elsewhere (re-synced, not refused), ours is ahead while our
+        # own transactions wait in a node that does not count them yet.
+        on_chain = with_retries(
+            lambda: chain.provider.web3.eth.get_transaction_count(self.account.address, "pending")
+        )
+        self._next_nonce = max(self._next_nonce or 0, on_chain)
         return self._next_nonce
 
     def _poll(self, hashes: list[str], timeout: float) -> ReceiptAPI | None:

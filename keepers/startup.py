@@ -4,7 +4,8 @@ Every check is a one-line ``SentinelError`` naming the field and the fix: the
 deployment record matches the chain, tokens have code and the configured decimals,
 each user's tokens and strategies resolve, each enabled user has opted in on the
 Executor and allows the configured trade size, the keeper account holds the keeper
-role. Then every trade left unfinished by an earlier run is reconciled with the chain.
+role. Then every trade left unfinished by an earlier run is reconciled with the chain,
+and every recently mined one is checked again (reorgs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable
 
-from ape import accounts
+from ape import accounts, chain
 
 from keepers.accounts import resolve_account
 from keepers.admin_ops import watch_deployment
@@ -22,11 +23,11 @@ from keepers.config import KeeperConfig, UserConfig
 from keepers.cycle import KeeperContext
 from keepers.deployment import DeploymentRecord
 from keepers.errors import SentinelError
-from keepers.journal import Journal
+from keepers.journal import REORG_DEPTH_BLOCKS, Journal
 from keepers.network_config import NetworkSpec
 from keepers.risk import RiskManager
 from keepers.sender import TransactionSender
-from keepers.store import UNFINISHED, Store
+from keepers.store import MINED, UNFINISHED, Store
 from keepers.units import to_base_units
 from strategies.base import Strategy
 from strategies.config import StrategyConfigError, load_strategy_config
@@ -62,19 +63,25 @@ def build_context(
 
 
 def reconcile_all(context: KeeperContext, report: Callable[[str], None]) -> int:
-    """Settles every unfinished trade of the context's users; returns how many."""
-    settled = 0
+    """Settles every unfinished trade of the context's users, and checks the ones mined
+    in the last REORG_DEPTH_BLOCKS blocks again (a reorg may have dropped them); returns
+    how many rows were looked at."""
+    store, journal = context.store, context.journal
+    oldest_unsettled_block = chain.blocks.head.number - REORG_DEPTH_BLOCKS
+    rows = [*store.trades(statuses=UNFINISHED),
+            *(row for row in store.trades(statuses=[MINED]) if row.block_number >= oldest_unsettled_block)]
     users = {user.id: user for user in context.config.users}
     risks: dict[str, RiskManager] = {}  # one per user, not per trade
-    for row in context.store.trades(statuses=UNFINISHED):
+    settled = 0
+    for row in rows:
         user = users.get(row.user_id)
         if user is None:
             continue
         if user.id not in risks:
-            risks[user.id] = RiskManager(context.store, user.id, user.risk)
-        risk = risks[user.id]
-        final = context.journal.reconcile(row, risk)
-        report(f"reconciled trade {row.trade_id[:12]}… of {row.user_id}: {row.status} -> {final.status}")
+            risks[user.id] = RiskManager(store, user.id, user.risk)
+        final = (journal.recheck if row.status == MINED else journal.reconcile)(row, risks[user.id])
+        if final is not row:  # the same row back: still pending, or a mined trade still in place
+            report(f"reconciled trade {row.trade_id[:12]}… of {row.user_id}: {row.status} -> {final.status}")
         settled += 1
     return settled
 

@@ -297,7 +297,7 @@ class Store:
                 command.upgrade(alembic_config(engine), revision)
         except OperationalError as error:
             store.close()
-            raise SentinelError(f"store_url: cannot open the store ({_first_line(error)}); check the URL and server") from None
+            raise SentinelError(f"store_url: cannot open the store ({error_line(error)}); check the URL and server") from None
         return store
 
     def close(self) -> None:
@@ -629,5 +629,6 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     yield
 
 
-def _first_line(error: Exception) -> str:
+def error_line(error: Exception) -> str:
+    """The first line of a database error (the driver's own message), for one-line reports."""
     return str(getattr(error, "orig", error)).strip().splitlines()[0]

@@ -58,6 +58,10 @@ class LocalSystem:
     config_file: Path
     prices: dict[str, float]
 
+    def starting_prices(self) -> dict[str, float]:
+        """Every token's price as deployed (the network file's prices)."""
+        return {token.symbol: float(token.price_usd) for token in self.spec.all_tokens}
+
     @property
     def deployments(self) -> Path:
         """The folder of the deployment record (for `ape run ... --deployments`)."""
@@ -131,8 +135,9 @@ def deploy_local_system(folder: Path, users: list[dict], store_url: str, **setti
     config = load_keeper_config(config_file, environ={})
     fund_users(config.users, spec, record, report=lambda _: None)
     driver = deploy_market_driver(record, spec.quote.symbol, deployer, record_file)
-    prices = {token.symbol: float(token.price_usd) for token in spec.all_tokens}
-    return LocalSystem(folder=folder, spec=spec, record=record, driver=driver, config_file=config_file, prices=prices)
+    system = LocalSystem(folder=folder, spec=spec, record=record, driver=driver, config_file=config_file, prices={})
+    system.prices = system.starting_prices()
+    return system
 
 
 def calm_then_dip(price: float, bars: int = 30, dip: float = 0.96, seed: int = 7) -> list[float]:
@@ -142,10 +147,25 @@ def calm_then_dip(price: float, bars: int = 30, dip: float = 0.96, seed: int = 7
     return [*closes, price * dip]
 
 
-def trade_events(record: DeploymentRecord) -> list[str]:
-    """The trade id (0x...) of every TradeExecuted the Executor ever emitted, in order."""
+@dataclass(frozen=True)
+class TradeLog:
+    """Where one TradeExecuted event of the Executor is on the chain."""
+
+    trade_id: str  # 0x...
+    tx_hash: str
+    block_number: int
+
+
+def trade_logs(record: DeploymentRecord) -> list[TradeLog]:
+    """Every TradeExecuted the Executor emitted on the current chain, in order."""
     executor = project.Executor.at(record.address_of("Executor"))
     topic = "0x" + keccak(text=executor.TradeExecuted.abi.selector).hex()
     logs = chain.provider.web3.eth.get_logs(
         {"address": executor.address, "fromBlock": 0, "toBlock": "latest", "topics": [topic]})
-    return ["0x" + bytes(log["topics"][1]).hex() for log in logs]
+    return [TradeLog(trade_id="0x" + bytes(log["topics"][1]).hex(), tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                     block_number=log["blockNumber"]) for log in logs]
+
+
+def trade_events(record: DeploymentRecord) -> list[str]:
+    """The trade id (0x...) of every TradeExecuted the Executor ever emitted, in order."""
+    return [log.trade_id for log in trade_logs(record)]

@@ -54,30 +54,38 @@ class PostgresServer:
     def start(self) -> str:
         """Creates and starts the cluster; returns the URL of an empty database."""
         binaries = _postgres_bin()
-        data = self.folder / "data"
         if self._as_user:
             shutil.chown(self.folder, "postgres")
         os.chmod(self.folder, 0o755)
-        subprocess.run([*self._as_user, str(binaries / "initdb"), "-D", str(data), "-U", "sentinel",
+        subprocess.run([*self._as_user, str(binaries / "initdb"), "-D", str(self.folder / "data"), "-U", "sentinel",
                         "--auth=trust", "--no-sync"], check=True, capture_output=True)
-        log = open(self.folder / "postgres.log", "w")  # noqa: SIM115 - lives as long as the server
+        self.resume()
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="sentinel", dbname="postgres",
+                             autocommit=True) as connection:
+            connection.execute("CREATE DATABASE sentinel_test")
+        return self.url("sentinel_test")
+
+    def resume(self) -> None:
+        """Starts the server on the cluster's data and waits until it accepts connections."""
+        log = open(self.folder / "postgres.log", "a")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
-            [*self._as_user, str(binaries / "postgres"), "-D", str(data), "-p", str(self.port),
+            [*self._as_user, str(_postgres_bin() / "postgres"), "-D", str(self.folder / "data"), "-p", str(self.port),
              "-k", str(self.folder), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
             stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while True:
             try:
-                with psycopg.connect(host="127.0.0.1", port=self.port, user="sentinel", dbname="postgres",
-                                     autocommit=True) as connection:
-                    connection.execute("CREATE DATABASE sentinel_test")
-                break
+                psycopg.connect(host="127.0.0.1", port=self.port, user="sentinel", dbname="postgres").close()
+                return
             except psycopg.OperationalError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((self.folder / "postgres.log").read_text()) from None
                 time.sleep(0.2)
-        return self.url("sentinel_test")
+
+    def halt(self) -> None:
+        """Stops the server by its process id and keeps its data (``resume`` starts it again)."""
+        _terminate(self.process)
 
     def url(self, database: str) -> str:
         """A SQLAlchemy URL of ``database`` on this server."""
@@ -92,7 +100,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stops the server by its process id and removes its folder."""
-        _terminate(self.process)
+        self.halt()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
