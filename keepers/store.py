@@ -281,9 +281,11 @@ def alembic_config(engine: Engine) -> Config:
 class Store:
     """The keeper's persistence; open it with ``Store.open(url)``."""
 
-    def __init__(self, engine: Engine, relaxed_engine: Engine) -> None:
+    def __init__(self, engine: Engine, relaxed_engine: Engine | None = None) -> None:
+        """``relaxed_engine`` serves ``session(durable=False)`` (by default ``engine``: a
+        store opened only to read needs no second one)."""
         self.engine = engine
-        self._relaxed_engine = relaxed_engine
+        self._relaxed_engine = relaxed_engine or engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._relaxed_sessions = sessionmaker(relaxed_engine, expire_on_commit=False)
 
