@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from keepers.config import KeeperConfig
+from keepers.cycle import CycleResult
 from keepers.positions import BUY, sleeves
 from keepers.status import dead_man
 from keepers.store import GLOBAL_USER, LockRow, Store, TradeRow
@@ -36,9 +37,17 @@ class StatusData:
     registry: CollectorRegistry | None = None
     # Scheduled admin operations (keepers.admin_ops), as last read by the keeper.
     admin_operations: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
+    # User id -> the vault balances (token units) and block time its last cycle read: the
+    # balances live on-chain, and the API never calls the node from its own thread.
+    balances: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def record_balances(self, result: CycleResult) -> None:
+        """Keeps the vault balances a finished cycle read (the scheduler's ``on_cycle`` hook)."""
+        if result.balances:
+            self.balances[result.user_id] = {"block_time": result.block_time, "tokens": dict(result.balances)}
 
     def users(self) -> list[dict[str, Any]]:
-        """Each configured user: last cycle, vault value, realised PnL, positions, locks."""
+        """Each configured user: last cycle, vault value and balances, realised PnL, positions, locks."""
         last_cycles = self.store.last_cycles()
         locks = self.store.locks([user.id for user in self.config.users] + [GLOBAL_USER])
         result = []
@@ -50,6 +59,7 @@ class StatusData:
             result.append({
                 "id": user.id, "enabled": user.enabled, "tokens": user.tokens,
                 "vault_value_quote": cycle.vault_value_quote if cycle else None,
+                "balances": self.balances.get(user.id),
                 "realised_pnl_quote": sum(sleeve.realised_quote for sleeve in held.values()),
                 "positions": [{"asset": asset, "strategy": strategy,
                                "amount": sleeve.tokens / 10 ** self.decimals[asset], "cost_quote": sleeve.cost_quote}

@@ -67,6 +67,7 @@ class CycleResult:
     trade_statuses: Counter = field(default_factory=Counter)  # status after execution -> trades
     blocks_by_rule: Counter = field(default_factory=Counter)  # risk rule -> trades it stopped
     feed_ages_seconds: dict[str, int] = field(default_factory=dict)  # token -> block time - feed's updatedAt
+    balances: dict[str, float] = field(default_factory=dict)  # token -> the user's vault balance (token units)
     vault_value_quote: float | None = None
     vault_peak_quote: float | None = None  # the drawdown kill switch's reference (None: no such switch)
     position_value_quote: float | None = None
@@ -151,6 +152,8 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     result.block_time = now
     result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at
                                 for token, feed in snapshot.feeds.items() if feed is not None}
+    decimals = context.client.token_decimals
+    result.balances = {token: amount / 10 ** decimals[token] for token, amount in snapshot.balances.items()}
     quote_problem = check_reading(snapshot.feeds[context.quote], snapshot.block_time,
                                   context.spec.quote.max_age_seconds)
     prices = _usable_prices(user, context, snapshot, result, risk, now)

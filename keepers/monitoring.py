@@ -32,7 +32,7 @@ class Watchers:
         self.metrics.describe(settings, spec, users)
         # Secrets a message could quote: the node URLs (with their keys) and the store's.
         secrets = [settings.resolved_store_url(), *(endpoint.url for endpoint in node_endpoints(network))]
-        data = StatusData(store=store, config=config, decimals=spec.decimals, quote=spec.quote.symbol,
+        self.data = data = StatusData(store=store, config=config, decimals=spec.decimals, quote=spec.quote.symbol,
                           registry=self.metrics.registry,
                           admin_operations=lambda: [op.to_json() for op in admin_watch.last_read()] if admin_watch else [])
         with ExitStack() as starting:  # a busy port stops what was started before it
@@ -45,7 +45,7 @@ class Watchers:
     @property
     def on_cycle(self) -> list[Callable[[CycleResult], None]]:
         """The scheduler's hooks for each finished cycle."""
-        return [self.metrics.record_cycle, self.notifier.cycle_done]
+        return [self.metrics.record_cycle, self.notifier.cycle_done, self.data.record_balances]
 
     @property
     def on_beat(self) -> list[Callable[[datetime], None]]:

@@ -75,6 +75,8 @@ function userCard(user, equity, trades) {
     cycle && cycle.error ? el("p", { class: "lock" }, `error: ${cycle.error}`) : "",
     equityChart(equity),
     el("p", {}, `positions: ${positions || "none"}`),
+    el("p", { class: "balances" }, `vault balances: ${user.balances ? Object.entries(user.balances.tokens)
+      .map(([symbol, amount]) => `${number(amount, 4)} ${symbol}`).join(", ") : "not read yet"}`),
     locks.length ? el("ul", { class: "locks" }, ...locks) : el("p", { class: "muted" }, "no locks"),
     el("table", {}, el("thead", {}, el("tr", {}, ...["bar", "trade", "side", "amounts", "status"].map(
       (name) => el("th", {}, name)))), el("tbody", {}, ...rows)));

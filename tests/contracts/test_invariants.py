@@ -114,6 +114,9 @@ MACHINE_SETTINGS = settings(
     report_multiple_bugs=False,  # shrink the first failure only (shrinking replays on anvil)
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+# Sequences x steps of the state machine: the short form runs in `make test`, the long
+# one (pytest marker `long`) in `make test-long`.
+MACHINE_DEPTHS = {"short": (50, 25), "long": (500, 50)}
 PROPERTY_SETTINGS = settings(
     max_examples=30,
     deadline=None,
@@ -846,9 +849,10 @@ class CustodyMachine(RuleBasedStateMachine):
             assert self.state["allowance", symbol] == 0, symbol
 
 
+@pytest.mark.parametrize("depth", ["short", pytest.param("long", marks=pytest.mark.long)])
 def test_custody_invariants_hold_under_random_operations(
     chain, accounts, owner, guardian, keeper, alice, bob, outsider, tokens, feeds, uniswap, router, add_pool, vault,
-    executor, manager, make_token, node,
+    executor, manager, make_token, node, depth,
 ):
     users = {"alice": alice, "bob": bob, "carol": accounts[6]}
     governor, stray, new_token = accounts[9], make_token(STRAY, DECIMALS[STRAY]), make_token("NEW", 18)
@@ -904,7 +908,9 @@ def test_custody_invariants_hold_under_random_operations(
     CustodyMachine.outcomes = Counter()
     node.request("anvil_setBlockTimestampInterval", [1])
     try:
-        run_state_machine_as_test(CustodyMachine, settings=MACHINE_SETTINGS)
+        sequences, steps = MACHINE_DEPTHS[depth]
+        run_state_machine_as_test(CustodyMachine, settings=settings(
+            MACHINE_SETTINGS, max_examples=sequences, stateful_step_count=steps))
     finally:
         node.request("anvil_removeBlockTimestampInterval", [])
     print("\n".join(f"{count:5d}  {name}" for name, count in sorted(CustodyMachine.outcomes.items())))

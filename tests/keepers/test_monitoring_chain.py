@@ -104,6 +104,9 @@ def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules_and_a_webho
         assert len(rules) == 7 and {rule["health"] for rule in rules} == {"ok"}, rules
         with urllib.request.urlopen(f"{page}api/trades", timeout=10) as answer:  # the keeper's own status API
             assert sorted(trade["user"] for trade in json.load(answer)) == ["alice", "alice", "bob"]
+        with urllib.request.urlopen(f"{page}api/users", timeout=10) as answer:  # as the last cycle read them
+            balances = {user["id"]: user["balances"]["tokens"] for user in json.load(answer)}
+        assert set(balances["alice"]) == {"USDC", "WETH", "WBTC"} and 0 < balances["alice"]["USDC"] <= 10_000
         with urllib.request.urlopen(f"{page}api/admin-operations", timeout=10) as answer:
             assert [(op["target"], op["function"], op["affects_users"]) for op in json.load(answer)] == [
                 ("Executor", "addRouter", True)]
