@@ -175,28 +175,33 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     decided = store.last_decided_bars(user.id)
     newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
                                 snapshot.block_time)
-    signals = []
+    signals, unfinished_decisions = [], []
     for token in tokens:
         series = settings.price_series[token]
         bar_time = newest.get(series)
         if bar_time is None:
             continue  # no history yet
-        due = [strategy for strategy in context.user_strategies[(user.id, token)]
-               if (token, strategy.name) not in decided or decided[(token, strategy.name)] < bar_time]
-        if not due:
-            continue  # every strategy already decided the newest closed bar: the steady state
-        signals += [(token, strategy, bar_time, _signal_on_closed_bars(
-            strategy, store, series, settings.timeframe_seconds, snapshot.block_time)) for strategy in due]
+        for strategy in context.user_strategies[(user.id, token)]:
+            decided_bar, acted = decided.get((token, strategy.name), (None, True))
+            if decided_bar is not None and decided_bar >= bar_time and acted:
+                continue  # decided and acted on: the steady state
+            decision = (token, strategy, bar_time, _signal_on_closed_bars(
+                strategy, store, series, settings.timeframe_seconds, snapshot.block_time))
+            # A decision recorded but not acted on (the keeper died in between) is acted on
+            # now: the same closes give the same signal, and its trade id is the same.
+            (signals if decided_bar is None or decided_bar < bar_time else unfinished_decisions).append(decision)
     recorded = store.add_signals([
         SignalRow(user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time,
                   action=signal.action.name, confidence=signal.confidence, reason=signal.reason[:500],
                   indicators={k: (None if v != v else v) for k, v in signal.indicators.items()}, created_at=now_utc())
         for token, strategy, bar_time, signal in signals
     ])
-    for token, strategy, bar_time, signal in signals:
-        if (token, strategy.name) in recorded:  # else another keeper decided this bar
-            result.signals += 1
-            _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now, address)
+    result.signals += len(recorded)
+    acting = [decision for decision in signals if (decision[0], decision[1].name) in recorded]  # else another
+    for token, strategy, bar_time, signal in acting + unfinished_decisions:  # keeper decided this bar
+        _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now, address)
+    if acting or unfinished_decisions:
+        store.mark_signals_acted(user.id)
 
 
 def _signal_on_closed_bars(strategy: Strategy, store: Store, series: str, timeframe_seconds: int,

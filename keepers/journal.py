@@ -72,13 +72,19 @@ class Journal:
             decision.strategy, int(decision.bar_time.timestamp()),
         ).hex()
         existing = self.store.trade(trade_id)
-        if existing is not None:
+        if existing is not None and existing.status != DROPPED:
             return existing  # decided before (another keeper, or before a restart)
+        # A dropped row (nothing reached the chain: the trade id is unused) of a decision
+        # acted on again after a restart is planned and sent anew under the same trade id:
+        # the Executor refuses a used id, so at most one of its transactions can execute.
+        # The hashes it was signed with stay on the row: reconcile still looks for them.
+        earlier_hashes = [] if existing is None else [
+            *(existing.replaced_tx_hashes or []), *([existing.tx_hash] if existing.tx_hash else [])]
         row = TradeRow(
             trade_id=trade_id, user_id=decision.user_id, user_address=decision.user_address,
             keeper_id=self.keeper_id, chain_id=client.chain_id, asset=decision.asset, strategy=decision.strategy,
             side=decision.side, bar_time=decision.bar_time, token_in=token_in, token_out=token_out,
-            amount_in=decision.amount_in, status=INTENT, replaced_tx_hashes=[], dry_run=self.dry_run,
+            amount_in=decision.amount_in, status=INTENT, replaced_tx_hashes=earlier_hashes, dry_run=self.dry_run,
             created_at=now_utc(), updated_at=now_utc(),
         )
         try:
@@ -86,12 +92,12 @@ class Journal:
                               decision.amount_in, bytes.fromhex(trade_id[2:]), tolerance_bps=self.tolerance_bps)
         except TradeRejected as error:
             row.status, row.revert_reason = FAILED, str(error)[:500]
-            if self.store.add_trade_intent(row):
+            if self._record_intent(row, existing):
                 risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
-            return row
+            return self.store.trade(trade_id)
         row.min_amount_out, row.oracle_floor, row.pool_amount_out = (
             plan.min_amount_out, plan.oracle_floor, plan.pool_amount_out)
-        if not self.store.add_trade_intent(row):
+        if not self._record_intent(row, existing):
             return self.store.trade(trade_id)
         checkpoint("after_intent")
         arguments = (plan.user, plan.token_in, plan.token_out, plan.amount_in, plan.min_amount_out,
@@ -111,10 +117,21 @@ class Journal:
         receipt = self.sender.wait(
             sent,
             on_replace=lambda replaced: self.store.update_trade(
-                trade_id, tx_hash=replaced.tx_hash, replaced_tx_hashes=list(replaced.hashes)),
+                trade_id, tx_hash=replaced.tx_hash, replaced_tx_hashes=[*earlier_hashes, *replaced.hashes]),
         )
         checkpoint("after_mined")
         return self._settle(self.store.trade(trade_id), receipt, risk)
+
+    def _record_intent(self, row: TradeRow, dropped: TradeRow | None) -> bool:
+        """Stores a new decision's row, or turns its ``dropped`` row into this one; False
+        when another keeper stored the decision first."""
+        if dropped is None:
+            return self.store.add_trade_intent(row)
+        self.store.update_trade(
+            row.trade_id, status=row.status, revert_reason=row.revert_reason, keeper_id=row.keeper_id,
+            amount_in=row.amount_in, min_amount_out=row.min_amount_out, oracle_floor=row.oracle_floor,
+            pool_amount_out=row.pool_amount_out, tx_hash=None, nonce=None, replaced_tx_hashes=row.replaced_tx_hashes)
+        return True
 
     def reconcile(self, row: TradeRow, risk: RiskManager) -> TradeRow:
         """Settles one unfinished row from what the chain says; a row whose transaction

@@ -22,18 +22,21 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     Integer,
     String,
     TypeDecorator,
     UniqueConstraint,
+    case,
     create_engine,
     event,
     delete,
     func,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -141,6 +144,9 @@ class SignalRow(Base):
     reason: Mapped[str] = mapped_column(String(500))
     indicators: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # False from the moment the decision is recorded until the cycle has acted on it
+    # (traded, or recorded why not): a keeper that dies in between leaves it False.
+    acted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
 
 
 SIGNAL_COLUMNS = ("user_id", "asset", "strategy", "bar_time", "action", "confidence", "reason", "indicators",
@@ -366,7 +372,7 @@ class Store:
         if not rows:
             return set()
         insert = sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert
-        values = [{column: getattr(row, column) for column in SIGNAL_COLUMNS} for row in rows]
+        values = [{**{column: getattr(row, column) for column in SIGNAL_COLUMNS}, "acted": False} for row in rows]
         # Parameters apart from the statement: one cached statement, not one compiled per call.
         statement = insert(SignalRow).on_conflict_do_nothing(
             index_elements=["user_id", "asset", "strategy", "bar_time"]
@@ -382,13 +388,22 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def last_decided_bars(self, user_id: str) -> dict[tuple[str, str], datetime]:
-        """(asset, strategy) -> the newest bar already decided for this user."""
-        query = select(SignalRow.asset, SignalRow.strategy, func.max(SignalRow.bar_time)).where(
+    def last_decided_bars(self, user_id: str) -> dict[tuple[str, str], tuple[datetime, bool]]:
+        """(asset, strategy) -> the newest bar already decided for this user, and whether
+        the keeper acted on it (``mark_signals_acted`` marks every signal of the user, so
+        only the newest can be un-acted, after a keeper died between deciding and acting)."""
+        acted = func.min(case((SignalRow.acted, 1), else_=0))
+        query = select(SignalRow.asset, SignalRow.strategy, func.max(SignalRow.bar_time), acted).where(
             SignalRow.user_id == user_id).group_by(SignalRow.asset, SignalRow.strategy)
         with self.session() as session:
-            return {(asset, strategy): UTCDateTime().process_result_value(when, None)
-                    for asset, strategy, when in session.execute(query)}
+            return {(asset, strategy): (UTCDateTime().process_result_value(when, None), bool(all_acted))
+                    for asset, strategy, when, all_acted in session.execute(query)}
+
+    def mark_signals_acted(self, user_id: str) -> None:
+        """Marks every signal of the user acted on (the cycle acted on all it decided)."""
+        with self.session(durable=False) as session:
+            session.execute(update(SignalRow).where(SignalRow.user_id == user_id, SignalRow.acted.is_(False))
+                            .values(acted=True))
 
     # -------------------------------------------------------------------- bars
     def record_prices(self, readings: Sequence[tuple[str, int, datetime, float, str, int | None]]) -> None:

@@ -10,24 +10,25 @@ import time
 import pytest
 from keeper_faults import assert_store_matches_chain
 
-from keepers.store import DROPPED, MINED
+from keepers.store import MINED
 
 RESTARTED = {"keeper_id": "faults-keeper"}  # a restarted service keeps its name, so its own lease
-# What the next start makes of the trade the killed keeper was deciding, per checkpoint.
+# What the next start makes of the trade the killed keeper was deciding, per checkpoint:
+# every decision ends in one mined trade.
 AFTER_RESTART = {
     "after_price_read": MINED,  # nothing was decided: the restart decides and trades
-    "after_risk_check": None,  # the signal was stored, the intent not: the decision is not retried
-    "after_intent": DROPPED,  # never signed
-    "after_sent_stored": DROPPED,  # signed and stored, never broadcast
+    "after_risk_check": MINED,  # decided, not acted on: the restart acts on the stored decision
+    "after_intent": MINED,  # never signed: reconciled as dropped, then sent under the same trade id
+    "after_sent_stored": MINED,  # signed, never broadcast: the same
     "after_broadcast": MINED,  # found by its TradeExecuted event
     "after_mined": MINED,
 }
 
 
-# Each crash is a keeper process (~15 s here): `make test` kills at the two journal
-# checkpoints no other test covers (after_broadcast is the lease test's crash, and
-# tests/keepers covers after_sent_stored); every checkpoint runs under -m long.
-IN_SHORT_RUN = ("after_intent", "after_mined")
+# Each crash is a keeper process (~15 s here): `make test` kills at the checkpoints no
+# other test covers (after_broadcast is the lease test's crash, and tests/keepers covers
+# after_sent_stored); every checkpoint runs under -m long.
+IN_SHORT_RUN = ("after_risk_check", "after_intent", "after_mined")
 
 
 @pytest.mark.parametrize("crash_at", [
@@ -43,8 +44,8 @@ def test_keeper_killed_at_a_checkpoint__next_start_trades_nothing_twice_and_lose
     ids = assert_store_matches_chain(store, run.system)
     statuses = [row.status for row in store.trades()]
     expected = AFTER_RESTART[crash_at]
-    assert statuses == ([expected] if expected else [])
-    assert len(ids) == (1 if expected == MINED else 0)
+    assert statuses == [expected]
+    assert len(ids) == 1
     scheduler.run_once()  # and again: the bar is decided, nothing more is sent
     assert assert_store_matches_chain(store, run.system) == ids
     store.close()

@@ -88,7 +88,11 @@ def test_a_bar_is_decided_once(store):
     later = {**row, "bar_time": T0 + timedelta(days=1)}
     assert store.add_signals([SignalRow(**row), SignalRow(**later)]) == {("WETH", "macd")}  # T0 decided already
     assert len(store.signals("alice")) == 3
-    assert store.last_decided_bars("alice") == {("WETH", "macd"): T0 + timedelta(days=1), ("WBTC", "macd"): T0}
+    assert store.last_decided_bars("alice") == {  # decided, not yet acted on
+        ("WETH", "macd"): (T0 + timedelta(days=1), False), ("WBTC", "macd"): (T0, False)}
+    store.mark_signals_acted("alice")
+    assert store.last_decided_bars("alice") == {("WETH", "macd"): (T0 + timedelta(days=1), True),
+                                                ("WBTC", "macd"): (T0, True)}
     assert store.signals("alice")[0].indicators == {"macd": 1.5, "signal": None}
 
 
