@@ -122,11 +122,12 @@ def test_a_dry_run_records_decisions_and_sends_nothing(system):
 def test_a_keeper_killed_after_storing_sent_is_repaired_by_the_next_start(system, crash_at, expected):
     _, store, _ = start(system)
     backfill_dip(system, store)
-    code, output = system.run_keeper("--once", "--user", "bob", env={"SENTINEL_CRASH_AT": crash_at})
+    restarted = {"SENTINEL_KEEPER_ID": "bob-keeper"}  # a restarted service keeps its name, so its lease
+    code, output = system.run_keeper("--once", "--user", "bob", env={"SENTINEL_CRASH_AT": crash_at, **restarted})
     assert code == -signal.SIGKILL, output
     (row,) = store.trades()
     assert row.status == SENT
-    code, output = system.run_keeper("--once", "--user", "bob")
+    code, output = system.run_keeper("--once", "--user", "bob", env=restarted)
     assert code == 0, output
     (row,) = store.trades()
     # Found by its event; or, never broadcast, recorded dropped by the start's reconcile and
