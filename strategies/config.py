@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from strategies.base import Strategy
 from strategies.registry import StrategyRegistryError, build_strategy, did_you_mean, strategy_class
+from strategies.yaml_reader import read_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "config" / "strategies.yaml"
 
@@ -58,19 +58,7 @@ class StrategyConfig:
 def load_strategy_config(path: str | Path = DEFAULT_PATH) -> StrategyConfig:
     """Read, validate and build ``path``; ``StrategyConfigError`` on any problem."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise StrategyConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise StrategyConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except RecursionError:
-        raise StrategyConfigError(f"{path}: nested too deeply to be a strategy config; fix its structure") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
-        raise StrategyConfigError(f"{path}: not valid YAML{line}: {problem}") from None
+    raw = read_yaml(path, StrategyConfigError)
     try:
         return parse_strategy_config(raw)
     except StrategyConfigError as exc:

@@ -77,8 +77,9 @@ class Writers:
     def kill(self, pid: int) -> None:
         """SIGKILLs one writer and waits until the writer process saw it die of that."""
         os.kill(pid, signal.SIGKILL)
-        while (words := self._line())[0] != "ended":
-            pass
+        words = self._line()
+        while words[0] != "ended":  # lines the writer printed before it died
+            words = self._line()
         status = int(words[2])
         assert int(words[1]) == pid and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 

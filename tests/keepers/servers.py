@@ -142,7 +142,7 @@ class PrometheusServer:
                     if answer.status == 200:
                         return
             except OSError:
-                pass
+                pass  # not listening yet: asked again below, until the deadline
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((self.folder / "prometheus.log").read_text())
             time.sleep(0.2)
@@ -185,7 +185,7 @@ class WebhookServer:
                 self.end_headers()
 
             def log_message(self, *args):
-                pass
+                pass  # keeps http.server's per-request lines out of the test output
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook/T0123456789abcdefXYZ"

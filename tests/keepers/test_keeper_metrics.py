@@ -108,4 +108,4 @@ def test_a_busy_port_is_one_line_naming_the_setting():
         port = taken.getsockname()[1]
         with pytest.raises(SentinelError, match=rf"^metrics_port: cannot listen on 127.0.0.1:{port} \(.+\); choose"):
             with serving(KeeperMetrics(), port, print):
-                pass
+                pytest.fail("serving on a taken port should have raised")
