@@ -10,6 +10,7 @@ import time
 
 import pytest
 import yaml
+from ape_ethereum.ecosystem import create_network_config
 from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS, MULTICALL3_CODE
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -203,9 +204,14 @@ def keystore(tmp_path):
 @pytest.fixture
 def blocks_every_second(upstream):
     """Ape waits for Sepolia's 2 confirmations, so the chain must keep making blocks
-    as a real network does; automine is restored afterwards for the other tests."""
+    as a real network does; automine is restored afterwards for the other tests.
+
+    Yields the environment that tells Ape this chain's block time: with Sepolia's
+    default (15 s) Ape sleeps 7 s between confirmation checks, over three minutes
+    per deploy; everything else stays Ape's Sepolia default (2 confirmations)."""
     rpc(upstream["url"], "evm_setIntervalMining", [1])
-    yield
+    sepolia = create_network_config(block_time=2)  # Ape polls every block_time // 2 seconds
+    yield {"APE_ETHEREUM_SEPOLIA": sepolia.model_dump_json()}
     rpc(upstream["url"], "evm_setAutomine", [True])
 
 
@@ -213,7 +219,7 @@ def test_sepolia__encrypted_account_with_passphrase_env__deploys_and_registers_f
     upstream, keystore, blocks_every_second, ape_run, tmp_path
 ):
     env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_DATA_FOLDER": keystore["folder"],
-           "APE_ACCOUNTS_deployer_PASSPHRASE": "a long passphrase"}
+           "APE_ACCOUNTS_deployer_PASSPHRASE": "a long passphrase", **blocks_every_second}
     common = (*SEPOLIA, "--network-config", write_config(tmp_path, upstream["public"]), "--deployments", str(tmp_path))
     assert_ok(ape_run("deploy", *common, "--account", "deployer", "--keeper", UNUSED_ADDRESS, "--yes", env=env))
     record = json.loads((tmp_path / "ethereum-sepolia.json").read_text())
@@ -239,7 +245,7 @@ def test_sepolia__keeper_once_as_typed__checks_the_chain_and_runs_a_cycle(
     upstream, keystore, blocks_every_second, ape_run, tmp_path
 ):
     env = {"SEPOLIA_RPC_URL": upstream["url"], "APE_DATA_FOLDER": keystore["folder"],
-           "APE_ACCOUNTS_deployer_PASSPHRASE": "a long passphrase"}
+           "APE_ACCOUNTS_deployer_PASSPHRASE": "a long passphrase", **blocks_every_second}
     common = (*SEPOLIA, "--network-config", write_config(tmp_path, upstream["public"]), "--deployments", str(tmp_path))
     assert_ok(ape_run("deploy", *common, "--account", "deployer", "--keeper", "deployer", "--yes", env=env))
     assert_ok(ape_run("setup_oracles", *common, "--account", "deployer", env=env))
