@@ -14,19 +14,20 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help setup postgres prometheus chromium test test-long run chain slither bench gas clean
+.PHONY: help setup postgres redis prometheus chromium cluster test test-long run chain slither bench gas clean
 
 help:
 	@echo "make setup   install the venv, npm packages and compiler adapter"
 	@echo "make run     the main job on local defaults (see README)"
 	@echo "make test    the whole test suite (contracts beside the rest)"
 	@echo "make test-long  only the long forms of the tests (marked long; not in make test)"
+	@echo "make cluster the distributed keepers on one machine (PostgreSQL, Redis, workers)"
 	@echo "make chain   a long-lived anvil on 127.0.0.1:8545 for ape run by hand"
 	@echo "make slither static analysis of the contracts"
 	@echo "make bench   benchmarks under bench/ (not part of the tests)"
 	@echo "make gas     gas report for Vault and Executor against a plain router swap"
 
-setup: $(VENV)/.installed node_modules/.installed $(SOLC_ADAPTER) postgres prometheus chromium
+setup: $(VENV)/.installed node_modules/.installed $(SOLC_ADAPTER) postgres redis prometheus chromium
 
 # The keeper suite runs against a real PostgreSQL server (tests start and stop it).
 # Debian's package provides the binaries; install it when they are missing (as root).
@@ -34,6 +35,12 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
 		{ echo "PostgreSQL server binaries are missing: install Debian's postgresql package (as root)"; exit 1; }
+
+# Redis: the distributed form's task broker (make cluster, tests/keepers/test_cluster.py).
+redis:
+	@command -v redis-server >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } || \
+		{ echo "redis-server is missing: install Debian's redis-server package (as root)"; exit 1; }
 
 # The alert rules are checked with promtool and a test scrapes a keeper with a real
 # Prometheus: Debian's package has both; install it when missing (as root).
@@ -82,6 +89,11 @@ test-long: setup
 
 run: setup
 	tools/run_local.sh
+
+# The distributed form on one machine (README, Scaling out): PostgreSQL, Redis, a
+# dispatcher and two workers as processes while the market moves; ARGS go to `ape run cluster`.
+cluster: setup
+	tools/run_local.sh --cluster $(ARGS)
 
 # A long-lived local chain for working by hand: run it in its own terminal, then
 # `export APE_FOUNDRY_HOST=http://127.0.0.1:8545` before `ape run ...`.

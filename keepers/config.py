@@ -74,10 +74,13 @@ class KeeperSettings(_Strict):
     timeframe_seconds: int = Field(86_400, ge=60, description="bar length the strategies work on")
     dry_run: bool = Field(False, description="compute and record everything, send nothing")
     store_url: str = Field("sqlite:///data/state/sentinel.db", description="SQLAlchemy URL of the store")
+    redis_url: str = Field("redis://127.0.0.1:6379/0",
+                           description="Redis of the distributed form (keeper worker / dispatch): the task broker")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     lease_seconds: int = Field(300, ge=10, description="how long a keeper holds a user without renewing")
     dead_man_intervals: int = Field(3, ge=1, description="status fails after this many silent intervals")
-    keeper_account: str | None = Field(None, description="ape accounts alias of the keeper (test account 1 locally)")
+    keeper_account: str | None = Field(
+        None, description="ape accounts alias of the keeper, or a test-account index on local chains (default 1)")
     keeper_id: str | None = Field(None, min_length=1, description="this keeper's name in heartbeats (default host:pid)")
     tolerance_bps: int = Field(50, ge=0, lt=10_000, description="accepted shortfall below the pool's quote")
     tx_timeout_seconds: int = Field(120, ge=1, description="wait before replacing a pending transaction")
@@ -120,6 +123,21 @@ class KeeperSettings(_Strict):
             raise ValueError("not a SQLAlchemy URL; e.g. sqlite:///data/state/sentinel.db") from None
         return store_url
 
+    @field_validator("keeper_account", mode="before")
+    @classmethod
+    def _index_as_text(cls, keeper_account: Any) -> Any:
+        # A test-account index reads as a number from YAML and SENTINEL_KEEPER_ACCOUNT=7.
+        return str(keeper_account) if isinstance(keeper_account, int) and not isinstance(keeper_account, bool) \
+            else keeper_account
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, redis_url: str) -> str:
+        parts = urlsplit(redis_url)
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+            raise ValueError(f"not a Redis URL: {redact_url(redis_url)}; e.g. redis://127.0.0.1:6379/0")
+        return redis_url
+
     def resolved_store_url(self) -> str:
         """``store_url`` with a relative SQLite path taken from the project folder."""
         url = make_url(self.store_url)
@@ -138,6 +156,7 @@ class KeeperSettings(_Strict):
         """The settings as plain values, the store's password and the webhook and API tokens hidden (for --show-config)."""
         values = self.model_dump(mode="json")
         values["store_url"] = make_url(self.store_url).render_as_string(hide_password=True)
+        values["redis_url"] = redact_url(self.redis_url)
         for webhook in values["webhooks"]:
             webhook["url"] = redact_url(webhook["url"])
         if values["api_token"] is not None:

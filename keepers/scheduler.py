@@ -65,18 +65,29 @@ class Scheduler:
                 results.append(result)
         return results
 
-    def run_user(self, user: UserConfig) -> CycleResult | None:
+    def run_user(self, user: UserConfig, slot: int | None = None) -> CycleResult | None:
         """One cycle of ``user`` under its lease; None if another keeper holds it or the
         store cannot be reached (the keeper goes on: a later cycle reconciles whatever
-        was sent meanwhile)."""
+        was sent meanwhile).
+
+        With ``slot`` (a worker sharing the store with others, keepers/cluster.py) the
+        cycle runs only if no worker ran that user's cycle of that slot before, its
+        round-robin number is the slot, and the lease is given back after it, so any
+        worker can run the user's next one."""
         self.beat()
         try:
             if not self._hold_lease(user):
                 self.report(f"{user.id}: another keeper holds this user's lease; skipped")
                 return None
-            number = self._cycle_numbers[user.id]
-            self._cycle_numbers[user.id] += 1
-            result = run_cycle(user, self.context, number)
+            try:
+                if slot is not None and not self.context.store.claim_cycle(user.id, slot, self.context.keeper_id):
+                    self.report(f"{user.id}: the cycle of slot {slot} ran before; skipped")
+                    return None
+                result = run_cycle(user, self.context, self._next_number(user) if slot is None else slot)
+            finally:
+                if slot is not None:
+                    self._leases.pop(user.id, None)
+                    self.context.store.release_lease(user.id, self.context.keeper_id)
         except OperationalError as error:
             self.report(f"{user.id}: store unavailable ({error_line(error)}); cycle skipped")
             return None
@@ -84,6 +95,11 @@ class Scheduler:
         for observe in self.on_cycle:
             observe(result)
         return result
+
+    def _next_number(self, user: UserConfig) -> int:
+        number = self._cycle_numbers[user.id]
+        self._cycle_numbers[user.id] += 1
+        return number
 
     def _hold_lease(self, user: UserConfig) -> bool:
         """Takes or renews the user's lease; a lease with more than half its time left

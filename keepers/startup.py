@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ape import accounts, chain
 
@@ -62,15 +62,16 @@ def build_context(
                          user_addresses=addresses, user_strategies=strategies, admin_watch=watch)
 
 
-def reconcile_all(context: KeeperContext, report: Callable[[str], None]) -> int:
-    """Settles every unfinished trade of the context's users, and checks the ones mined
-    in the last REORG_DEPTH_BLOCKS blocks again (a reorg may have dropped them); returns
-    how many rows were looked at."""
+def reconcile_all(context: KeeperContext, report: Callable[[str], None],
+                  user_ids: Collection[str] | None = None) -> int:
+    """Settles every unfinished trade of the configured users (or of ``user_ids``), and
+    checks the ones mined in the last REORG_DEPTH_BLOCKS blocks again (a reorg may have
+    dropped them); returns how many rows were looked at."""
     store, journal = context.store, context.journal
     oldest_unsettled_block = chain.blocks.head.number - REORG_DEPTH_BLOCKS
     rows = [*store.trades(statuses=UNFINISHED),
             *(row for row in store.trades(statuses=[MINED]) if row.block_number >= oldest_unsettled_block)]
-    users = {user.id: user for user in context.config.users}
+    users = {user.id: user for user in context.config.users if user_ids is None or user.id in user_ids}
     risks: dict[str, RiskManager] = {}  # one per user, not per trade
     settled = 0
     for row in rows:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -270,10 +272,21 @@ class LeaseRow(Base):
 
     __tablename__ = "leases"
 
-    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(80), primary_key=True)  # or account:<address> (a worker's account)
     owner: Mapped[str] = mapped_column(String(120))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CycleClaimRow(Base):
+    """Which worker ran a user's cycle of one scheduling slot (workers sharing a store)."""
+
+    __tablename__ = "cycle_claims"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    keeper_id: Mapped[str] = mapped_column(String(120))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -371,10 +384,9 @@ class Store:
         those stored: a bar another keeper already decided is skipped, not overwritten."""
         if not rows:
             return set()
-        insert = sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert
         values = [{**{column: getattr(row, column) for column in SIGNAL_COLUMNS}, "acted": False} for row in rows]
         # Parameters apart from the statement: one cached statement, not one compiled per call.
-        statement = insert(SignalRow).on_conflict_do_nothing(
+        statement = self._insert(SignalRow).on_conflict_do_nothing(
             index_elements=["user_id", "asset", "strategy", "bar_time"]
         ).returning(SignalRow.asset, SignalRow.strategy)
         with self.session(durable=False) as session:
@@ -408,19 +420,36 @@ class Store:
     # -------------------------------------------------------------------- bars
     def record_prices(self, readings: Sequence[tuple[str, int, datetime, float, str, int | None]]) -> None:
         """Folds readings (asset, timeframe, bar start, price, source, round id) into their
-        bars in one transaction: open on a bar's first reading, then high/low/close."""
+        bars in one transaction: open on a bar's first reading, then high/low/close.
+        Each is one upsert: workers on several machines fold readings of one bar at once."""
+        if not readings:
+            return
         stamp = now_utc()
+        values = [{"asset": asset, "timeframe_seconds": timeframe_seconds, "bar_time": bar_time, "open": price,
+                   "high": price, "low": price, "close": price, "source": source, "round_id": round_id,
+                   "updated_at": stamp}
+                  for asset, timeframe_seconds, bar_time, price, source, round_id in readings]
         with self.session(durable=False) as session:
-            for asset, timeframe_seconds, bar_time, price, source, round_id in readings:
-                bar = session.get(BarRow, (asset, timeframe_seconds, bar_time))
-                if bar is None:
-                    session.add(BarRow(
-                        asset=asset, timeframe_seconds=timeframe_seconds, bar_time=bar_time, open=price, high=price,
-                        low=price, close=price, source=source, round_id=round_id, updated_at=stamp,
-                    ))
-                elif round_id is None or bar.round_id != round_id:  # the same oracle round read again: no change
-                    bar.high, bar.low, bar.close = max(bar.high, price), min(bar.low, price), price
-                    bar.round_id, bar.updated_at = round_id, stamp
+            session.execute(self._fold_bar, values)
+
+    @functools.cached_property
+    def _fold_bar(self):
+        """The upsert of one reading into its bar (compiled once); the same oracle round
+        read again changes nothing."""
+        bars = BarRow.__table__
+        statement = self._insert(BarRow)
+        new = statement.excluded
+        return statement.on_conflict_do_update(
+            index_elements=[bars.c.asset, bars.c.timeframe_seconds, bars.c.bar_time],
+            set_={"high": case((new.high > bars.c.high, new.high), else_=bars.c.high),
+                  "low": case((new.low < bars.c.low, new.low), else_=bars.c.low),
+                  "close": new.close, "round_id": new.round_id, "updated_at": new.updated_at},
+            where=new.round_id.is_(None) | bars.c.round_id.is_(None) | (bars.c.round_id != new.round_id),
+        )
+
+    def _insert(self, model):
+        """The dialect's INSERT of ``model``, which knows ON CONFLICT (SQLite, PostgreSQL)."""
+        return (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(model)
 
     def add_bars(self, asset: str, timeframe_seconds: int, bars: Sequence[tuple[datetime, float, float, float, float]],
                  source: str) -> int:
@@ -587,6 +616,24 @@ class Store:
         """Every lease."""
         with self.session() as session:
             return list(session.scalars(select(LeaseRow)))
+
+    def claim_cycle(self, user_id: str, slot: int, keeper_id: str) -> bool:
+        """Records that ``keeper_id`` runs ``user_id``'s cycle of ``slot``; False when
+        that cycle was claimed before (the task was delivered twice)."""
+        try:
+            with self.session() as session:
+                session.add(CycleClaimRow(user_id=user_id, slot=slot, keeper_id=keeper_id, claimed_at=now_utc()))
+        except IntegrityError:
+            return False
+        return True
+
+    def cycle_claims(self, user_id: str | None = None) -> list[CycleClaimRow]:
+        """The claimed cycles (of one user), oldest slot first."""
+        query = select(CycleClaimRow).order_by(CycleClaimRow.slot, CycleClaimRow.user_id)
+        if user_id is not None:
+            query = query.where(CycleClaimRow.user_id == user_id)
+        with self.session() as session:
+            return list(session.scalars(query))
 
 
 def now_utc() -> datetime:

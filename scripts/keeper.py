@@ -8,9 +8,14 @@
     ape run keeper resume --user ID | --all [--rule RULE]   clear it (a person's decision)
     ape run keeper backup --to FILE       copy the SQLite store (safe while keepers run)
     ape run keeper restore --from FILE [--force]           replace the store with a backup
+    ape run keeper dispatch --redis URL   the distributed form's scheduler: every user's cycle as a task
+    ape run keeper worker --redis URL     one worker of it (own keeper account, PostgreSQL store shared)
 """
 
+import asyncio
+import contextlib
 import json
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +25,7 @@ from ape import chain
 from ape.logging import logger
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from keepers.api import DEFAULT_API
 from keepers.cli import (
@@ -32,10 +38,14 @@ from keepers.cli import (
     user_errors,
 )
 from keepers.backup import backup_store, restore_store
+from keepers.cluster import dispatch, make_broker, work
+from keepers.cluster_worker import Worker, claim_account, reconcile_free_users
 from keepers.config import KeeperConfig, load_keeper_config
+from keepers.cycle import KeeperContext
 from keepers.errors import SentinelError
 from keepers.market import backfill_bars, backfill_from_rounds, read_backfill_file
 from keepers.monitoring import Watchers
+from keepers.redact import redact_url
 from keepers.reporting import user_report
 from keepers.risk import GLOBAL_KILL_SWITCH, RiskManager, clear, engage_global_kill_switch
 from keepers.scheduler import Scheduler
@@ -44,11 +54,11 @@ from keepers.status import keeper_status
 from keepers.store import GLOBAL_USER, Store
 from strategies.risk import KILL_SWITCH
 
-ACTIONS = ("run", "status", "report", "kill", "resume", "backup", "restore")
+ACTIONS = ("run", "status", "report", "kill", "resume", "backup", "restore", "dispatch", "worker")
 
 
 @click.command(cls=SentinelCommand,
-               short_help="Run the trading keepers (or status, report, kill, resume, backup, restore)")
+               short_help="Run the trading keepers (or status, report, kill, resume, backup, restore, dispatch, worker)")
 @click.argument("action", type=click.Choice(ACTIONS), default="run")
 @click.option("--once", is_flag=True, help="One cycle per user, then exit (for cron).")
 @click.option("--user", "user_ids", multiple=True, help="Only this user id (repeatable).")
@@ -65,6 +75,8 @@ ACTIONS = ("run", "status", "report", "kill", "resume", "backup", "restore")
               help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (overrides metrics_port; 0: any free port).")
 @click.option("--api", is_flag=False, flag_value=DEFAULT_API, default=None, metavar="[HOST:PORT]",
               help=f"Serve the read-only status API and page (default address {DEFAULT_API}; overrides api).")
+@click.option("--redis", "redis_url", default=None,
+              help="dispatch/worker: Redis URL of the task broker (overrides redis_url).")
 @click.option("--show-config", is_flag=True, help="Print the merged configuration (secrets hidden) and exit.")
 @click.option("--rule", default=None, help="resume: the rule whose locks to clear (default: the kill switch).")
 @click.option("--reason", default="engaged by hand", show_default=True, help="kill: why (stored with the lock).")
@@ -79,12 +91,12 @@ ACTIONS = ("run", "status", "report", "kill", "resume", "backup", "restore")
 @deployments_option()
 @user_errors
 def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_file, store_url,
-        cycle_interval_seconds, keeper_account, backfill_file, metrics_port, api, show_config, rule, reason, json_file,
-        backup_file, restore_file, force, network_config, deployments_dir):
+        cycle_interval_seconds, keeper_account, backfill_file, metrics_port, api, redis_url, show_config, rule, reason,
+        json_file, backup_file, restore_file, force, network_config, deployments_dir):
     """Run the keepers, or inspect and steer them."""
     config = load_keeper_config(config_file, {
         "dry_run": dry_run, "store_url": store_url, "cycle_interval_seconds": cycle_interval_seconds,
-        "keeper_account": keeper_account, "metrics_port": metrics_port, "api": api,
+        "keeper_account": keeper_account, "metrics_port": metrics_port, "api": api, "redis_url": redis_url,
     })
     if show_config:
         click.echo(json.dumps({"config_file": str(config.config_file), **config.settings.redacted(),
@@ -101,13 +113,21 @@ def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_f
               if token in settings.price_series}  # an unmapped token is refused by the start-up checks
     # Options are checked before the store is opened, which creates it on a first run.
     backfill = (read_backfill_file(backfill_file, series, settings.timeframe_seconds)
-                if action == "run" and backfill_file is not None else None)
+                if action in ("run", "worker") and backfill_file is not None else None)
+    if action == "worker" and make_url(settings.resolved_store_url()).get_backend_name() == "sqlite":
+        raise SentinelError("store_url: workers share the store across processes and machines; give a PostgreSQL URL "
+                            "(postgresql+psycopg://USER@HOST/DB). One process (`ape run keeper`) runs on SQLite")
     if action in ("kill", "resume") and all_users == bool(user_ids):
         raise SentinelError(f"{action}: give either --user ID (repeatable) or --all")
+    if action == "dispatch":  # needs no store and no chain: the users file and Redis
+        _dispatch(config, users)
+        return
     store = Store.open(settings.resolved_store_url())
     try:
         if action == "run":
             _run(config, users, series, store, ecosystem, network, network_config, deployments_dir, once, backfill)
+        elif action == "worker":
+            _work(config, users, series, store, ecosystem, network, network_config, deployments_dir, backfill)
         elif action == "status":
             sys.exit(_status(config, users, store, ecosystem, network, network_config, deployments_dir))
         elif action == "report":
@@ -118,8 +138,10 @@ def cli(ecosystem, network, action, once, user_ids, all_users, dry_run, config_f
         store.close()
 
 
-def _run(config: KeeperConfig, users, series, store, ecosystem, network, network_config, deployments_dir, once,
-         backfill):
+def _start(config: KeeperConfig, users, series, store, ecosystem, network, network_config, deployments_dir,
+           backfill) -> tuple[KeeperContext, Watchers]:
+    """What a keeper and a worker do before their first cycle: the checks, the price
+    history the strategies need, and whoever watches the cycles."""
     spec = load_spec(network, network_config)
     record = require_record(ecosystem, network, deployments_dir)
     context = build_context(config, spec, record, store, local_chain=is_local_chain(network), users=users)
@@ -133,13 +155,23 @@ def _run(config: KeeperConfig, users, series, store, ecosystem, network, network
             added = backfill_from_rounds(store, context.client.feed_contracts[token], name,
                                          context.client.feed_decimals[token], settings.timeframe_seconds, wanted)
             click.echo(f"Backfilled {name} from {token}'s feed rounds: {added} bars")
+    return context, Watchers(config, spec, users, network.name, store, click.echo, context.admin_watch)
+
+
+def _banner(context: KeeperContext, what: str, ecosystem, network, users: int) -> None:
+    mode = "dry run, nothing is sent" if context.config.settings.dry_run else f"keeper {context.client.keeper.address}"
+    click.echo(f"{what} {context.keeper_id} on {ecosystem.name}:{network.name} ({mode}); "
+               f"{users} user(s), store {context.store.engine.url.render_as_string(hide_password=True)}")
+
+
+def _run(config: KeeperConfig, users, series, store, ecosystem, network, network_config, deployments_dir, once,
+         backfill):
+    context, watchers = _start(config, users, series, store, ecosystem, network, network_config, deployments_dir,
+                               backfill)
     reconcile_all(context, click.echo)
-    watchers = Watchers(config, spec, users, network.name, store, click.echo, context.admin_watch)
     scheduler = Scheduler(context, users, report=click.echo, on_cycle=watchers.on_cycle, on_beat=watchers.on_beat)
     scheduler.install_signal_handlers()
-    mode = "dry run, nothing is sent" if settings.dry_run else f"keeper {context.client.keeper.address}"
-    click.echo(f"Keeper {context.keeper_id} on {ecosystem.name}:{network.name} ({mode}); "
-               f"{len(scheduler.users)} user(s), store {store.engine.url.render_as_string(hide_password=True)}")
+    _banner(context, "Keeper", ecosystem, network, len(scheduler.users))
     try:
         if once:
             scheduler.run_once()
@@ -148,6 +180,60 @@ def _run(config: KeeperConfig, users, series, store, ecosystem, network, network
     finally:
         scheduler.close()
         watchers.close()
+
+
+def _work(config: KeeperConfig, users, series, store, ecosystem, network, network_config, deployments_dir, backfill):
+    settings = config.settings
+    context, watchers = _start(config, users, series, store, ecosystem, network, network_config, deployments_dir,
+                               backfill)
+    address = context.client.keeper.address
+    claim_account(store, address, context.keeper_id, settings.lease_seconds)
+    scheduler = Scheduler(context, users, report=click.echo, on_cycle=watchers.on_cycle, on_beat=watchers.on_beat)
+    worker = Worker(scheduler, address, click.echo)
+    try:
+        reconciled = reconcile_free_users(context, scheduler.users, click.echo)
+        _banner(context, "Worker", ecosystem, network, len(scheduler.users))
+        click.echo(f"Reconciled {reconciled} user(s) no other worker holds; taking cycle tasks from "
+                   f"{redact_url(settings.redis_url)}")
+        broker = make_broker(settings.redis_url, redeliver_after_seconds=settings.lease_seconds)
+        asyncio.run(_serve(worker, broker))
+    finally:
+        worker.close()
+        watchers.close()
+
+
+async def _serve(worker: Worker, broker) -> None:
+    """Runs the worker's tasks until SIGINT/SIGTERM (or its account is taken): the cycle
+    under way finishes first."""
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, worker.scheduler.stop)
+    tasks = asyncio.create_task(work(broker, worker.run_cycle_task))
+    await worker.keep_alive_until_stopped()
+    tasks.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await tasks
+
+
+def _dispatch(config: KeeperConfig, users) -> None:
+    settings = config.settings
+    enabled = [user.id for user in users if user.enabled]
+    if not enabled:
+        raise SentinelError(f"users: no enabled user in {settings.users_file}; nothing to dispatch")
+    broker = make_broker(settings.redis_url, redeliver_after_seconds=settings.lease_seconds)
+    click.echo(f"Dispatching {len(enabled)} user(s)' cycles every {settings.cycle_interval_seconds} s to "
+               f"{redact_url(settings.redis_url)}")
+    asyncio.run(_until_signalled(dispatch(broker, enabled, settings.cycle_interval_seconds, click.echo)))
+
+
+async def _until_signalled(job) -> None:
+    """Runs ``job`` until SIGINT or SIGTERM."""
+    task = asyncio.ensure_future(job)
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _status(config, users, store, ecosystem, network, network_config, deployments_dir) -> int:

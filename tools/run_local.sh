@@ -4,10 +4,23 @@
 # (`ape run simulate`), ending with the report's path. Extra arguments go to
 # simulate (e.g. `tools/run_local.sh --bars 200`). The anvil is stopped by its process
 # id on exit, whatever happens (an error, Ctrl-C).
+#
+# `tools/run_local.sh --cluster [ARGS]` (`make cluster`) deploys with three keeper
+# accounts instead and runs the distributed form on the same chain (`ape run cluster`:
+# PostgreSQL, Redis, a dispatcher and workers as processes; ARGS go to it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run=reports/run-$(date -u +%Y%m%d-%H%M%S)
+command=simulate
+folder=run
+keepers=()
+if [ "${1:-}" = "--cluster" ]; then
+    shift
+    command=cluster
+    folder=cluster
+    keepers=(--keeper 1 --keeper 7 --keeper 8)  # test accounts: one per worker (ape run cluster --workers, up to 3)
+fi
+run=reports/$folder-$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$run"
 port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # The chain starts the day before the first sample bar, so chain dates are the data's dates.
@@ -40,8 +53,8 @@ PY
 export APE_FOUNDRY_HOST="http://127.0.0.1:$port"
 network=(--network local --deployments "$run/deployments")
 echo "Deploying the system and a local market (anvil on port $port) ..."
-ape run deploy "${network[@]}" > "$run/deploy.log"
+ape run deploy "${network[@]}" "${keepers[@]}" > "$run/deploy.log"
 ape run setup_oracles "${network[@]}" >> "$run/deploy.log"
 ape run fund "${network[@]}" >> "$run/deploy.log"
 echo "Deployed (details in $run/deploy.log)."
-ape run simulate "${network[@]}" --out "$run" "$@"
+ape run "$command" "${network[@]}" --out "$run" "$@"

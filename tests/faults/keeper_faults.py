@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +21,14 @@ from ape import accounts, chain, project
 # sys.path only when it collects tests/keepers); the fault scenarios reuse them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "keepers"))
 
-from helpers_keeper import LocalSystem, calm_then_dip, deploy_local_system, trade_logs, user_entry  # noqa: E402
+from helpers_keeper import LocalSystem, calm_then_dip, deploy_local_system, user_entry  # noqa: E402
 
 from keepers.access import AdminCall, send  # noqa: E402
 from keepers.market import backfill_from_file  # noqa: E402
 from keepers.scheduler import Scheduler  # noqa: E402
 from keepers.startup import build_context, reconcile_all  # noqa: E402
 from keepers.sender import is_pending  # noqa: E402
-from keepers.store import MINED, SENT, UNFINISHED, Store, TradeRow  # noqa: E402
+from keepers.store import SENT, Store, TradeRow  # noqa: E402
 
 DAY = 86_400
 BOB = 4  # test account of the one user every scenario trades for
@@ -105,29 +104,6 @@ def begin_run(system: LocalSystem, folder: Path, store_url: str | None = None) -
     backfill_from_file(store, history, ["BTC"], DAY)
     store.close()
     return FaultRun(system=system, store_url=url)
-
-
-def assert_store_matches_chain(store: Store, system: LocalSystem) -> list[str]:
-    """The invariants of every fault scenario, after a start's reconcile: no trade row left
-    unfinished, no decision executed twice, every TradeExecuted has exactly one row and
-    that row says mined (with the event's transaction and block), and no row says mined
-    without its event. Returns the trade ids executed."""
-    events = trade_logs(system.record)
-    ids = [log.trade_id for log in events]
-    assert len(ids) == len(set(ids)), f"a trade id executed twice: {ids}"
-    rows = store.trades()
-    assert not [row.trade_id for row in rows if row.status in UNFINISHED], "unfinished rows after reconcile"
-    decisions = Counter((row.user_id, row.asset, row.strategy, row.bar_time) for row in rows)
-    assert max(decisions.values(), default=1) == 1, f"one decision stored as several trades: {decisions}"
-    by_id = {row.trade_id: row for row in rows}
-    for log in events:
-        row = by_id.get(log.trade_id)
-        assert row is not None, f"TradeExecuted {log.trade_id} has no trade row (record lost)"
-        assert row.status == MINED, f"TradeExecuted {log.trade_id} but the row says {row.status}"
-        assert (row.tx_hash, row.block_number) == (log.tx_hash, log.block_number), "row and event disagree"
-    mined_without_event = {row.trade_id for row in rows if row.status == MINED} - set(ids)
-    assert not mined_without_event, f"rows say mined without a TradeExecuted: {mined_without_event}"
-    return ids
 
 
 def governed(system: LocalSystem, contract, function: str, *args) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 from ape import accounts, chain, project
-from keeper_faults import BOB, GUARDIAN, KEEPER, assert_store_matches_chain, governed
+from helpers_keeper import assert_store_matches_chain
+from keeper_faults import BOB, GUARDIAN, KEEPER, governed
 
 from keepers.store import DROPPED, MINED
 

@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from keeper_faults import assert_store_matches_chain
+from helpers_keeper import assert_store_matches_chain
 
 from keepers.store import MINED
 

@@ -14,11 +14,11 @@ import uuid
 
 import pytest
 from ape import accounts, chain
+from helpers_keeper import assert_store_matches_chain
 from keeper_faults import (
     KEEPER,
     RpcProxy,
     SqliteWriteLock,
-    assert_store_matches_chain,
     begin_run,
     sent_and_broadcast,
 )

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +28,7 @@ from keepers.funding import fund_users
 from keepers.market import bar_start
 from keepers.market_driver import MarketDriver, deploy_market_driver
 from keepers.network_config import NetworkSpec, load_network_spec, spec_path_for
+from keepers.store import MINED, UNFINISHED, Store
 
 DAY = 86_400
 APE = str(Path(sys.executable).parent / "ape")
@@ -115,14 +120,16 @@ class LocalSystem:
         return process.returncode, output
 
 
-def deploy_local_system(folder: Path, users: list[dict], store_url: str, **settings) -> LocalSystem:
-    """Deploys the local market and system (two keepers), registers feeds, funds ``users``, deploys the
-    market driver and writes keeper.yaml, users.yaml and strategies.yaml into ``folder``."""
+def deploy_local_system(folder: Path, users: list[dict], store_url: str, keepers: Sequence[int] = (1, SECOND_KEEPER),
+                        **settings) -> LocalSystem:
+    """Deploys the local market and system (the ``keepers`` test accounts allowed), registers feeds,
+    funds ``users``, deploys the market driver and writes keeper.yaml, users.yaml and
+    strategies.yaml into ``folder``."""
     spec = load_network_spec(spec_path_for("local"))
-    deployer, keeper = accounts.test_accounts[0], accounts.test_accounts[1]
+    deployer = accounts.test_accounts[0]
     record_file = folder / "deployments" / "ethereum-local.json"
     record = deploy(spec, ecosystem="ethereum", network="local", deployer=deployer,
-                    keepers=[keeper.address, accounts.test_accounts[SECOND_KEEPER].address],
+                    keepers=[accounts.test_accounts[index].address for index in keepers],
                     guardian=accounts.test_accounts[2].address, record_file=record_file, fresh=True,
                     report=lambda _: None)
     (folder / "users.yaml").write_text(yaml.safe_dump({"users": users}))
@@ -138,6 +145,28 @@ def deploy_local_system(folder: Path, users: list[dict], store_url: str, **setti
     system = LocalSystem(folder=folder, spec=spec, record=record, driver=driver, config_file=config_file, prices={})
     system.prices = system.starting_prices()
     return system
+
+
+def many_users(count: int, taken: Sequence[int], tokens: Sequence[str], quote_amount: float) -> list[dict]:
+    """``count`` users (u00, u01, ...) on the test accounts from 3 up that are not ``taken``
+    (0 and 2 are the deployer and the guardian), each trading one of ``tokens`` in turn;
+    ``with_test_accounts`` makes the accounts past anvil's ten exist."""
+    indices = [index for index in range(3, 3 + count + len(taken)) if index not in taken][:count]
+    return [user_entry(f"u{number:02d}", account, [tokens[number % len(tokens)]], sizing={"quote_amount": quote_amount})
+            for number, account in enumerate(indices)]
+
+
+def with_test_accounts(users: Sequence[dict]) -> int:
+    """Makes the users' test accounts exist in this process (anvil funds only its first
+    ten: the others get ether here); returns how many test accounts that takes, the
+    APE_TEST_NUMBER_OF_ACCOUNTS a keeper process needs to resolve the same addresses."""
+    needed = max(user["test_account"] for user in users) + 1
+    while len(accounts.test_accounts) < needed:
+        accounts.test_accounts.generate_test_account()
+    for user in users:
+        if chain.provider.get_balance(accounts.test_accounts[user["test_account"]].address) == 0:
+            chain.set_balance(accounts.test_accounts[user["test_account"]].address, 10**20)
+    return needed
 
 
 def calm_then_dip(price: float, bars: int = 30, dip: float = 0.96, seed: int = 7) -> list[float]:
@@ -169,3 +198,48 @@ def trade_logs(record: DeploymentRecord) -> list[TradeLog]:
 def trade_events(record: DeploymentRecord) -> list[str]:
     """The trade id (0x...) of every TradeExecuted the Executor ever emitted, in order."""
     return [log.trade_id for log in trade_logs(record)]
+
+
+def assert_store_matches_chain(store: Store, system: LocalSystem) -> list[str]:
+    """The invariants of every fault scenario, after a start's reconcile: no trade row left
+    unfinished, no decision executed twice, every TradeExecuted has exactly one row and
+    that row says mined (with the event's transaction and block), and no row says mined
+    without its event. Returns the trade ids executed."""
+    events = trade_logs(system.record)
+    ids = [log.trade_id for log in events]
+    assert len(ids) == len(set(ids)), f"a trade id executed twice: {ids}"
+    rows = store.trades()
+    assert not [row.trade_id for row in rows if row.status in UNFINISHED], "unfinished rows after reconcile"
+    decisions = Counter((row.user_id, row.asset, row.strategy, row.bar_time) for row in rows)
+    assert max(decisions.values(), default=1) == 1, f"one decision stored as several trades: {decisions}"
+    by_id = {row.trade_id: row for row in rows}
+    for log in events:
+        row = by_id.get(log.trade_id)
+        assert row is not None, f"TradeExecuted {log.trade_id} has no trade row (record lost)"
+        assert row.status == MINED, f"TradeExecuted {log.trade_id} but the row says {row.status}"
+        assert (row.tx_hash, row.block_number) == (log.tx_hash, log.block_number), "row and event disagree"
+    mined_without_event = {row.trade_id for row in rows if row.status == MINED} - set(ids)
+    assert not mined_without_event, f"rows say mined without a TradeExecuted: {mined_without_event}"
+    return ids
+
+
+def wait_for_line(process: subprocess.Popen, text: str, log: Path, timeout: float = 180) -> None:
+    """Reads ``process``'s output until a line contains ``text``; the rest goes on to ``log``
+    (a thread, so the pipe never fills)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def pump() -> None:
+        with open(log, "a") as out:
+            for line in process.stdout:
+                lines.append(line)
+                out.write(line)
+                out.flush()
+                if text in line:
+                    found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not found.wait(0.2):
+        assert process.poll() is None or found.is_set(), f"exited {process.returncode}: {''.join(lines)[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} after {timeout} s: {''.join(lines)[-3000:]}"

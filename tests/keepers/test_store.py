@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -38,7 +39,7 @@ def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
     old.close()
 
     upgraded = Store.open(store_url)
-    assert upgraded.revision() == "0003"
+    assert upgraded.revision() == "0004"
     row = upgraded.trade("0x" + "ab" * 32)
     assert row.amount_in == 2**200 + 7 and row.bar_time == T0
     assert upgraded.bars("ETH", 86400)[0].close == 2000.0
@@ -64,6 +65,34 @@ def test_times_come_back_as_aware_utc(store):
     assert store.trade("0x" + "ab" * 32).created_at.tzinfo is UTC
     with pytest.raises(Exception, match="timezone-aware"):
         store.add_trade_intent(trade_row(trade_id="0x01", bar_time=datetime(2024, 1, 1)))
+
+
+def test_readings_of_one_bar_from_many_writers_at_once__folded_without_conflict(store, store_url):
+    # Workers on several machines read the same feed in the same bar (found by the
+    # cluster: a read-then-insert lost the race with a unique-key error).
+    writers = [Store.open(store_url) for _ in range(6)]
+    start = threading.Barrier(len(writers))
+    errors: list[Exception] = []
+
+    def fold(writer: Store, number: int) -> None:
+        start.wait()
+        try:
+            for step in range(10):
+                price = 100.0 + number * 10 + step
+                writer.record_prices([("ETH", 86400, T0, price, "oracle", number * 100 + step + 1)])
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=fold, args=(writer, number)) for number, writer in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for writer in writers:
+        writer.close()
+    assert errors == []
+    (bar,) = store.bars("ETH", 86400)
+    assert (bar.high, bar.low) == (159.0, 100.0)  # every reading folded in: the extremes of all of them
 
 
 def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
