@@ -7,8 +7,10 @@ local market and system with two keeper accounts, funds ``--users`` users (one t
 each, 250 calm bars of history: nothing trades, the steady state between two bars),
 then, for 1 and for 2 workers (`ape run keeper worker` processes, each its own keeper
 account, on one fresh PostgreSQL database):
-- sends users x slots cycle tasks to Redis at once and times the workers draining
-  them: cycles per second, end to end (task taken, lease, claim, cycle, records);
+- sends every user's cycle task of one slot, waits until the workers ran them all,
+  then the next slot (as the dispatcher sends them, an interval apart, but without the
+  wait): cycles per second, end to end (task sent and taken, lease, claim, cycle,
+  records);
 - reads from the store what each cycle cost inside the worker and its RPC round trips.
 The floor, measured in the same run: the same users' cycles run in this process, one
 after the other, on a store in the same PostgreSQL (no broker, no lease, no claim).
@@ -118,9 +120,9 @@ def in_process_cycles(system, store_url: str, users: list[dict]) -> float:
 
 
 def drain(store_url: str, redis_server, users: list[dict], slots: int) -> dict:
-    """Sends every user's cycle of ``slots`` slots at once; waits until the workers ran
-    them all. The first slot (each user's first cycle decides the newest bar) is sent and
-    drained before the clock starts."""
+    """Sends every user's cycle of ``slots`` slots, a slot at a time, each once the
+    workers ran the one before. The first slot (each user's first cycle decides the
+    newest bar) is sent and drained before the clock starts."""
     import psycopg
     import redis
 
@@ -162,9 +164,10 @@ def drain(store_url: str, redis_server, users: list[dict], slots: int) -> dict:
     commits_before, polls = commits(), 0
     redis_before = client.info("stats")["total_commands_processed"]
     start = time.perf_counter()
-    asyncio.run(send(range(first + 1, first + slots)))
+    for slot in range(first + 1, first + slots):  # one slot after the other, as the dispatcher sends them
+        asyncio.run(send(range(slot, slot + 1)))
+        wait_for(len(users) * (slot - first + 1))
     total = len(users) * slots
-    wait_for(total)
     seconds = time.perf_counter() - start
     redis_ops = client.info("stats")["total_commands_processed"] - redis_before
     time.sleep(1)  # PostgreSQL's statistics reach pg_stat_database with a delay
