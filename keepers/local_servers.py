@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -69,15 +70,8 @@ class PostgresServer:
              "-k", str(self.folder), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
             stdout=log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                psycopg.connect(host="127.0.0.1", port=self.port, user="sentinel", dbname="postgres").close()
-                return
-            except psycopg.OperationalError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((self.folder / "postgres.log").read_text()) from None
-                time.sleep(0.2)
+        wait_until_ready(self.process, self.folder / "postgres.log", lambda: psycopg.connect(
+            host="127.0.0.1", port=self.port, user="sentinel", dbname="postgres").close())
 
     def halt(self) -> None:
         """Stops the server by its process id and keeps its data (``resume`` starts it again)."""
@@ -121,24 +115,12 @@ class RedisServer:
 
     def resume(self) -> None:
         """Starts the server on its folder's data and waits until it answers."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server not found: run `make setup` (installs Debian's redis-server)")
-        log = open(self.folder / "redis.log", "a")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2).ping()
-                return
-            except redis.RedisError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((self.folder / "redis.log").read_text()) from None
-                time.sleep(0.1)
+        self.process = launch("redis-server", "redis-server", [
+            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
+            self.folder / "redis.log")
+        wait_until_ready(self.process, self.folder / "redis.log",
+                         lambda: redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2).ping())
 
     def halt(self) -> None:
         """Stops the server by its process id and keeps its data (``resume`` starts it again)."""
@@ -148,6 +130,30 @@ class RedisServer:
         """Stops the server by its process id and removes its folder."""
         self.halt()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def launch(program: str, package: str, arguments: list[str], log: Path) -> subprocess.Popen:
+    """Starts ``program`` (found on PATH; Debian's ``package`` has it) with its output
+    appended to ``log``."""
+    binary = shutil.which(program)
+    if binary is None:
+        raise RuntimeError(f"{program} not found: run `make setup` (installs Debian's {package})")
+    with open(log, "a") as output:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([binary, *arguments], stdout=output, stderr=subprocess.STDOUT)
+
+
+def wait_until_ready(process: subprocess.Popen, log: Path, probe: Callable[[], object], timeout: float = 30) -> None:
+    """Calls ``probe`` until it returns without raising (the server answers); a server
+    that exits or is not ready within ``timeout`` seconds raises with its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            probe()
+            return
+        except Exception:  # noqa: BLE001 - any failure of the probe means: not ready yet
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log.read_text()) from None
+            time.sleep(0.1)
 
 
 def terminate(process: subprocess.Popen | None) -> None:

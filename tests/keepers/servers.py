@@ -10,13 +10,12 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from keepers.local_servers import PostgresServer, RedisServer, free_port, terminate
+from keepers.local_servers import PostgresServer, RedisServer, free_port, launch, terminate, wait_until_ready
 
 __all__ = ["PostgresServer", "PrometheusServer", "RedisServer", "WebhookServer"]
 
@@ -43,26 +42,15 @@ class PrometheusServer:
 
     def start(self) -> None:
         """Starts the server and waits until it is ready."""
-        binary = shutil.which("prometheus")
-        if binary is None:
-            raise RuntimeError("prometheus not found: run `make setup` (installs Debian's prometheus)")
-        log = open(self.folder / "prometheus.log", "w")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen(
-            [binary, f"--config.file={self.folder / 'prometheus.yml'}", f"--storage.tsdb.path={self.folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass  # not listening yet: asked again below, until the deadline
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((self.folder / "prometheus.log").read_text())
-            time.sleep(0.2)
+        self.process = launch("prometheus", "prometheus", [
+            f"--config.file={self.folder / 'prometheus.yml'}", f"--storage.tsdb.path={self.folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}"], self.folder / "prometheus.log")
+        wait_until_ready(self.process, self.folder / "prometheus.log", self._ready)
+
+    def _ready(self) -> None:
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
+            if answer.status != 200:
+                raise RuntimeError(f"not ready: HTTP {answer.status}")
 
     def query(self, promql: str) -> list[dict]:
         """The result of an instant query through the HTTP API."""
