@@ -453,18 +453,18 @@ class Store:
 
     def add_bars(self, asset: str, timeframe_seconds: int, bars: Sequence[tuple[datetime, float, float, float, float]],
                  source: str) -> int:
-        """Backfills whole bars (time, open, high, low, close) that are not stored yet; returns how many."""
+        """Backfills whole bars (time, open, high, low, close) that are not stored yet; returns
+        how many. A bar stored meanwhile (workers starting at once) is left as it is."""
+        if not bars:
+            return 0
         stamp = now_utc()
+        values = [{"asset": asset, "timeframe_seconds": timeframe_seconds, "bar_time": when, "open": o, "high": h,
+                   "low": lo, "close": c, "source": source, "round_id": None, "updated_at": stamp}
+                  for when, o, h, lo, c in bars]
+        statement = self._insert(BarRow).on_conflict_do_nothing(
+            index_elements=["asset", "timeframe_seconds", "bar_time"]).returning(BarRow.bar_time)
         with self.session() as session:
-            known = set(session.scalars(select(BarRow.bar_time).where(
-                BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds)))
-            new = [
-                BarRow(asset=asset, timeframe_seconds=timeframe_seconds, bar_time=when, open=o, high=h, low=lo,
-                       close=c, source=source, round_id=None, updated_at=stamp)
-                for when, o, h, lo, c in bars if when not in known
-            ]
-            session.add_all(new)
-        return len(new)
+            return len(session.execute(statement, values).all())
 
     def newest_bar_times(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> dict[str, datetime]:
         """Asset -> the start of its newest bar that starts before ``before``."""

@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# `make test`: the contract suite and the rest of the suite side by side, as two
-# processes (the machine has two cores; each suite starts its own anvils on free
-# ports, and much of the second waits on subprocesses and chains). The rest's output
-# streams; the contract suite's is shown when both have ended. Fails if either fails.
-# Arguments go to both `ape test` runs (e.g. `-m long`).
+# `make test`: the suite as three processes side by side: the contract suite, the
+# end-to-end tests (tests/e2e: `ape run` commands as subprocesses, mostly waiting on
+# chains and confirmations) and the rest. Each starts its own anvils, servers and
+# processes on free ports. On two cores the machine stays about half busy with one
+# process (a fresh-clone run: 32 min wall for 33 min of CPU), so they fit beside each
+# other. The rest's output streams; the other two are shown when all have ended.
+# Fails if any fails. Arguments go to every `ape test` run (e.g. `-m long`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-log=$(mktemp -t sentinel-contract-tests-XXXXXX.log)
-ape test tests/contracts "$@" > "$log" 2>&1 &
+contracts_log=$(mktemp -t sentinel-contract-tests-XXXXXX.log)
+e2e_log=$(mktemp -t sentinel-e2e-tests-XXXXXX.log)
+ape test tests/contracts "$@" > "$contracts_log" 2>&1 &
 contracts_pid=$!
-trap 'kill "$contracts_pid" 2>/dev/null' INT TERM
+ape test tests/e2e --durations=10 "$@" > "$e2e_log" 2>&1 &
+e2e_pid=$!
+trap 'kill "$contracts_pid" "$e2e_pid" 2>/dev/null' INT TERM
 
-ape test tests --ignore=tests/contracts "$@"
+ape test tests --ignore=tests/contracts --ignore=tests/e2e --durations=10 "$@"
 rest=$?
+wait "$e2e_pid"
+e2e=$?
 wait "$contracts_pid"
 contracts=$?
 
+echo "==================== tests/e2e (ran beside the rest) ===================="
+cat "$e2e_log"
 echo "==================== tests/contracts (ran beside the rest) ===================="
-cat "$log"
-rm -f "$log"
-echo "tests/contracts: exit $contracts; the rest: exit $rest"
-[ "$contracts" -eq 0 ] && [ "$rest" -eq 0 ]
+cat "$contracts_log"
+rm -f "$contracts_log" "$e2e_log"
+echo "tests/contracts: exit $contracts; tests/e2e: exit $e2e; the rest: exit $rest"
+[ "$contracts" -eq 0 ] && [ "$e2e" -eq 0 ] && [ "$rest" -eq 0 ]

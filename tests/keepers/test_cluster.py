@@ -245,3 +245,19 @@ def test_redis_restarted__dispatcher_and_workers_resume_by_themselves(cluster, r
     finally:
         store.close()
     assert len(executed) == len(USERS)
+
+
+def test_second_worker_on_the_same_keeper_account__refused_with_the_fix(cluster):
+    cluster.start_worker(1)
+    code, output = cluster.system.run_keeper("worker", env=cluster.environment(1))
+    assert code != 0 and "Traceback" not in output, output
+    assert "keeper_account: " in output and "is in use by worker" in output, output
+    assert "give each worker its own keeper account" in output, output
+
+
+def test_worker_on_a_sqlite_store__refused_before_anything_runs(system, tmp_path):
+    store = tmp_path / "sentinel.db"
+    code, output = system.run_keeper("worker", env={"SENTINEL_STORE_URL": f"sqlite:///{store}"})
+    assert code != 0 and "Traceback" not in output, output
+    assert "store_url: workers share the store" in output and "PostgreSQL URL" in output, output
+    assert not store.exists()
