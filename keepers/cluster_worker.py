@@ -50,22 +50,20 @@ def claim_account(store: Store, address: str, keeper_id: str, lease_seconds: int
 
 
 def reconcile_free_users(context: KeeperContext, users: Sequence[UserConfig], report: Callable[[str], None]) -> int:
-    """A worker's start: settles the trades of every user no live worker holds (taking the
-    user's lease around it); a held user's trades are settled by its holder's cycles.
-    Returns how many users were reconciled."""
+    """A worker's start: settles the trades of every user no live worker holds, in one
+    pass while holding their leases; a held user's trades are settled by its holder's
+    cycles. Returns how many users were reconciled."""
     store, owner = context.store, context.keeper_id
-    lease = timedelta(seconds=context.config.settings.lease_seconds)
-    done = 0
-    for user in users:
-        now = now_utc()
-        if not store.acquire_lease(user.id, owner, now, now + lease):
-            continue
-        try:
-            reconcile_all(context, report, user_ids={user.id})
-            done += 1
-        finally:
-            store.release_lease(user.id, owner)
-    return done
+    now = now_utc()
+    until = now + timedelta(seconds=context.config.settings.lease_seconds)
+    held = {user.id for user in users if store.acquire_lease(user.id, owner, now, until)}
+    try:
+        if held:
+            reconcile_all(context, report, user_ids=held)
+    finally:
+        for user_id in held:
+            store.release_lease(user_id, owner)
+    return len(held)
 
 
 class Worker:

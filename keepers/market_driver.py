@@ -147,6 +147,13 @@ def deploy_market_driver(
     return MarketDriver.from_record(record, deployer)
 
 
+def market_driver_for(record: DeploymentRecord, quote: str, deployer: AccountAPI, record_file: Path) -> MarketDriver:
+    """The recorded driver, or a new one deployed and recorded (`simulate`, `cluster`)."""
+    if CONTRACT_NAME in record.contracts:
+        return MarketDriver.from_record(record, deployer)
+    return deploy_market_driver(record, quote, deployer, record_file)
+
+
 def advance_time(seconds: int) -> int:
     """Sets the next block's time to the latest block's plus ``seconds`` and returns it.
 

@@ -27,7 +27,11 @@ from keepers.errors import SentinelError
 from keepers.market_driver import MarketDriver
 from keepers.network_config import NetworkSpec
 from keepers.scheduler import Scheduler
+from keepers import PROJECT_ROOT
 from strategies.data import DataError, PriceData, load_prices
+
+# The real daily closes `make run` and `make cluster` replay.
+SAMPLE_PRICES = PROJECT_ROOT / "data" / "sample_prices.csv"
 
 
 @dataclass(frozen=True)

@@ -34,18 +34,17 @@ from keepers.config import load_keeper_config
 from keepers.deployment import record_path
 from keepers.errors import SentinelError
 from keepers.local_servers import PostgresServer, RedisServer, terminate
-from keepers.market_driver import CONTRACT_NAME, MarketDriver, deploy_market_driver, require_local_chain
-from keepers.replay import bar_prices, chain_offset, load_window
+from keepers.market_driver import market_driver_for, require_local_chain
+from keepers.replay import SAMPLE_PRICES, bar_prices, chain_offset, load_window
 from keepers.store import MINED, Store
 
-DEFAULT_DATA = PROJECT_ROOT / "data" / "sample_prices.csv"
 APE = str(Path(sys.executable).parent / "ape")
 
 
 @click.command(cls=SentinelCommand, short_help="The distributed keepers on one machine (PostgreSQL, Redis, workers)")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
               help="Worker processes; each needs its own keeper account allowed by deploy (--keeper, repeatable).")
-@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DATA,
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=SAMPLE_PRICES,
               show_default=True, help="Daily prices the market moves through.")
 @click.option("--bars", type=click.IntRange(2), default=120, show_default=True, help="Bars to replay.")
 @click.option("--interval", "bar_seconds", type=click.FloatRange(0.5), default=3.0, show_default=True,
@@ -74,9 +73,8 @@ def cli(ecosystem, network, workers, data_path, bars, bar_seconds, config_file, 
     settings = config.settings
     token_series = {token: series for token, series in settings.price_series.items() if token in record.tokens}
     window = load_window(data_path, list(token_series.values()), None, bars)
-    driver = (MarketDriver.from_record(record, accounts.test_accounts[0]) if CONTRACT_NAME in record.contracts else
-              deploy_market_driver(record, spec.quote.symbol, accounts.test_accounts[0],
-                                   record_path(ecosystem.name, network.name, deployments_dir)))
+    driver = market_driver_for(record, spec.quote.symbol, accounts.test_accounts[0],
+                               record_path(ecosystem.name, network.name, deployments_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     postgres, redis_server = PostgresServer(), RedisServer()
     try:

@@ -24,19 +24,18 @@ from keepers.api import DEFAULT_API
 from keepers.cli import SentinelCommand, deployments_option, load_spec, network_config_option, require_record, user_errors
 from keepers.config import load_keeper_config
 from keepers.deployment import record_path
-from keepers.market_driver import CONTRACT_NAME, MarketDriver, deploy_market_driver, require_local_chain
+from keepers.market_driver import market_driver_for, require_local_chain
 from keepers.monitoring import Watchers
-from keepers.replay import Replay, chain_offset, load_window
+from keepers.replay import SAMPLE_PRICES, Replay, chain_offset, load_window
 from keepers.replay_report import ReplayContext, compare_user, write_run_report
 from keepers.scheduler import Scheduler
 from keepers.startup import build_context
 from keepers.store import Store
 
-DEFAULT_DATA = PROJECT_ROOT / "data" / "sample_prices.csv"
 
 
 @click.command(cls=SentinelCommand, short_help="Replay real prices on a local chain with the keepers trading")
-@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DATA,
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=SAMPLE_PRICES,
               show_default=True, help="Daily prices in the backtester's format.")
 @click.option("--bars", type=click.IntRange(2), default=None, help="Replay only this many bars.")
 @click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First bar (YYYY-MM-DD).")
@@ -76,9 +75,8 @@ def cli(ecosystem, network, data_path, bars, start, user_ids, out_dir, pace_seco
         raise click.ClickException(
             f"--data: bars are {window.interval_seconds} s apart but timeframe_seconds is {settings.timeframe_seconds}")
     deployer = accounts.test_accounts[0]
-    driver = (MarketDriver.from_record(record, deployer) if CONTRACT_NAME in record.contracts else
-              deploy_market_driver(record, spec.quote.symbol, deployer,
-                                   record_path(ecosystem.name, network.name, deployments_dir)))
+    driver = market_driver_for(record, spec.quote.symbol, deployer,
+                               record_path(ecosystem.name, network.name, deployments_dir))
     store = Store.open(settings.resolved_store_url())
     context = build_context(config, spec, record, store, local_chain=True, users=users)
     vault = project.Vault.at(record.address_of("Vault"))
