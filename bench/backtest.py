@@ -35,11 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "strategies")]
 
 from fixtures_backtest import reference_backtest  # noqa: E402  (the tests' reference loop)
+from harness import timed  # noqa: E402  (bench/ is on sys.path: this file runs as a script)
+
 from strategies.backtest import BacktestConfig, run_backtest, run_grid  # noqa: E402
 from strategies.data import PriceData  # noqa: E402
 from strategies.registry import build_strategy  # noqa: E402
-
-from harness import timed  # noqa: E402  (bench/ is on sys.path: this file runs as a script)
 
 GRID = {"rsi_period": list(range(2, 12)), "sma_period": list(range(50, 550, 50))}
 

@@ -67,7 +67,7 @@ def deploy_market(project, accounts, uniswap_v2_container):
         tokens["WETH"], tokens["USDC"], liquidity["WETH"], liquidity["USDC"], 0, 0, owner, 2**63, sender=owner
     )
 
-    from keepers.access import role_calls, send
+    from keepers.chain.access import role_calls, send
 
     manager = owner.deploy(project.SentinelAccessManager, owner)
     vault = owner.deploy(project.Vault, manager)
@@ -198,7 +198,7 @@ def main() -> int:
     os.chdir(ROOT)  # Ape's `project` is the project in the current directory
     from ape import accounts, chain, networks, project
 
-    from keepers.uniswap import uniswap_v2_container
+    from keepers.chain.uniswap import uniswap_v2_container
 
     solidity = project.config.get_config("solidity")
     setup = {

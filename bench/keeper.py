@@ -34,13 +34,12 @@ def main() -> None:
 
 def measure(cycles: int) -> None:
     from ape import chain
-
     from helpers_keeper import calm_then_dip, deploy_local_system, user_entry
 
-    from keepers.cycle import run_cycle
-    from keepers.market import backfill_from_file
-    from keepers.startup import build_context
-    from keepers.store import Store
+    from keepers.engine.bars import backfill_from_file
+    from keepers.engine.cycle import run_cycle
+    from keepers.engine.startup import build_context
+    from keepers.persistence.store import Store
 
     folder = Path(tempfile.mkdtemp(prefix="bench-keeper-"))
     user = user_entry("bench", 3, ["WETH", "WBTC", "LTC"])

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from harness import ROOT, ape_on_private_anvil
 
 
@@ -38,14 +37,13 @@ def main() -> None:
 
 def measure(bars: int) -> None:
     from ape import chain
-
     from helpers_keeper import deploy_local_system, user_entry
 
-    from keepers.market import bar_start
-    from keepers.replay import Replay, ReplayWindow, chain_offset
-    from keepers.scheduler import Scheduler
-    from keepers.startup import build_context
-    from keepers.store import Store
+    from keepers.engine.bars import bar_start
+    from keepers.engine.scheduler import Scheduler
+    from keepers.engine.startup import build_context
+    from keepers.persistence.store import Store
+    from keepers.replay.runner import Replay, ReplayWindow, chain_offset
 
     folder = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     users = [user_entry(f"user{i}", 3 + i, ["WETH", "WBTC", "LTC"]) for i in range(3)]

@@ -45,11 +45,17 @@ def main() -> None:
 
 
 def measure(user_count: int, slots: int) -> None:
-    from helpers_keeper import calm_then_dip, deploy_local_system, many_users, wait_for_line, with_test_accounts
+    from helpers_keeper import (
+        calm_then_dip,
+        deploy_local_system,
+        many_users,
+        wait_for_line,
+        with_test_accounts,
+    )
 
-    from keepers.local_servers import PostgresServer, RedisServer
-    from keepers.market import backfill_from_file
-    from keepers.store import Store
+    from keepers.cluster.local_servers import PostgresServer, RedisServer
+    from keepers.engine.bars import backfill_from_file
+    from keepers.persistence.store import Store
 
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     users = many_users(user_count, WORKER_ACCOUNTS, TOKENS, quote_amount=100)
@@ -99,9 +105,9 @@ def measure(user_count: int, slots: int) -> None:
 
 def in_process_cycles(system, store_url: str, users: list[dict]) -> float:
     """Cycles per second of the users' cycles run back to back in this process."""
-    from keepers.cycle import run_cycle
-    from keepers.startup import build_context
-    from keepers.store import Store
+    from keepers.engine.cycle import run_cycle
+    from keepers.engine.startup import build_context
+    from keepers.persistence.store import Store
 
     config = system.config(store_url=store_url)
     store = Store.open(store_url)
@@ -125,10 +131,10 @@ def drain(store_url: str, redis_server, users: list[dict], slots: int) -> dict:
     newest bar) is sent and drained before the clock starts."""
     import psycopg
     import redis
-
-    from keepers.cluster import CYCLE_TASK, current_slot, make_broker
-    from keepers.store import Store
     from taskiq.kicker import AsyncKicker
+
+    from keepers.cluster.tasks import CYCLE_TASK, current_slot, make_broker
+    from keepers.persistence.store import Store
 
     first = current_slot(INTERVAL) + 1
 

@@ -15,20 +15,22 @@ from ape.exceptions import NetworkMismatchError, ProviderError
 from ape.logging import LogLevel, logger
 
 from keepers import PROJECT_ROOT
-from keepers.deployment import (
+from keepers.base.errors import SentinelError
+from keepers.base.redact import UrlRedactingFilter, redact_text, redact_url
+from keepers.chain.deployment import (
     DEPLOYMENTS_DIR,
     DeploymentRecord,
     load_record,
     record_path,
 )
-from keepers.errors import SentinelError
-from keepers.network_config import (
+from keepers.chain.node_check import check_node
+from keepers.settings.network import (
     NETWORKS_DIR,
     NetworkSpec,
     load_network_spec,
     spec_path_for,
 )
-from keepers.networks import (
+from keepers.settings.nodes import (
     ECOSYSTEM,
     LOCAL,
     NodeEndpoint,
@@ -39,8 +41,6 @@ from keepers.networks import (
     node_url_variable,
     short_network_names,
 )
-from keepers.node_check import check_node
-from keepers.redact import UrlRedactingFilter, redact_text, redact_url
 
 # Ape logs the node it connects to with the URL's query left in (where providers put
 # keys): every message of Ape's logger goes through the project's redaction.
@@ -196,11 +196,6 @@ def require_record(ecosystem, network, deployments_dir: Path) -> DeploymentRecor
         choice = network.name if network.name in short_network_names() else f"{ecosystem.name}:{network.name}"
         raise SentinelError(f"{path} not found: run `ape run deploy --network {choice}` first")
     return record
-
-
-def is_local_chain(network) -> bool:
-    """Local networks and forks: simulated chains where test accounts may sign."""
-    return network.is_local or network.name.endswith("-fork")
 
 
 def user_errors(function):

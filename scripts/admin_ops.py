@@ -4,7 +4,7 @@ time each takes effect (changes users can still leave before)."""
 import click
 from ape import chain
 
-from keepers.admin_ops import watch_deployment
+from keepers.chain.admin_ops import watch_deployment
 from keepers.cli import SentinelCommand, deployments_option, require_record, user_errors
 
 

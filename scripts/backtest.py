@@ -9,10 +9,27 @@ import click
 from pydantic import ValidationError
 from rich.console import Console
 
-from strategies.backtest import BacktestConfig, BacktestError, TradeSize, run_backtest, run_grid
+from strategies.backtest import (
+    BacktestConfig,
+    BacktestError,
+    TradeSize,
+    run_backtest,
+    run_grid,
+)
 from strategies.data import DataError, load_prices
-from strategies.registry import StrategyRegistryError, build_strategy, describe_strategies, strategy_class
-from strategies.report import default_report_dir, grid_progress, print_summary, run_record, write_report
+from strategies.registry import (
+    StrategyRegistryError,
+    build_strategy,
+    describe_strategies,
+    strategy_class,
+)
+from strategies.report import (
+    default_report_dir,
+    grid_progress,
+    print_summary,
+    run_record,
+    write_report,
+)
 from strategies.risk import RiskLimits
 
 

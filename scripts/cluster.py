@@ -29,14 +29,22 @@ from ape import accounts, chain
 from ape.logging import logger
 
 from keepers import PROJECT_ROOT
-from keepers.cli import SentinelCommand, deployments_option, load_spec, network_config_option, require_record, user_errors
-from keepers.config import load_keeper_config
-from keepers.deployment import record_path
-from keepers.errors import SentinelError
-from keepers.local_servers import PostgresServer, RedisServer, terminate
-from keepers.market_driver import market_driver_for, require_local_chain
-from keepers.replay import SAMPLE_PRICES, bar_prices, chain_offset, load_window
-from keepers.store import MINED, Store
+from keepers.base.errors import SentinelError
+from keepers.chain.deployment import record_path
+from keepers.cli import (
+    SentinelCommand,
+    deployments_option,
+    load_spec,
+    network_config_option,
+    require_record,
+    user_errors,
+)
+from keepers.cluster.local_servers import PostgresServer, RedisServer, terminate
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED
+from keepers.replay.driver import market_driver_for, require_local_chain
+from keepers.replay.runner import SAMPLE_PRICES, bar_prices, chain_offset, load_window
+from keepers.settings.keeper import load_keeper_config
 
 APE = str(Path(sys.executable).parent / "ape")
 

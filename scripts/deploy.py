@@ -2,18 +2,18 @@
 
 import click
 
-from keepers.accounts import resolve_account
+from keepers.chain.accounts import resolve_account
+from keepers.chain.deployment import record_path
 from keepers.cli import (
     SentinelCommand,
     deployments_option,
-    is_local_chain,
     load_spec,
     network_config_option,
     user_errors,
 )
-from keepers.deployer import check_can_pay, check_network_spec, deploy
-from keepers.deployment import record_path
-from keepers.network_config import parse_address
+from keepers.deploy.deployer import check_can_pay, check_network_spec, deploy
+from keepers.settings.network import parse_address
+from keepers.settings.nodes import is_local_chain
 
 
 @click.command(cls=SentinelCommand, short_help="Deploy Vault and Executor")

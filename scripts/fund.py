@@ -4,18 +4,18 @@ from pathlib import Path
 
 import click
 
+from keepers.base.errors import SentinelError
 from keepers.cli import (
     SentinelCommand,
     deployments_option,
-    is_local_chain,
     load_spec,
     network_config_option,
     require_record,
     user_errors,
 )
-from keepers.config import load_keeper_config
-from keepers.errors import SentinelError
-from keepers.funding import fund_users
+from keepers.deploy.funding import fund_users
+from keepers.settings.keeper import load_keeper_config
+from keepers.settings.nodes import is_local_chain
 
 
 @click.command(cls=SentinelCommand, short_help="Fund the example users (local only)")

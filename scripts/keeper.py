@@ -27,31 +27,37 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from keepers.api import DEFAULT_API
+from keepers.base.errors import SentinelError
+from keepers.base.redact import redact_url
 from keepers.cli import (
     SentinelCommand,
     deployments_option,
-    is_local_chain,
     load_spec,
     network_config_option,
     require_record,
     user_errors,
 )
-from keepers.backup import backup_store, restore_store
-from keepers.cluster import dispatch, make_broker, work
-from keepers.cluster_worker import Worker, claim_account, reconcile_free_users
-from keepers.config import KeeperConfig, load_keeper_config
-from keepers.cycle import KeeperContext
-from keepers.errors import SentinelError
-from keepers.market import backfill_bars, backfill_from_rounds, read_backfill_file
-from keepers.monitoring import Watchers
-from keepers.redact import redact_url
-from keepers.reporting import user_report
-from keepers.risk import GLOBAL_KILL_SWITCH, RiskManager, clear, engage_global_kill_switch
-from keepers.scheduler import Scheduler
-from keepers.startup import build_context, reconcile_all
-from keepers.status import keeper_status
-from keepers.store import GLOBAL_USER, Store
+from keepers.cluster.tasks import dispatch, make_broker, work
+from keepers.cluster.worker import Worker, claim_account, reconcile_free_users
+from keepers.engine.bars import backfill_bars, backfill_from_rounds, read_backfill_file
+from keepers.engine.cycle import KeeperContext
+from keepers.engine.risk import (
+    GLOBAL_KILL_SWITCH,
+    RiskManager,
+    clear,
+    engage_global_kill_switch,
+)
+from keepers.engine.scheduler import Scheduler
+from keepers.engine.startup import build_context, reconcile_all
+from keepers.persistence.backup import backup_store, restore_store
+from keepers.persistence.store import Store
+from keepers.persistence.tables import GLOBAL_USER
+from keepers.settings.keeper import KeeperConfig, load_keeper_config
+from keepers.settings.nodes import is_local_chain
+from keepers.views.report import user_report
+from keepers.views.status import keeper_status
+from keepers.watch.api import DEFAULT_API
+from keepers.watch.watchers import Watchers
 from strategies.risk import KILL_SWITCH
 
 ACTIONS = ("run", "status", "report", "kill", "resume", "backup", "restore", "dispatch", "worker")

@@ -5,17 +5,17 @@ executes it)."""
 import click
 from ape import project
 
-from keepers.accounts import resolve_account
+from keepers.chain.accounts import resolve_account
 from keepers.cli import (
     SentinelCommand,
     deployments_option,
-    is_local_chain,
     load_spec,
     network_config_option,
     require_record,
     user_errors,
 )
-from keepers.oracles import setup_oracles
+from keepers.deploy.oracles import setup_oracles
+from keepers.settings.nodes import is_local_chain
 
 
 @click.command(cls=SentinelCommand, short_help="Register price feeds in the Executor")

@@ -16,22 +16,34 @@ import click
 from ape import accounts, chain, project
 from ape.logging import logger
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from keepers import PROJECT_ROOT
-from keepers.api import DEFAULT_API
-from keepers.cli import SentinelCommand, deployments_option, load_spec, network_config_option, require_record, user_errors
-from keepers.config import load_keeper_config
-from keepers.deployment import record_path
-from keepers.market_driver import market_driver_for, require_local_chain
-from keepers.monitoring import Watchers
-from keepers.replay import SAMPLE_PRICES, Replay, chain_offset, load_window
-from keepers.replay_report import ReplayContext, compare_user, write_run_report
-from keepers.scheduler import Scheduler
-from keepers.startup import build_context
-from keepers.store import Store
-
+from keepers.chain.deployment import record_path
+from keepers.cli import (
+    SentinelCommand,
+    deployments_option,
+    load_spec,
+    network_config_option,
+    require_record,
+    user_errors,
+)
+from keepers.engine.scheduler import Scheduler
+from keepers.engine.startup import build_context
+from keepers.persistence.store import Store
+from keepers.replay.driver import market_driver_for, require_local_chain
+from keepers.replay.report import ReplayContext, compare_user, write_run_report
+from keepers.replay.runner import SAMPLE_PRICES, Replay, chain_offset, load_window
+from keepers.settings.keeper import load_keeper_config
+from keepers.watch.api import DEFAULT_API
+from keepers.watch.watchers import Watchers
 
 
 @click.command(cls=SentinelCommand, short_help="Replay real prices on a local chain with the keepers trading")

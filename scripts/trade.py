@@ -5,21 +5,21 @@ import uuid
 import click
 from ape import project
 
-from keepers.accounts import resolve_account
+from keepers.base.units import format_amount, to_base_units
+from keepers.chain.accounts import resolve_account
+from keepers.chain.trades import make_trade_id, plan_trade, send_trade
 from keepers.cli import (
     SentinelCommand,
     deployments_option,
-    is_local_chain,
     load_spec,
     network_config_option,
     require_record,
     user_errors,
 )
-from keepers.config import load_keeper_config
-from keepers.execution import make_trade_id, plan_trade, send_trade
-from keepers.network_config import parse_address
-from keepers.startup import user_address
-from keepers.units import format_amount, to_base_units
+from keepers.engine.startup import user_address
+from keepers.settings.keeper import load_keeper_config
+from keepers.settings.network import parse_address
+from keepers.settings.nodes import is_local_chain
 
 
 @click.command(cls=SentinelCommand, short_help="Execute one trade for a user")

@@ -1,5 +1,5 @@
 """Reading a YAML file a user writes: one place for the errors they can fix. Used by the
-strategy config here and by the keepers' settings files (keepers/yaml_files.py)."""
+strategy config here and by the keepers' settings files (keepers/settings/yaml_files.py)."""
 
 from __future__ import annotations
 

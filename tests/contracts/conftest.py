@@ -4,11 +4,18 @@ and a wired Vault + Executor. Session-scoped; Ape reverts the chain after each t
 from __future__ import annotations
 
 import pytest
+from helpers_contracts import (
+    DEFAULT_LOSS_BUDGET_USD,
+    DEFAULT_SLIPPAGE_BPS,
+    FEED_DECIMALS,
+    MAX_AGE,
+    POOL_DEPTH_USD,
+    PRICES_USD,
+    units,
+)
 
-from helpers_contracts import DEFAULT_LOSS_BUDGET_USD, DEFAULT_SLIPPAGE_BPS, FEED_DECIMALS, MAX_AGE, POOL_DEPTH_USD, PRICES_USD, units
-
-from keepers.access import role_calls, send
-from keepers.uniswap import uniswap_v2_container
+from keepers.chain.access import role_calls, send
+from keepers.chain.uniswap import uniswap_v2_container
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +138,7 @@ def manager(project, owner):
 
 @pytest.fixture(scope="session")
 def grant_roles(manager, owner, guardian):
-    """Applies the production role table (keepers.access) to the given targets."""
+    """Applies the production role table (keepers.chain.access) to the given targets."""
 
     def grant(targets: dict):
         for call in role_calls(manager, targets, owner.address, guardian.address):

@@ -1,6 +1,6 @@
 """Nobody can steal: the owner's value-moving powers wait out a delay announced on-chain,
 within which the guardian can cancel and every user can leave; stop-only powers act at
-once. The roles are the production table (keepers.access), with the delay given the way
+once. The roles are the production table (keepers.chain.access), with the delay given the way
 `ape run deploy` hands it over.
 
 Each attack of issue 15 that went through the owner's key: shown blocked (the named
@@ -10,11 +10,24 @@ error, every balance unchanged), then the legitimate path (schedule, wait, execu
 from __future__ import annotations
 
 import pytest
+from helpers_contracts import (
+    MAX_AGE,
+    PRICES_USD,
+    changes,
+    custody_state,
+    reverts_with,
+    units,
+)
 
-from helpers_contracts import MAX_AGE, PRICES_USD, changes, custody_state, reverts_with, units
-
-from keepers.access import ADMIN_ROLE, GOVERNOR_ROLE, GUARDIAN_ROLE, AdminCall, hand_over_calls, send
-from keepers.admin_ops import pending_operations
+from keepers.chain.access import (
+    ADMIN_ROLE,
+    GOVERNOR_ROLE,
+    GUARDIAN_ROLE,
+    AdminCall,
+    hand_over_calls,
+    send,
+)
+from keepers.chain.admin_ops import pending_operations
 
 DELAY = 2 * 24 * 3600  # the public-network default
 
@@ -218,7 +231,7 @@ def test_guardian__cannot_schedule_or_execute_governor_powers(manager, vault, de
 
 
 def test_send__schedules_then_executes_when_ready(chain, manager, executor, delayed, attacker):
-    """keepers.access.send: what `ape run deploy` / `setup_oracles` do after the hand-over."""
+    """keepers.chain.access.send: what `ape run deploy` / `setup_oracles` do after the hand-over."""
     call = AdminCall(executor, "addKeeper", (attacker.address,))
     assert "scheduled, takes effect at" in send(manager, call, delayed)
     assert "already scheduled" in send(manager, call, delayed)

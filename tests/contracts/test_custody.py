@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import ape
 import pytest
+from helpers_contracts import (
+    DEFAULT_SLIPPAGE_BPS,
+    MAX_BPS,
+    changes,
+    custody_state,
+    reverts_with,
+    units,
+)
 from web3.exceptions import ContractLogicError as Web3ContractLogicError
 
-from helpers_contracts import DEFAULT_SLIPPAGE_BPS, MAX_BPS, changes, custody_state, reverts_with, units
-
-from keepers.uniswap import uniswap_v2_container
-
+from keepers.chain.uniswap import uniswap_v2_container
 
 
 @pytest.fixture

@@ -4,9 +4,16 @@ the TradeExecuted event and balances after, and every revert path with its named
 from __future__ import annotations
 
 import pytest
+from helpers_contracts import (
+    FEED_DECIMALS,
+    MAX_BPS,
+    PRICES_USD,
+    oracle_amount_out,
+    oracle_floor,
+    reverts_with,
+    units,
+)
 from web3.exceptions import ContractLogicError as Web3ContractLogicError
-
-from helpers_contracts import FEED_DECIMALS, MAX_BPS, PRICES_USD, oracle_amount_out, oracle_floor, reverts_with, units
 
 AMOUNT_IN = units(1_000, 6)  # USDC sold in the default trade
 

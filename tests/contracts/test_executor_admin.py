@@ -5,14 +5,19 @@ the roles their delays). Every write checks its event; every revert its named er
 from __future__ import annotations
 
 import pytest
+from ape.utils import ZERO_ADDRESS
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
-from web3.exceptions import ContractCustomError as Web3ContractCustomError
-from ape.utils import ZERO_ADDRESS
-
 from helpers_contracts import (
-    DEFAULT_SLIPPAGE_BPS, FAULT_REVERTS, FEED_DECIMALS, MAX_AGE, PRICES_USD, reverts_with, units,
+    DEFAULT_SLIPPAGE_BPS,
+    FAULT_REVERTS,
+    FEED_DECIMALS,
+    MAX_AGE,
+    PRICES_USD,
+    reverts_with,
+    units,
 )  # fmt: skip
+from web3.exceptions import ContractCustomError as Web3ContractCustomError
 
 MAX_FEED_AGE = 7 * 24 * 3600
 MAX_USER_SLIPPAGE_BPS = 1_000

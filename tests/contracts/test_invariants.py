@@ -44,14 +44,19 @@ from typing import ClassVar
 
 import pytest
 from eth_utils import keccak
+from helpers_contracts import FEED_DECIMALS, MAX_AGE, PRICES_USD, units
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from helpers_contracts import FEED_DECIMALS, MAX_AGE, PRICES_USD, units
-
-from keepers.access import GOVERNOR_ROLE, AdminCall, send
-from keepers.uniswap import uniswap_v2_container
+from keepers.chain.access import GOVERNOR_ROLE, AdminCall, send
+from keepers.chain.uniswap import uniswap_v2_container
 
 SYMBOLS = ("WETH", "WBTC", "USDC")
 STRAY = "STRAY"  # a token never listed, only donated: the one sweep can take

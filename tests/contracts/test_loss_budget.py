@@ -5,7 +5,6 @@ no trade interval, 10 round trips cost 18% of the balance) now stops at the budg
 from __future__ import annotations
 
 import pytest
-
 from helpers_contracts import reverts_with, units
 
 LOSS_WINDOW = 24 * 3600

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import pytest
 from eth_utils import function_signature_to_4byte_selector
-from web3.exceptions import ContractCustomError as Web3ContractCustomError
-
 from helpers_contracts import (
-    DEFAULT_SLIPPAGE_BPS, FAULT_HUGE_DATA, FAULT_REVERTS, FAULT_ROUND_ID_OUT_OF_RANGE, FAULT_SHORT_DATA,
-    MAX_AGE, oracle_amount_out, oracle_floor, reverts_with, units,
+    DEFAULT_SLIPPAGE_BPS,
+    FAULT_HUGE_DATA,
+    FAULT_REVERTS,
+    FAULT_ROUND_ID_OUT_OF_RANGE,
+    FAULT_SHORT_DATA,
+    MAX_AGE,
+    oracle_amount_out,
+    oracle_floor,
+    reverts_with,
+    units,
 )  # fmt: skip
+from web3.exceptions import ContractCustomError as Web3ContractCustomError
 
 AMOUNT_IN = units(1_000, 6)  # USDC sold for WETH in every matrix trade
 ROUND = 42  # round id of the fresh answers each test starts from

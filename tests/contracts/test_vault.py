@@ -10,7 +10,6 @@ chain for every later test of the session.
 from __future__ import annotations
 
 import pytest
-
 from helpers_contracts import changes, custody_state, reverts_with, units
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import ape
 import pytest
-
 from helpers_contracts import MAX_AGE, changes, custody_state, reverts_with, units
 
-from keepers.uniswap import uniswap_v2_container
+from keepers.chain.uniswap import uniswap_v2_container
 
 FEE_BPS = 100  # MockFeeOnTransferToken's default feeBps
 SYMBOL = "WEIRD"  # every token of the parametrised suite, so expected changes read alike

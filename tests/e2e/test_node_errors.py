@@ -6,7 +6,13 @@ an anvil stands in for a node on the wrong chain."""
 import socket
 
 import pytest
-from helpers_e2e import SEPOLIA_CHAIN_ID, FakeNode, assert_user_error, block_number, free_port
+from helpers_e2e import (
+    SEPOLIA_CHAIN_ID,
+    FakeNode,
+    assert_user_error,
+    block_number,
+    free_port,
+)
 
 # Looks like a provider's API key; it must never reach the terminal.
 FAKE_KEY = "abcdef0123456789abcdef0123456789"

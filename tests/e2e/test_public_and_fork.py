@@ -15,7 +15,14 @@ from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS, MULTICALL3_CODE
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from helpers_e2e import (
-    PROJECT_ROOT, SEPOLIA_CHAIN_ID, AnvilProcesses, assert_ok, assert_user_error, block_number, has_code, rpc,
+    PROJECT_ROOT,
+    SEPOLIA_CHAIN_ID,
+    AnvilProcesses,
+    assert_ok,
+    assert_user_error,
+    block_number,
+    has_code,
+    rpc,
 )
 
 # The short names users type; a few tests below use Ape's full form instead.

@@ -20,7 +20,8 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 from helpers_e2e import APE, PROJECT_ROOT, AnvilProcesses, assert_ok, rpc
 
-from keepers.store import MINED, UNFINISHED, Store
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED, UNFINISHED
 
 # From the first sample bar, 115 bars: each example user trades at least once (bob's
 # first MACD entry on WBTC is on 2020-12-18).

@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "keepers"))
 
 from helpers_keeper import LocalSystem, calm_then_dip, deploy_local_system, user_entry  # noqa: E402
 
-from keepers.access import AdminCall, send  # noqa: E402
-from keepers.market import backfill_from_file  # noqa: E402
-from keepers.scheduler import Scheduler  # noqa: E402
-from keepers.startup import build_context, reconcile_all  # noqa: E402
-from keepers.sender import is_pending  # noqa: E402
-from keepers.store import SENT, Store, TradeRow  # noqa: E402
+from keepers.chain.access import AdminCall, send  # noqa: E402
+from keepers.chain.sender import is_pending  # noqa: E402
+from keepers.engine.bars import backfill_from_file  # noqa: E402
+from keepers.engine.scheduler import Scheduler  # noqa: E402
+from keepers.engine.startup import build_context, reconcile_all  # noqa: E402
+from keepers.persistence.store import Store, TradeRow  # noqa: E402
+from keepers.persistence.tables import SENT
 
 DAY = 86_400
 BOB = 4  # test account of the one user every scenario trades for

@@ -24,7 +24,9 @@ import random
 import sys
 from datetime import UTC, datetime, timedelta
 
-from keepers.store import (
+from keepers.base.clock import now_utc
+from keepers.persistence.store import Store
+from keepers.persistence.tables import (
     DROPPED,
     FAILED,
     INTENT,
@@ -34,9 +36,7 @@ from keepers.store import (
     LockRow,
     RiskTradeRow,
     SignalRow,
-    Store,
     TradeRow,
-    now_utc,
 )
 
 USER_ADDRESS = "0x" + "ab" * 20

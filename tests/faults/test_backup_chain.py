@@ -10,8 +10,9 @@ import time
 from ape import chain
 from helpers_keeper import calm_then_dip, deploy_local_system, trade_events, user_entry
 
-from keepers.market import backfill_from_file
-from keepers.store import MINED, SENT, Store
+from keepers.engine.bars import backfill_from_file
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED, SENT
 
 USERS = [user_entry("bob", 4, ["WBTC"])]
 

@@ -1,4 +1,4 @@
-"""`keepers.backup` on real SQLite files: a backup is a whole, self-contained copy; a
+"""`keepers.persistence.backup` on real SQLite files: a backup is a whole, self-contained copy; a
 restore validates the file, refuses while a keeper is alive in the target store (unless
 forced), replaces the store atomically without replaying its old WAL, and leaves the
 store untouched whenever it refuses. (The chain test next to this file runs both as
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from keepers.backup import backup_store, restore_store
-from keepers.errors import SentinelError
-from keepers.store import Store, TradeRow, now_utc
+from keepers.base.clock import now_utc
+from keepers.base.errors import SentinelError
+from keepers.persistence.backup import backup_store, restore_store
+from keepers.persistence.store import Store
+from keepers.persistence.tables import TradeRow
 
 FRESH_SECONDS = 180
 

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from keepers import PROJECT_ROOT
-from keepers.config import load_keeper_config, load_users
-from keepers.errors import SentinelError
-from keepers.network_config import load_network_spec, parse_address
+from keepers.base.errors import SentinelError
+from keepers.settings.keeper import load_keeper_config, load_users
+from keepers.settings.network import load_network_spec, parse_address
 from strategies.config import StrategyConfigError, load_strategy_config
 from strategies.data import DataError, load_prices
 

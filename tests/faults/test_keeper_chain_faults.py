@@ -10,7 +10,7 @@ from ape import accounts, chain, project
 from helpers_keeper import assert_store_matches_chain
 from keeper_faults import BOB, GUARDIAN, KEEPER, governed
 
-from keepers.store import DROPPED, MINED
+from keepers.persistence.tables import DROPPED, MINED
 
 
 def test_nonce_moved_by_an_outside_transaction__resynced_once_and_the_trade_goes_through(run):

@@ -10,7 +10,7 @@ import time
 import pytest
 from helpers_keeper import assert_store_matches_chain
 
-from keepers.store import MINED
+from keepers.persistence.tables import MINED
 
 RESTARTED = {"keeper_id": "faults-keeper"}  # a restarted service keeps its name, so its own lease
 # What the next start makes of the trade the killed keeper was deciding, per checkpoint:

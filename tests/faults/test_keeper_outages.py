@@ -24,7 +24,7 @@ from keeper_faults import (
 )
 from servers import PostgresServer
 
-from keepers.store import MINED, SENT
+from keepers.persistence.tables import MINED, SENT
 
 OUTAGE_SECONDS = 8  # longer than the retries of one read (0.25 + 0.5 + 1 + 2 s)
 

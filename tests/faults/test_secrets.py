@@ -11,8 +11,9 @@ from ape import accounts
 from eth_account import Account
 from helpers_keeper import calm_then_dip, deploy_local_system, user_entry
 
-from keepers.market import backfill_from_file
-from keepers.store import MINED, Store
+from keepers.engine.bars import backfill_from_file
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED
 
 USERS = [user_entry("alice", 3, ["WETH"])]
 PASSPHRASE = "correct horse battery staple 4417"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from keepers import PROJECT_ROOT
-from keepers.store import DROPPED, FAILED, INTENT, MINED, SENT
+from keepers.persistence.tables import DROPPED, FAILED, INTENT, MINED, SENT
 
 WRITER = Path(__file__).with_name("store_writer.py")
 # A writer is killed after a random number of committed trade steps (so every state is

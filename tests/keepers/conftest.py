@@ -7,7 +7,7 @@ import uuid
 import pytest
 from servers import PostgresServer
 
-from keepers.store import Store
+from keepers.persistence.store import Store
 
 
 @pytest.fixture(scope="session")

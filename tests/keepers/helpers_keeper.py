@@ -21,14 +21,15 @@ from ape import accounts, chain, project
 from eth_utils import keccak
 
 from keepers import PROJECT_ROOT
-from keepers.config import KeeperConfig, load_keeper_config
-from keepers.deployer import deploy
-from keepers.deployment import DeploymentRecord
-from keepers.funding import fund_users
-from keepers.market import bar_start
-from keepers.market_driver import MarketDriver, deploy_market_driver
-from keepers.network_config import NetworkSpec, load_network_spec, spec_path_for
-from keepers.store import MINED, UNFINISHED, Store
+from keepers.chain.deployment import DeploymentRecord
+from keepers.deploy.deployer import deploy
+from keepers.deploy.funding import fund_users
+from keepers.engine.bars import bar_start
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED, UNFINISHED
+from keepers.replay.driver import MarketDriver, deploy_market_driver
+from keepers.settings.keeper import KeeperConfig, load_keeper_config
+from keepers.settings.network import NetworkSpec, load_network_spec, spec_path_for
 
 DAY = 86_400
 APE = str(Path(sys.executable).parent / "ape")

@@ -1,4 +1,4 @@
-"""Real servers for the tests: PostgreSQL and Redis (keepers/local_servers.py, shared
+"""Real servers for the tests: PostgreSQL and Redis (keepers/cluster/local_servers.py, shared
 with `make cluster`) and a Prometheus, started from Debian's binaries (`make setup`
 installs the packages when they are missing), each stopped by its process id; a
 webhook receiver (http.server in a thread of the test process)."""
@@ -15,7 +15,14 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from keepers.local_servers import PostgresServer, RedisServer, free_port, launch, terminate, wait_until_ready
+from keepers.cluster.local_servers import (
+    PostgresServer,
+    RedisServer,
+    free_port,
+    launch,
+    terminate,
+    wait_until_ready,
+)
 
 __all__ = ["PostgresServer", "PrometheusServer", "RedisServer", "WebhookServer"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from keepers.errors import SentinelError
-from keepers.network_config import NETWORKS_DIR, load_network_spec
+from keepers.base.errors import SentinelError
+from keepers.settings.network import NETWORKS_DIR, load_network_spec
 
 DAY = 24 * 3600
 

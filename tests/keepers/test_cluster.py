@@ -19,14 +19,21 @@ from ape import chain
 from ape_ethereum.multicall import Call
 from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
 from helpers_keeper import (
-    SECOND_KEEPER, LocalSystem, assert_store_matches_chain, calm_then_dip, deploy_local_system, trade_logs,
-    many_users, wait_for_line, with_test_accounts,
+    SECOND_KEEPER,
+    LocalSystem,
+    assert_store_matches_chain,
+    calm_then_dip,
+    deploy_local_system,
+    many_users,
+    trade_logs,
+    wait_for_line,
+    with_test_accounts,
 )
 from servers import RedisServer
 
-from keepers.cluster import current_slot
-from keepers.market import backfill_from_file
-from keepers.store import Store
+from keepers.cluster.tasks import current_slot
+from keepers.engine.bars import backfill_from_file
+from keepers.persistence.store import Store
 
 DAY = 86_400
 THIRD_KEEPER = 8

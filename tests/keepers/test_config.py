@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from keepers import PROJECT_ROOT
-from keepers.config import load_keeper_config
-from keepers.errors import SentinelError
+from keepers.base.errors import SentinelError
+from keepers.settings.keeper import load_keeper_config
 
 USER = {
     "id": "dora", "test_account": 6, "tokens": ["WETH"], "sizing": {"quote_amount": 100},

@@ -19,16 +19,17 @@ from helpers_keeper import (
     SECOND_KEEPER,
     calm_then_dip,
     deploy_local_system,
-    user_entry,
     trade_events,
+    user_entry,
 )
 
-from keepers.market import backfill_from_file, backfill_from_rounds, bar_start
-from keepers.reporting import user_report
-from keepers.risk import RiskManager
-from keepers.scheduler import Scheduler
-from keepers.startup import build_context
-from keepers.store import MINED, SENT, SKIPPED, Store
+from keepers.engine.bars import backfill_from_file, backfill_from_rounds, bar_start
+from keepers.engine.risk import RiskManager
+from keepers.engine.scheduler import Scheduler
+from keepers.engine.startup import build_context
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED, SENT, SKIPPED
+from keepers.views.report import user_report
 from strategies.registry import build_strategy
 
 # The store-sensitive tests run on both stores; the rest on SQLite only, to keep the suite short.

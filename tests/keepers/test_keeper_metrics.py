@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from keepers.config import load_keeper_config
-from keepers.cycle import CycleResult
-from keepers.errors import SentinelError
-from keepers.metrics import KeeperMetrics, serving
-from keepers.network_config import load_network_spec, spec_path_for
+from keepers.base.errors import SentinelError
+from keepers.engine.cycle import CycleResult
+from keepers.settings.keeper import load_keeper_config
+from keepers.settings.network import load_network_spec, spec_path_for
+from keepers.watch.metrics import KeeperMetrics, serving
 
 STARTED = datetime(2026, 1, 2, tzinfo=UTC)
 

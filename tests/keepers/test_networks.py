@@ -3,8 +3,8 @@ ape-config.yaml."""
 
 import pytest
 
-from keepers import networks
-from keepers.networks import (
+from keepers.settings import nodes as networks
+from keepers.settings.nodes import (
     full_network_choice,
     network_name,
     node_endpoints,

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from servers import WebhookServer
 
-from keepers.config import Webhook
-from keepers.cycle import CycleResult
-from keepers.notify import Notice, Notifier, body
+from keepers.engine.cycle import CycleResult
+from keepers.settings.keeper import Webhook
+from keepers.watch.notify import Notice, Notifier, body
 
 STARTED = datetime(2026, 1, 2, tzinfo=UTC)
 NODE_URL = "https://eth-sepolia.g.alchemy.com/v2/Zk3xQ9mLw2Rt7Yp4Vb8Nc1"

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keepers.redact import REDACTED, UrlRedactingFilter, looks_like_key, redact_text, redact_url
+from keepers.base.redact import (
+    REDACTED,
+    UrlRedactingFilter,
+    looks_like_key,
+    redact_text,
+    redact_url,
+)
 
 HOSTS = st.sampled_from(["127.0.0.1", "localhost", "eth-sepolia.g.alchemy.com", "sepolia.infura.io",
                          "rpc.ankr.com", "[::1]"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from keepers.retry import with_retries
+from keepers.base.retry import with_retries
 
 
 def flaky(failures: list[BaseException], result="ok"):

@@ -7,9 +7,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from keepers.config import RiskProfile
-from keepers.risk import GLOBAL_KILL_SWITCH, RiskManager, clear, engage_global_kill_switch
-from keepers.store import GLOBAL_USER
+from keepers.engine.risk import (
+    GLOBAL_KILL_SWITCH,
+    RiskManager,
+    clear,
+    engage_global_kill_switch,
+)
+from keepers.persistence.tables import GLOBAL_USER
+from keepers.settings.keeper import RiskProfile
 from strategies.risk import KILL_SWITCH, TradeRecord
 
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -19,9 +24,9 @@ LIMITS = RiskProfile(cooldown=timedelta(hours=6), max_losses=2, loss_pause=timed
 RECORD_IN_A_PROCESS = """
 import sys
 from datetime import UTC, datetime, timedelta
-from keepers.config import RiskProfile
-from keepers.risk import RiskManager
-from keepers.store import Store
+from keepers.settings.keeper import RiskProfile
+from keepers.engine.risk import RiskManager
+from keepers.persistence.store import Store
 from strategies.risk import TradeRecord
 t0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
 limits = RiskProfile(cooldown=timedelta(hours=6), max_losses=2, loss_pause=timedelta(days=1), max_failures=2,
@@ -35,7 +40,7 @@ risk.record_trade(TradeRecord(t0 + timedelta(hours=2), "WETH", -5.0), "0xsell2")
 
 def test_locks_made_in_one_process_hold_in_the_next(store_url):
     subprocess.run([sys.executable, "-c", RECORD_IN_A_PROCESS, store_url], check=True, timeout=120)
-    from keepers.store import Store
+    from keepers.persistence.store import Store
 
     store = Store.open(store_url)
     risk = RiskManager(store, "alice", LIMITS)

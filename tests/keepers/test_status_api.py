@@ -17,12 +17,21 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from keepers.api import serving_api
-from keepers.api_data import StatusData
-from keepers.config import load_keeper_config
-from keepers.errors import SentinelError
-from keepers.network_config import load_network_spec, spec_path_for
-from keepers.store import INTENT, MINED, CycleRow, LockRow, SignalRow, Store, TradeRow, now_utc
+from keepers.base.clock import now_utc
+from keepers.base.errors import SentinelError
+from keepers.persistence.store import Store
+from keepers.persistence.tables import (
+    INTENT,
+    MINED,
+    CycleRow,
+    LockRow,
+    SignalRow,
+    TradeRow,
+)
+from keepers.settings.keeper import load_keeper_config
+from keepers.settings.network import load_network_spec, spec_path_for
+from keepers.watch.api import serving_api
+from keepers.watch.api_data import StatusData
 
 DAY0 = datetime(2024, 9, 1, tzinfo=UTC)
 TOKEN = "s3cret-status-token-0123"

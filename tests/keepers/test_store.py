@@ -11,8 +11,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from keepers.errors import SentinelError
-from keepers.store import INTENT, MINED, SENT, LockRow, RiskTradeRow, SignalRow, Store, TradeRow, now_utc
+from keepers.base.clock import now_utc
+from keepers.base.errors import SentinelError
+from keepers.persistence.store import Store
+from keepers.persistence.tables import (
+    INTENT,
+    MINED,
+    SENT,
+    LockRow,
+    RiskTradeRow,
+    SignalRow,
+    TradeRow,
+)
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -162,7 +172,7 @@ def test_peak_only_rises_until_reset(store):
 LEASE_RACE = """
 import sys
 from datetime import UTC, datetime, timedelta
-from keepers.store import Store
+from keepers.persistence.store import Store
 store = Store.open(sys.argv[1])
 now = datetime(2024, 1, 1, tzinfo=UTC)
 won = [user for user in map(str, range(40)) if store.acquire_lease(user, sys.argv[2], now, now + timedelta(hours=1))]

@@ -8,10 +8,11 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
-from keepers.execution import decision_trade_id
-from keepers.positions import sleeves
-from keepers.reporting import round_trips
-from keepers.store import FAILED, MINED, TradeRow, now_utc
+from keepers.base.clock import now_utc
+from keepers.chain.trades import decision_trade_id
+from keepers.engine.positions import sleeves
+from keepers.persistence.tables import FAILED, MINED, TradeRow
+from keepers.views.report import round_trips
 
 EXECUTOR = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 USER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"

@@ -9,9 +9,6 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from fixtures_backtest import (
     FixedSignals,
     ScriptedSignals,
@@ -22,7 +19,16 @@ from fixtures_backtest import (
     reference_backtest,
     reference_stats,
 )
-from strategies.backtest import BacktestConfig, BacktestError, TradeSize, run_backtest, run_grid
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from strategies.backtest import (
+    BacktestConfig,
+    BacktestError,
+    TradeSize,
+    run_backtest,
+    run_grid,
+)
 from strategies.data import load_prices
 from strategies.metrics import BREAKDOWN_DOC, STATS_DOC
 from strategies.registry import build_strategy, list_strategies

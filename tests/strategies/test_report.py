@@ -10,12 +10,18 @@ from pathlib import Path
 import matplotlib.image
 import pandas as pd
 import pytest
+from fixtures_backtest import FixedSignals, SmaCross, price_data
 from rich.console import Console
 
-from fixtures_backtest import FixedSignals, SmaCross, price_data
 from strategies.backtest import BacktestConfig, run_backtest, run_grid
 from strategies.data import load_prices
-from strategies.report import default_report_dir, grid_progress, print_summary, run_record, write_report
+from strategies.report import (
+    default_report_dir,
+    grid_progress,
+    print_summary,
+    run_record,
+    write_report,
+)
 from strategies.risk import RiskLimits
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample_prices.csv"

@@ -1,0 +1,244 @@
+"""The keeper's view of the chain: the deployed system, checked once at start-up, and the
+one Multicall3 read that gives a cycle everything it needs.
+
+A cycle that does not trade costs one RPC round trip: every feed's latest round, the
+user's vault balances and on-chain limits and the block time come back from a single
+``eth_call`` to Multicall3. Ape's multicall module builds each user's batch once (the
+calldata never changes); the keeper then sends that batch and decodes the answers with
+eth-abi, because Ape's per-call encoding and struct decoding cost more than the RPC
+itself (bench/keeper.py). ``rpc_calls`` counts the JSON-RPC requests this process made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ape import Contract, chain, project
+from ape.api import AccountAPI
+from ape.utils import ZERO_ADDRESS
+from ape_ethereum.multicall import Call
+from ape_ethereum.multicall.constants import (
+    MULTICALL3_ADDRESS,
+    MULTICALL3_CONTRACT_TYPE,
+)
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector
+
+from keepers.base.errors import SentinelError
+from keepers.base.retry import with_retries
+from keepers.chain.artifacts import AGGREGATOR_V3_ABI, npm_abi
+from keepers.chain.deployment import DeploymentRecord, is_live
+from keepers.chain.onchain import check_token_decimals
+from keepers.settings.network import NetworkSpec
+
+# Multicall3's block-time getter, which Ape's bundled Multicall3 ABI leaves out. Ape
+# caches one ABI per address, so the getter joins the bundled ABI rather than replace it.
+_MULTICALL3_ABI = [*MULTICALL3_CONTRACT_TYPE["abi"], {
+    "type": "function", "name": "getCurrentBlockTimestamp", "stateMutability": "view", "inputs": [],
+    "outputs": [{"name": "timestamp", "type": "uint256"}],
+}]
+
+
+class _RequestCounter:
+    """Counts every JSON-RPC request that the web3 HTTP provider sends, Ape's included
+    (its ``_make_request`` is the one place every request passes), and those that got
+    no answer (a transport failure; an error answer such as a revert is an answer)."""
+
+    count = 0
+    errors = 0
+
+    @classmethod
+    def install(cls, web3_provider) -> None:
+        # Ape's node provider hands web3 an AutoProvider, which forwards to the concrete one.
+        if hasattr(web3_provider, "_get_active_provider"):
+            web3_provider = web3_provider._get_active_provider(use_cache=True) or web3_provider
+        if getattr(web3_provider, "_sentinel_counted", False) or not hasattr(web3_provider, "_make_request"):
+            return
+        send = web3_provider._make_request
+
+        def counted(method, request_data):
+            cls.count += 1
+            try:
+                return send(method, request_data)
+            except Exception:
+                cls.errors += 1
+                raise
+
+        web3_provider._make_request = counted
+        web3_provider._sentinel_counted = True
+
+
+class _Batch:
+    """A fixed Multicall3 batch: encoded once, sent as one ``eth_call`` each time."""
+
+    SELECTOR = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
+
+    def __init__(self, call: Call) -> None:
+        calls = [(entry["target"], True, bytes(entry["callData"])) for entry in call.calls]
+        self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [calls])).hex()
+        self.output_types = [[output.canonical_type for output in abi.outputs] for abi in call.abis]
+
+    def __call__(self) -> list[tuple | None]:
+        """Each call's decoded outputs (a tuple), None where the call reverted."""
+        # Straight to the provider: web3's middlewares add requests (chain id checks) per call.
+        response = with_retries(lambda: chain.provider.web3.provider.make_request(
+            "eth_call", [{"to": MULTICALL3_ADDRESS, "data": self.calldata}, "latest"]))
+        if "error" in response:
+            raise SentinelError(f"Multicall3 read failed: {response['error'].get('message', response['error'])}")
+        results = decode(["(bool,bytes)[]"], bytes.fromhex(response["result"][2:]))[0]
+        return [decode(types, data) if success else None
+                for types, (success, data) in zip(self.output_types, results, strict=True)]
+
+
+@dataclass(frozen=True)
+class FeedAnswer:
+    """One feed's latest round as read on-chain."""
+
+    round_id: int
+    answer: int
+    updated_at: int
+    decimals: int
+
+    @property
+    def price(self) -> float:
+        """The answer in USD."""
+        return self.answer / 10**self.decimals
+
+
+@dataclass(frozen=True)
+class UserSnapshot:
+    """What one multicall says about a user and their tokens at one block."""
+
+    block_time: int
+    feeds: dict[str, FeedAnswer | None]  # None: the feed call reverted
+    balances: dict[str, int]
+    enabled: bool
+    max_slippage_bps: int
+    min_trade_interval: int
+    last_trade_at: int
+    max_per_trade: dict[str, int]
+    paused: str | None  # "Executor" or "Vault" when one of them is paused (the Executor first)
+    keeper_allowed: bool  # the client's keeper is on the Executor's allow-list (False without one)
+
+
+@dataclass
+class ChainClient:
+    """The deployed system on the connected chain, with cached decimals."""
+
+    spec: NetworkSpec
+    record: DeploymentRecord
+    keeper: AccountAPI | None
+    executor: object = field(init=False)
+    vault: object = field(init=False)
+    router: str = field(init=False)
+    feed_contracts: dict[str, object] = field(init=False, default_factory=dict)
+    feed_decimals: dict[str, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.executor = project.Executor.at(self.record.address_of("Executor"))
+        self.vault = project.Vault.at(self.record.address_of("Vault"))
+        self.router = self.record.address_of("UniswapV2Router02")
+        self._block_time = Contract(MULTICALL3_ADDRESS, abi=_MULTICALL3_ABI)
+        self._batches: dict[tuple[str, tuple[str, ...]], _Batch] = {}
+        _RequestCounter.install(chain.provider.web3.provider)
+
+    @property
+    def chain_id(self) -> int:
+        """The connected chain's id."""
+        return chain.chain_id
+
+    @property
+    def token_decimals(self) -> dict[str, int]:
+        """Symbol -> decimals of every configured token (checked on-chain at start-up)."""
+        return self.spec.decimals
+
+    @property
+    def rpc_calls(self) -> int:
+        """JSON-RPC requests made so far by this process."""
+        return _RequestCounter.count
+
+    @property
+    def rpc_errors(self) -> int:
+        """JSON-RPC requests of this process that got no answer (node unreachable, timeout)."""
+        return _RequestCounter.errors
+
+    def token(self, symbol: str) -> str:
+        """The address of a configured token."""
+        if symbol not in self.record.tokens:
+            raise SentinelError(f"token {symbol}: not in the deployment record; configured: {sorted(self.record.tokens)}")
+        return self.record.tokens[symbol]
+
+    def connect(self, *, local_chain: bool) -> None:
+        """Places Multicall3 on a local chain that lacks it, and caches each feed and decimals."""
+        if local_chain and not chain.provider.get_code(MULTICALL3_ADDRESS):
+            Call.inject()  # anvil has no Multicall3; place it where mainnet has it
+        if not chain.provider.get_code(MULTICALL3_ADDRESS):
+            raise SentinelError(f"no Multicall3 at {MULTICALL3_ADDRESS} on chain {chain.chain_id}; the keeper needs it")
+        for token_spec in self.spec.all_tokens:
+            symbol = token_spec.symbol
+            feed = Contract(self.record.feeds[symbol], abi=npm_abi(AGGREGATOR_V3_ABI))
+            self.feed_contracts[symbol] = feed
+            self.feed_decimals[symbol] = feed.decimals()
+
+    def check_system(self) -> None:
+        """Start-up cross-checks: the record matches the chain, tokens have code and the
+        configured decimals, the keeper holds the keeper role."""
+        if not is_live(self.record, chain.provider):
+            raise SentinelError(
+                f"deployment record of {self.record.network} does not match this chain (restarted or other chain); "
+                "run `ape run deploy` again"
+            )
+        for token_spec in self.spec.all_tokens:
+            check_token_decimals(self.token(token_spec.symbol), token_spec.decimals, f"tokens.{token_spec.symbol}")
+        if self.keeper is None or not self.executor.isKeeper(self.keeper.address):
+            address = self.keeper.address if self.keeper else "no account"
+            raise SentinelError(
+                f"keeper_account: {address} is not an allowed keeper of Executor {self.executor.address}; "
+                "deploy with --keeper (after the hand-over it is scheduled: run deploy again once its delay has passed)"
+            )
+
+    def snapshot(self, user: str, symbols: list[str]) -> UserSnapshot:
+        """Block time, feeds, balances and limits of ``user``, and whether the Executor
+        or the Vault is paused and whether the Executor still allows this keeper, in one
+        RPC round trip."""
+        key = (user, tuple(symbols))
+        if key not in self._batches:
+            call = Call()
+            call.add(self._block_time.getCurrentBlockTimestamp)
+            for symbol in symbols:
+                call.add(self.feed_contracts[symbol].latestRoundData)
+            for symbol in symbols:
+                call.add(self.vault.balanceOf, user, self.token(symbol))
+            call.add(self.executor.userLimits, user)
+            for symbol in symbols:
+                call.add(self.executor.maxAmountPerTrade, user, self.token(symbol))
+            call.add(self.executor.paused)
+            call.add(self.vault.paused)
+            call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
+            self._batches[key] = _Batch(call)
+        results = self._batches[key]()
+        count = len(symbols)
+        rounds = results[1 : 1 + count]
+        balances = [result[0] for result in results[1 + count : 1 + 2 * count]]
+        enabled, max_slippage_bps, min_trade_interval, last_trade_at = results[1 + 2 * count][0][:4]
+        maxima = [result[0] for result in results[2 + 2 * count : 2 + 3 * count]]
+        (executor_paused,), (vault_paused,), (keeper_allowed,) = results[-3:]
+        feeds = {
+            symbol: None if round_data is None else FeedAnswer(
+                round_id=round_data[0], answer=round_data[1], updated_at=round_data[3],
+                decimals=self.feed_decimals[symbol],
+            )
+            for symbol, round_data in zip(symbols, rounds, strict=True)
+        }
+        return UserSnapshot(
+            block_time=results[0][0],
+            feeds=feeds,
+            balances=dict(zip(symbols, balances, strict=True)),
+            enabled=enabled,
+            max_slippage_bps=max_slippage_bps,
+            min_trade_interval=min_trade_interval,
+            last_trade_at=last_trade_at,
+            max_per_trade=dict(zip(symbols, maxima, strict=True)),
+            paused="Executor" if executor_paused else "Vault" if vault_paused else None,
+            keeper_allowed=keeper_allowed,
+        )

@@ -1,0 +1,164 @@
+"""Sizes, sends and reconciles one keeper trade through the Executor.
+
+The keeper never trusts itself with the price: the Executor's oracle floor is the
+least it may accept, and the pool's own quote (less a small tolerance) tightens it.
+A trade the pool cannot fill above the floor is refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ape import chain
+from ape.api import AccountAPI, ReceiptAPI
+from ape.exceptions import ContractLogicError
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
+
+from keepers.base.errors import SentinelError
+from keepers.chain.uniswap import uniswap_v2_container
+
+MAX_BPS = 10_000
+
+
+class TradeRejected(SentinelError):
+    """The trade would fail its on-chain checks; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class TradePlan:
+    """Everything `executeTrade` is called with, and why ``min_amount_out`` is what it is."""
+
+    user: str
+    token_in: str
+    token_out: str
+    amount_in: int
+    pool_amount_out: int
+    oracle_floor: int
+    min_amount_out: int
+    router: str
+    deadline: int
+    trade_id: bytes
+
+
+@dataclass(frozen=True)
+class TradeResult:
+    """What the chain says happened (from the TradeExecuted event)."""
+
+    trade_id: bytes
+    tx_hash: str
+    block_number: int
+    amount_in: int
+    amount_out: int
+    price_in: int
+    price_out: int
+    round_in: int
+    round_out: int
+    gas_used: int
+
+
+def make_trade_id(user: str, token_in: str, token_out: str, amount_in: int, nonce: str) -> bytes:
+    """A deterministic idempotency key: the same intent and nonce give the same id."""
+    return keccak(f"{user.lower()}|{token_in.lower()}|{token_out.lower()}|{amount_in}|{nonce}".encode())
+
+
+def decision_trade_id(
+    chain_id: int, executor: str, user: str, token_in: str, token_out: str, strategy: str, bar_time: int
+) -> bytes:
+    """The idempotency key of a keeper's decision: one strategy's call on one closed bar
+    for one user and pair can never execute twice, whatever the keeper process does."""
+    return keccak(encode(
+        ["uint256", "address", "address", "address", "address", "string", "uint256"],
+        [chain_id, to_checksum_address(executor), to_checksum_address(user), to_checksum_address(token_in),
+         to_checksum_address(token_out), strategy, bar_time],
+    ))
+
+
+def plan_trade(
+    executor,
+    router_address: str,
+    user: str,
+    token_in: str,
+    token_out: str,
+    amount_in: int,
+    trade_id: bytes,
+    *,
+    tolerance_bps: int = 50,
+    deadline_seconds: int = 300,
+) -> TradePlan:
+    """Reads the oracle floor and the pool quote and derives ``min_amount_out``."""
+    if amount_in <= 0:
+        raise SentinelError("amount: must be above zero")
+    if not 0 <= tolerance_bps < MAX_BPS:
+        raise SentinelError(f"tolerance_bps: {tolerance_bps} must be in [0, {MAX_BPS})")
+    try:
+        floor = executor.oracleFloor(user, token_in, token_out, amount_in)
+    except ContractLogicError as error:
+        raise TradeRejected(f"oracle check failed: {error.message}") from None
+    router = uniswap_v2_container("UniswapV2Router02").at(router_address)
+    pool_out = router.getAmountsOut(amount_in, [token_in, token_out])[-1]
+    if pool_out < floor:
+        raise TradeRejected(
+            f"the pool pays {pool_out} but the oracle floor is {floor}: the pool is off the oracle price "
+            "by more than the user's slippage; not trading"
+        )
+    min_out = max(floor, pool_out * (MAX_BPS - tolerance_bps) // MAX_BPS)
+    return TradePlan(
+        user=user,
+        token_in=token_in,
+        token_out=token_out,
+        amount_in=amount_in,
+        pool_amount_out=pool_out,
+        oracle_floor=floor,
+        min_amount_out=min_out,
+        router=router_address,
+        deadline=chain.blocks.head.timestamp + deadline_seconds,
+        trade_id=trade_id,
+    )
+
+
+def send_trade(executor, keeper: AccountAPI, plan: TradePlan) -> TradeResult:
+    """Sends the planned trade, waits for it, and reads the outcome from its event."""
+    if executor.isTradeIdUsed(plan.trade_id):
+        raise TradeRejected(f"trade id 0x{plan.trade_id.hex()} has already executed; not sending it again")
+    try:
+        receipt = executor.executeTrade(
+            plan.user, plan.token_in, plan.token_out, plan.amount_in, plan.min_amount_out,
+            plan.router, plan.deadline, plan.trade_id, sender=keeper,
+        )
+    except ContractLogicError as error:
+        raise TradeRejected(f"executeTrade reverted: {error.message}") from None
+    return trade_result(executor, receipt, plan.trade_id)
+
+
+def trade_result(executor, receipt: ReceiptAPI, trade_id: bytes) -> TradeResult:
+    """The outcome of ``trade_id`` read from its TradeExecuted event in ``receipt``."""
+    events = [event for event in receipt.events.filter(executor.TradeExecuted) if bytes(event.tradeId) == trade_id]
+    if not events:
+        raise SentinelError(f"transaction {receipt.txn_hash} has no TradeExecuted event for trade 0x{trade_id.hex()}")
+    event = events[0]
+    return TradeResult(
+        trade_id=trade_id,
+        tx_hash=str(receipt.txn_hash),
+        block_number=receipt.block_number,
+        amount_in=event.amountIn,
+        amount_out=event.amountOut,
+        price_in=event.priceIn,
+        price_out=event.priceOut,
+        round_in=event.roundIn,
+        round_out=event.roundOut,
+        gas_used=receipt.gas_used,
+    )
+
+
+def find_trade_receipt(executor, trade_id: bytes, from_block: int) -> ReceiptAPI | None:
+    """The receipt of the transaction that executed ``trade_id`` (by its indexed event
+    topic), or None if no such event exists from ``from_block`` on."""
+    topic = "0x" + keccak(text=executor.TradeExecuted.abi.selector).hex()
+    logs = chain.provider.web3.eth.get_logs({
+        "address": executor.address, "fromBlock": from_block, "toBlock": "latest",
+        "topics": [topic, "0x" + trade_id.hex()],
+    })
+    if not logs:
+        return None
+    return chain.provider.get_receipt("0x" + bytes(logs[0]["transactionHash"]).hex())

@@ -1,0 +1,71 @@
+"""Tops up the example users of a local market: mint, deposit, opt in.
+
+The users, their deposits and their own on-chain limits come from the keeper's users
+file (data/config/users.yaml, each user's ``fund`` block): one source of truth for the
+keepers and for funding. Idempotent: each user is brought to the configured vault
+balance and limits, and a second run sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ape import accounts, project
+
+from keepers.base.errors import SentinelError
+from keepers.base.units import to_base_units
+from keepers.chain.deployment import DeploymentRecord
+from keepers.settings.keeper import UserConfig
+from keepers.settings.network import NetworkSpec
+
+
+def fund_users(users: Sequence[UserConfig], spec: NetworkSpec, record: DeploymentRecord,
+               report: Callable[[str], None]) -> int:
+    """Brings every user with a ``fund`` block to its deposits and limits; returns transactions sent."""
+    vault = project.Vault.at(record.address_of("Vault"))
+    executor = project.Executor.at(record.address_of("Executor"))
+    sent = 0
+    for user_config in users:
+        funding = user_config.fund
+        if funding is None or user_config.test_account is None:
+            continue
+        where = f"users.{user_config.id}.fund"
+        for field_name in ("deposits", "max_amount_per_trade"):
+            unknown = set(getattr(funding, field_name)) - {token.symbol for token in spec.all_tokens}
+            if unknown:
+                raise SentinelError(f"{where}.{field_name}: unknown token(s) {sorted(unknown)} on this network")
+        user = accounts.test_accounts[user_config.test_account]
+        actions = []
+        for symbol, amount in funding.deposits.items():
+            token = project.MockToken.at(record.tokens[symbol])
+            target = to_base_units(amount, spec.token(symbol).decimals, f"{where}.deposits.{symbol}")
+            missing = target - vault.balanceOf(user, token)
+            if missing > 0:
+                token.mint(user, missing, sender=user)
+                token.approve(vault, missing, sender=user)
+                vault.deposit(token, missing, sender=user)
+                sent += 3
+                actions.append(f"deposited {amount} {symbol}")
+        limits = executor.userLimits(user)
+        if (limits.enabled, limits.maxSlippageBps) != (True, funding.max_slippage_bps):
+            executor.setUserLimits(True, funding.max_slippage_bps, sender=user)
+            sent += 1
+            actions.append(f"opted in at {funding.max_slippage_bps} bps")
+        if limits.minTradeInterval != funding.min_trade_interval_seconds:
+            executor.setMinTradeInterval(funding.min_trade_interval_seconds, sender=user)
+            sent += 1
+            actions.append(f"at most one trade per {funding.min_trade_interval_seconds} s")
+        budget = to_base_units(funding.daily_loss_budget_usd, 18, f"{where}.daily_loss_budget_usd")
+        if executor.lossBudget(user).dailyBudgetUsd != budget:
+            executor.setDailyLossBudget(budget, sender=user)
+            sent += 1
+            actions.append(f"loses at most {funding.daily_loss_budget_usd} USD/day")
+        for symbol, amount in funding.max_amount_per_trade.items():
+            token_address = record.tokens[symbol]
+            limit = to_base_units(amount, spec.token(symbol).decimals, f"{where}.max_amount_per_trade.{symbol}")
+            if executor.maxAmountPerTrade(user, token_address) != limit:
+                executor.setMaxAmountPerTrade(token_address, limit, sender=user)
+                sent += 1
+                actions.append(f"max {amount} {symbol}/trade")
+        report(f"{user_config.id} ({user.address}): " + ("; ".join(actions) if actions else "already funded"))
+    return sent

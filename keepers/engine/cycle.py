@@ -1,0 +1,360 @@
+"""One user's keeper cycle: prices -> risk -> strategy -> trade -> records.
+
+``run_cycle(user, context, number)`` is a function of the user, the keeper's
+configuration, the store and the chain client, all carried by ``KeeperContext``:
+no hidden globals, so any worker process can run any user's cycle. What a cycle did
+comes back as a ``CycleResult`` (its figures, and a line for a person to read).
+"""
+
+from __future__ import annotations
+
+import functools
+import resource
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from keepers.base.clock import now_utc, utc
+from keepers.base.units import to_base_units
+from keepers.chain.admin_ops import AdminWatch
+from keepers.chain.client import ChainClient, UserSnapshot
+from keepers.engine.bars import (
+    bar_start,
+    check_reading,
+    closed_closes,
+    newest_closed_bars,
+    record_readings,
+)
+from keepers.engine.checkpoints import checkpoint
+from keepers.engine.journal import Decision, Journal
+from keepers.engine.positions import BUY, SELL, sleeves, value_quote
+from keepers.engine.risk import RiskManager
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow
+from keepers.settings.keeper import KeeperConfig, UserConfig
+from keepers.settings.network import NetworkSpec
+from strategies.base import Action, Signal, Strategy
+
+# The block recorded while an admin operation a user asked to pause for is pending.
+ADMIN_OP_PENDING = "admin_op_pending"
+
+
+@dataclass
+class KeeperContext:
+    """Everything a cycle needs, built once per keeper process."""
+
+    config: KeeperConfig
+    spec: NetworkSpec
+    store: Store
+    client: ChainClient
+    journal: Journal
+    keeper_id: str
+    user_addresses: dict[str, str]  # user id -> address
+    user_strategies: dict[tuple[str, str], tuple[Strategy, ...]]  # (user id, token) -> strategies
+    admin_watch: AdminWatch | None = None  # pending admin operations (pause_on_admin_ops, metrics)
+
+    @property
+    def quote(self) -> str:
+        """The quote token's symbol."""
+        return self.spec.quote.symbol
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did and cost."""
+
+    user_id: str
+    started_at: datetime
+    block_time: datetime | None = None
+    duration_seconds: float = 0.0
+    rpc_calls: int = 0
+    rpc_errors: int = 0
+    signals: int = 0
+    trade_statuses: Counter = field(default_factory=Counter)  # status after execution -> trades
+    blocks_by_rule: Counter = field(default_factory=Counter)  # risk rule -> trades it stopped
+    feed_ages_seconds: dict[str, int] = field(default_factory=dict)  # token -> block time - feed's updatedAt
+    balances: dict[str, float] = field(default_factory=dict)  # token -> the user's vault balance (token units)
+    vault_value_quote: float | None = None
+    vault_peak_quote: float | None = None  # the drawdown kill switch's reference (None: no such switch)
+    position_value_quote: float | None = None
+    realised_pnl_quote: float | None = None
+    open_pnl_quote: float | None = None
+    kill_switch: bool | None = None  # a lock without end holds the user (None: unknown, the cycle failed)
+    events: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def trades_ok(self) -> int:
+        """Trades mined in this cycle."""
+        return self.trade_statuses[MINED]
+
+    @property
+    def trades_failed(self) -> int:
+        """Trades that were sent (or meant to be) and did not execute; a dry run's skips are not failures."""
+        return sum(count for status, count in self.trade_statuses.items() if status not in (MINED, SKIPPED))
+
+    @property
+    def failed(self) -> bool:
+        """The cycle ended in an error, or a trade of it did not execute."""
+        return bool(self.error or self.trades_failed)
+
+    @property
+    def blocks(self) -> int:
+        """Trades the risk rules (or an invalid price) stopped."""
+        return sum(self.blocks_by_rule.values())
+
+    def line(self) -> str:
+        """One compact line for a person: when, who, what happened, what it cost."""
+        stamp = self.block_time.strftime("%Y-%m-%d %H:%M") if self.block_time else "-"
+        what = "; ".join(self.events) if self.events else "nothing to do"
+        if self.error:
+            what = f"ERROR {self.error}"
+        return f"{stamp}  {self.user_id:<8} {what}  [{self.rpc_calls} rpc, {self.duration_seconds * 1000:.0f} ms]"
+
+
+def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleResult:
+    """Runs one cycle of ``user``; ``number`` picks the token under round-robin rotation.
+
+    Errors are caught, stored with the cycle and returned: one user's failure never
+    stops the keeper's other users.
+    """
+    started, clock = now_utc(), time.perf_counter()
+    calls_before, errors_before = context.client.rpc_calls, context.client.rpc_errors
+    result = CycleResult(user_id=user.id, started_at=started)
+    try:
+        risk = RiskManager(context.store, user.id, user.risk)
+        _cycle(user, context, number, result, risk)
+        result.kill_switch = any(lock.until is None for lock in risk.evaluator.locks)
+    except Exception as error:  # noqa: BLE001 - recorded with the cycle, shown on its line
+        result.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:500]
+    result.duration_seconds = time.perf_counter() - clock
+    result.rpc_calls = context.client.rpc_calls - calls_before
+    result.rpc_errors = context.client.rpc_errors - errors_before
+    context.store.add_cycle(CycleRow(
+        keeper_id=context.keeper_id, user_id=user.id, started_at=started, block_time=result.block_time,
+        duration_seconds=result.duration_seconds, rpc_calls=result.rpc_calls, signals=result.signals,
+        trades_ok=result.trades_ok, trades_failed=result.trades_failed, blocks=result.blocks,
+        memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        vault_value_quote=result.vault_value_quote, position_value_quote=result.position_value_quote,
+        error=result.error,
+    ))
+    return result
+
+
+def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleResult, risk: RiskManager) -> None:
+    store, settings = context.store, context.config.settings
+    address = context.user_addresses[user.id]
+    trades = store.trades(user.id)
+    unfinished = [row for row in trades if row.status in UNFINISHED]
+    for row in unfinished:
+        settled = context.journal.reconcile(row, risk)
+        result.events.append(f"reconciled {row.trade_id[:10]} -> {settled.status}")
+    if unfinished:
+        trades = store.trades(user.id)
+    symbols = [context.quote, *user.tokens]
+    snapshot = context.client.snapshot(address, symbols)
+    checkpoint("after_price_read")
+    now = datetime.fromtimestamp(snapshot.block_time, UTC)
+    result.block_time = now
+    result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at
+                                for token, feed in snapshot.feeds.items() if feed is not None}
+    decimals = context.client.token_decimals
+    result.balances = {token: amount / 10 ** decimals[token] for token, amount in snapshot.balances.items()}
+    quote_problem = check_reading(snapshot.feeds[context.quote], snapshot.block_time,
+                                  context.spec.quote.max_age_seconds)
+    prices = _usable_prices(user, context, snapshot, result, risk, now)
+    held = sleeves(trades, context.client.token_decimals[context.quote])
+    if quote_problem is None:
+        _mark_value(user, context, snapshot, prices, held, result, risk, now)
+    tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
+    tokens = [token for token in tokens if token in prices]
+    halt = (quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}") if quote_problem \
+        else _halt(snapshot) or _admin_stop(user, context)
+    if halt is not None:
+        # Nothing is decided while no trade could go through, so the bar stays open for
+        # a decision once the cause clears.
+        for token in tokens:
+            risk.block(token, *halt, now)
+            result.blocks_by_rule[halt[0]] += 1
+            result.events.append(f"{token} blocked by {halt[0]}: {halt[1]}")
+        return
+    decided = store.last_decided_bars(user.id)
+    newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
+                                snapshot.block_time)
+    signals, unfinished_decisions = [], []
+    for token in tokens:
+        series = settings.price_series[token]
+        bar_time = newest.get(series)
+        if bar_time is None:
+            continue  # no history yet
+        for strategy in context.user_strategies[(user.id, token)]:
+            decided_bar, acted = decided.get((token, strategy.name), (None, True))
+            if decided_bar is not None and decided_bar >= bar_time and acted:
+                continue  # decided and acted on: the steady state
+            decision = (token, strategy, bar_time, _signal_on_closed_bars(
+                strategy, store, series, settings.timeframe_seconds, snapshot.block_time))
+            # A decision recorded but not acted on (the keeper died in between) is acted on
+            # now: the same closes give the same signal, and its trade id is the same.
+            (signals if decided_bar is None or decided_bar < bar_time else unfinished_decisions).append(decision)
+    recorded = store.add_signals([
+        SignalRow(user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time,
+                  action=signal.action.name, confidence=signal.confidence, reason=signal.reason[:500],
+                  indicators={k: (None if v != v else v) for k, v in signal.indicators.items()}, created_at=now_utc())
+        for token, strategy, bar_time, signal in signals
+    ])
+    result.signals += len(recorded)
+    acting = [decision for decision in signals if (decision[0], decision[1].name) in recorded]  # else another
+    for token, strategy, bar_time, signal in acting + unfinished_decisions:  # keeper decided this bar
+        _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now, address)
+    if acting or unfinished_decisions:
+        store.mark_signals_acted(user.id)
+
+
+def _signal_on_closed_bars(strategy: Strategy, store: Store, series: str, timeframe_seconds: int,
+                           block_time: int) -> Signal:
+    """The strategy's signal on the newest closed bar of ``series``.
+
+    A closed bar never changes, so every user who runs one strategy with the same
+    parameters on one series gets the one computation per bar (keyed by the strategy's
+    class and parameters, not by its instance).
+    """
+    before = bar_start(block_time, timeframe_seconds)
+    return _shared_signal(type(strategy), strategy.params, store, series, timeframe_seconds, before)
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_signal(strategy_class: type[Strategy], params, store: Store, series: str, timeframe_seconds: int,
+                   before: datetime) -> Signal:
+    closes = closed_closes(store, series, timeframe_seconds, int(before.timestamp()))
+    return strategy_class(**params.model_dump()).signal_now(closes)
+
+
+def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> dict[str, float]:
+    """Records every valid reading into its bar; blocks (and records) the invalid ones."""
+    prices, readings = {}, {}
+    for token in user.tokens:
+        problem = check_reading(snapshot.feeds[token], snapshot.block_time, context.spec.token(token).max_age_seconds)
+        if problem is not None:
+            risk.block(token, problem.rule, problem.reason, now)
+            result.blocks_by_rule[problem.rule] += 1
+            result.events.append(f"{token} {problem.rule}: {problem.reason}")
+            continue
+        readings[context.config.settings.price_series[token]] = snapshot.feeds[token]
+        prices[token] = snapshot.feeds[token].price
+    record_readings(context.store, readings, context.config.settings.timeframe_seconds)
+    return prices
+
+
+def _mark_value(user, context, snapshot, prices, held, result, risk, now) -> None:
+    """Vault and position value in quote units; the drawdown kill switch watches it."""
+    if len(prices) < len(user.tokens):
+        return  # a token without a valid price: the value would be wrong, not lower
+    quote, decimals = context.quote, context.client.token_decimals
+    prices_usd = {**prices, quote: snapshot.feeds[quote].price}
+    held_tokens = {}
+    for (asset, _), sleeve in held.items():
+        held_tokens[asset] = held_tokens.get(asset, 0) + sleeve.tokens
+    result.vault_value_quote = value_quote(snapshot.balances, prices_usd, decimals, quote)
+    result.position_value_quote = value_quote(held_tokens, prices_usd, decimals, quote)
+    result.realised_pnl_quote = sum(sleeve.realised_quote for sleeve in held.values())
+    result.open_pnl_quote = result.position_value_quote - sum(sleeve.cost_quote for sleeve in held.values())
+    lock = risk.check_drawdown(result.vault_value_quote, now)
+    result.vault_peak_quote = risk.peak
+    if lock is not None:
+        result.events.append(f"KILL SWITCH: {lock.reason}")
+
+
+def _act(user, context, snapshot, token, strategy, signal, bar_time, held, result, risk, now, address) -> None:
+    """Sizes, checks and executes one recorded signal (BUY when flat, SELL when holding)."""
+    sleeve = held.get((token, strategy))
+    holding = sleeve.tokens if sleeve else 0
+    if signal.action == Action.BUY and holding == 0:
+        side, token_in, token_out = BUY, context.quote, token
+        amount = _buy_amount(user, context, snapshot)
+    elif signal.action == Action.SELL and holding > 0:
+        side, token_in, token_out = SELL, token, context.quote
+        amount = min(holding, snapshot.balances[token], snapshot.max_per_trade[token])
+    else:
+        return
+    label = f"{token} {strategy} {side}"
+    stop = _precheck(user, context, snapshot, token_in, amount) or _risk_stop(risk, token, side, now)
+    checkpoint("after_risk_check")
+    if stop is not None:
+        rule, reason = stop
+        risk.block(token, rule, reason, now)
+        result.blocks_by_rule[rule] += 1
+        result.events.append(f"{label} blocked by {rule}: {reason}")
+        return
+    row = context.journal.execute(
+        Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy, side=side,
+                 bar_time=bar_time, token_in=token_in, token_out=token_out, amount_in=amount),
+        risk, now,
+    )
+    decimals = context.client.token_decimals
+    result.trade_statuses[row.status] += 1
+    if row.status == MINED:
+        # Later decisions of this cycle size from what the vault holds now.
+        snapshot.balances[token_in] -= row.amount_in
+        snapshot.balances[token_out] += row.amount_out
+        result.events.append(
+            f"{label} {row.amount_in / 10 ** decimals[token_in]:.6g} {token_in} -> "
+            f"{row.amount_out / 10 ** decimals[token_out]:.6g} {token_out} ({signal.reason})")
+    else:
+        result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
+
+
+def _buy_amount(user: UserConfig, context: KeeperContext, snapshot: UserSnapshot) -> int:
+    """Quote base units one BUY spends: the configured size, within balance and the user's
+    on-chain per-trade maximum."""
+    quote = context.quote
+    balance = snapshot.balances[quote]
+    if user.sizing.quote_amount is not None:
+        wanted = to_base_units(user.sizing.quote_amount, context.client.token_decimals[quote],
+                               f"users.{user.id}.sizing.quote_amount")
+    else:
+        wanted = int(balance * user.sizing.vault_share)
+    return min(wanted, balance, snapshot.max_per_trade[quote])
+
+
+def _precheck(user, context, snapshot: UserSnapshot, token_in: str, amount: int) -> tuple[str, str] | None:
+    """The user's on-chain settings that would make the Executor refuse: caught here so
+    nothing is sent that must revert."""
+    if snapshot.max_per_trade[token_in] == 0:
+        return "no_allowance", f"the user's on-chain maximum per trade for {token_in} is 0"
+    if amount <= 0:
+        return "no_balance", f"no {token_in} in the vault to trade"
+    if snapshot.min_trade_interval and snapshot.block_time < snapshot.last_trade_at + snapshot.min_trade_interval:
+        return "trade_interval", (
+            f"the user allows one trade per {snapshot.min_trade_interval} s; next at "
+            f"{snapshot.last_trade_at + snapshot.min_trade_interval}")
+    return None
+
+
+def _halt(snapshot: UserSnapshot) -> tuple[str, str] | None:
+    """What stops every trade of the user on-chain now: a paused contract, this keeper
+    off the Executor's allow-list, or the user's own switch (rule and reason)."""
+    if snapshot.paused:
+        return "trading_paused", f"the {snapshot.paused} is paused (the guardian's kill switch)"
+    if not snapshot.keeper_allowed:
+        return "keeper_revoked", "this keeper account is no longer an allowed keeper of the Executor"
+    if not snapshot.enabled:
+        return "user_opted_out", "the user has not enabled trading on the Executor (setUserLimits)"
+    return None
+
+
+def _admin_stop(user: UserConfig, context: KeeperContext) -> tuple[str, str] | None:
+    """A pending admin operation that affects users, for a user who asked to pause then."""
+    if not user.pause_on_admin_ops or context.admin_watch is None:
+        return None
+    pending = context.admin_watch.affecting_users()
+    if not pending:
+        return None
+    first = pending[0]
+    return ADMIN_OP_PENDING, (f"{len(pending)} admin operation(s) pending; first {first.target}.{first.function} "
+                              f"at {utc(first.ready_at)} (operation {first.operation_id[:10]})")
+
+
+def _risk_stop(risk: RiskManager, token: str, side: str, now: datetime) -> tuple[str, str] | None:
+    decision = risk.can_trade(token, side == BUY, now)
+    return None if decision.allowed else (decision.rule, decision.reason)

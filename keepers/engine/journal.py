@@ -1,0 +1,226 @@
+"""Write-ahead execution of a keeper's trade decision, and its reconciliation.
+
+The order of a trade, each step stored before the next irreversible one:
+
+    intent (trade id, plan)  ->  sent (tx hash, nonce; stored BEFORE broadcast)
+        ->  mined | reverted | failed | dropped
+
+The trade id is derived from the decision (chain, executor, user, tokens, strategy,
+bar), and the Executor refuses a used one, so no crash or restart can execute a
+decision twice. ``reconcile`` settles every unfinished row from the chain: the
+``TradeExecuted`` event of its trade id, else the receipt of any hash it was sent
+with, else the node's word that the transaction is unknown (dropped). A start also
+checks the rows mined in the last ``REORG_DEPTH_BLOCKS`` again (``recheck``): a reorg
+can take a mined trade off the chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ape import chain
+from ape.api import ReceiptAPI
+
+from keepers.base.clock import now_utc
+from keepers.chain.client import ChainClient
+from keepers.chain.sender import (
+    PreflightReverted,
+    TransactionSender,
+    find_receipt,
+    is_pending,
+)
+from keepers.chain.trades import (
+    TradeRejected,
+    decision_trade_id,
+    find_trade_receipt,
+    plan_trade,
+    trade_result,
+)
+from keepers.engine.checkpoints import checkpoint
+from keepers.engine.positions import BUY, realise, sleeves
+from keepers.engine.risk import RiskManager
+from keepers.persistence.store import Store
+from keepers.persistence.tables import (
+    DROPPED,
+    FAILED,
+    INTENT,
+    MINED,
+    REVERTED,
+    SENT,
+    SKIPPED,
+    TradeRow,
+)
+from strategies.risk import TradeRecord
+
+# How far back a start looks for mined trades a reorg may have dropped: Ethereum
+# finalises a block about 64 blocks (two epochs) after it.
+REORG_DEPTH_BLOCKS = 64
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A strategy's call on a closed bar, sized: what the keeper means to trade."""
+
+    user_id: str
+    user_address: str
+    asset: str  # the network token traded against the quote token
+    strategy: str
+    side: str  # BUY or SELL
+    bar_time: datetime
+    token_in: str  # symbols
+    token_out: str
+    amount_in: int
+
+
+@dataclass
+class Journal:
+    """Executes and reconciles trades for one keeper process."""
+
+    store: Store
+    client: ChainClient
+    sender: TransactionSender
+    keeper_id: str
+    quote_symbol: str
+    tolerance_bps: int
+    dry_run: bool = False
+
+    def execute(self, decision: Decision, risk: RiskManager, now: datetime) -> TradeRow:
+        """Plans, records and (unless dry run) sends one decision; returns its final row."""
+        client = self.client
+        token_in, token_out = client.token(decision.token_in), client.token(decision.token_out)
+        trade_id = "0x" + decision_trade_id(
+            client.chain_id, client.executor.address, decision.user_address, token_in, token_out,
+            decision.strategy, int(decision.bar_time.timestamp()),
+        ).hex()
+        existing = self.store.trade(trade_id)
+        if existing is not None and existing.status != DROPPED:
+            return existing  # decided before (another keeper, or before a restart)
+        # A dropped row (nothing reached the chain: the trade id is unused) of a decision
+        # acted on again after a restart is planned and sent anew under the same trade id:
+        # the Executor refuses a used id, so at most one of its transactions can execute.
+        # The hashes it was signed with stay on the row: reconcile still looks for them.
+        earlier_hashes = [] if existing is None else [
+            *(existing.replaced_tx_hashes or []), *([existing.tx_hash] if existing.tx_hash else [])]
+        row = TradeRow(
+            trade_id=trade_id, user_id=decision.user_id, user_address=decision.user_address,
+            keeper_id=self.keeper_id, chain_id=client.chain_id, asset=decision.asset, strategy=decision.strategy,
+            side=decision.side, bar_time=decision.bar_time, token_in=token_in, token_out=token_out,
+            amount_in=decision.amount_in, status=INTENT, replaced_tx_hashes=earlier_hashes, dry_run=self.dry_run,
+            created_at=now_utc(), updated_at=now_utc(),
+        )
+        try:
+            plan = plan_trade(client.executor, client.router, decision.user_address, token_in, token_out,
+                              decision.amount_in, bytes.fromhex(trade_id[2:]), tolerance_bps=self.tolerance_bps)
+        except TradeRejected as error:
+            row.status, row.revert_reason = FAILED, str(error)[:500]
+            if self._record_intent(row, existing):
+                risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
+            return self.store.trade(trade_id)
+        row.min_amount_out, row.oracle_floor, row.pool_amount_out = (
+            plan.min_amount_out, plan.oracle_floor, plan.pool_amount_out)
+        if not self._record_intent(row, existing):
+            return self.store.trade(trade_id)
+        checkpoint("after_intent")
+        arguments = (plan.user, plan.token_in, plan.token_out, plan.amount_in, plan.min_amount_out,
+                     plan.router, plan.deadline, plan.trade_id)
+        if self.dry_run:
+            return self._dry_run(row, arguments)
+        try:
+            sent = self.sender.sign(client.executor.executeTrade, *arguments)
+        except PreflightReverted as error:
+            self.store.update_trade(trade_id, status=FAILED, revert_reason=str(error)[:500])
+            risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
+            return self.store.trade(trade_id)
+        self.store.update_trade(trade_id, status=SENT, tx_hash=sent.tx_hash, nonce=sent.nonce)
+        checkpoint("after_sent_stored")
+        self.sender.broadcast(sent)
+        checkpoint("after_broadcast")
+        receipt = self.sender.wait(
+            sent,
+            on_replace=lambda replaced: self.store.update_trade(
+                trade_id, tx_hash=replaced.tx_hash, replaced_tx_hashes=[*earlier_hashes, *replaced.hashes]),
+        )
+        checkpoint("after_mined")
+        return self._settle(self.store.trade(trade_id), receipt, risk)
+
+    def _record_intent(self, row: TradeRow, dropped: TradeRow | None) -> bool:
+        """Stores a new decision's row, or turns its ``dropped`` row into this one; False
+        when another keeper stored the decision first."""
+        if dropped is None:
+            return self.store.add_trade_intent(row)
+        self.store.update_trade(
+            row.trade_id, status=row.status, revert_reason=row.revert_reason, keeper_id=row.keeper_id,
+            amount_in=row.amount_in, min_amount_out=row.min_amount_out, oracle_floor=row.oracle_floor,
+            pool_amount_out=row.pool_amount_out, tx_hash=None, nonce=None, replaced_tx_hashes=row.replaced_tx_hashes)
+        return True
+
+    def reconcile(self, row: TradeRow, risk: RiskManager) -> TradeRow:
+        """Settles one unfinished row from what the chain says; a row whose transaction
+        is still pending is left as it is (the next cycle looks again)."""
+        trade_id = bytes.fromhex(row.trade_id[2:])
+        if self.client.executor.isTradeIdUsed(trade_id):
+            receipt = find_trade_receipt(self.client.executor, trade_id, self._search_from())
+            if receipt is not None:
+                return self._settle(row, receipt, risk)
+        hashes = [*(row.replaced_tx_hashes or []), *([row.tx_hash] if row.tx_hash else [])]
+        for tx_hash in hashes:
+            receipt = find_receipt(tx_hash)
+            if receipt is not None:
+                return self._settle(row, receipt, risk)
+        if any(is_pending(tx_hash) for tx_hash in hashes):
+            return row
+        reason = "never sent: the keeper stopped before broadcasting" if row.status == INTENT or not hashes \
+            else "the node does not know the transaction (never arrived, or dropped)"
+        self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
+        return self.store.trade(row.trade_id)
+
+    def recheck(self, row: TradeRow, risk: RiskManager) -> TradeRow:
+        """Checks a mined row against the chain again: after a reorg its event may be
+        gone (recorded as dropped: the trade id is unused, so nothing executed) or in
+        another transaction or block (the row follows the event)."""
+        receipt = find_trade_receipt(self.client.executor, bytes.fromhex(row.trade_id[2:]), self._search_from())
+        if receipt is None:
+            self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=(
+                f"reorg: block {row.block_number} left the chain and trade id is unused"))
+            return self.store.trade(row.trade_id)
+        if (str(receipt.txn_hash), receipt.block_number) != (row.tx_hash, row.block_number):
+            return self._settle(row, receipt, risk)
+        return row
+
+    def _settle(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager) -> TradeRow:
+        """Stores the final state a receipt shows and tells the risk manager."""
+        when = datetime.fromtimestamp(chain.provider.get_block(receipt.block_number).timestamp, UTC)
+        common = {"tx_hash": str(receipt.txn_hash), "block_number": receipt.block_number,
+                  "gas_used": receipt.gas_used, "gas_price": getattr(receipt, "gas_price", None)}
+        if receipt.failed:
+            reason = "reverted on-chain (status 0)"
+            self.store.update_trade(row.trade_id, status=REVERTED, revert_reason=reason, **common)
+            risk.record_trade(TradeRecord(when, row.asset, None, success=False), row.trade_id)
+            return self.store.trade(row.trade_id)
+        result = trade_result(self.client.executor, receipt, bytes.fromhex(row.trade_id[2:]))
+        pnl = None
+        if row.side != BUY:
+            sleeve = sleeves(self.store.trades(row.user_id, [MINED]), self.client.token_decimals[self.quote_symbol])
+            held = sleeve.get((row.asset, row.strategy))
+            quote_units = result.amount_out / 10 ** self.client.token_decimals[self.quote_symbol]
+            pnl = realise(held, result.amount_in, quote_units) if held else quote_units
+        self.store.update_trade(
+            row.trade_id, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
+            price_in=result.price_in, price_out=result.price_out, revert_reason=None, **common)
+        risk.record_trade(TradeRecord(when, row.asset, pnl, success=True), row.trade_id)
+        return self.store.trade(row.trade_id)
+
+    def _dry_run(self, row: TradeRow, arguments: tuple) -> TradeRow:
+        """Checks the trade would pass (gas estimate) and records it as skipped."""
+        try:
+            self.client.executor.executeTrade.estimate_gas_cost(*arguments, sender=self.client.keeper)
+            reason = "dry run: would be sent"
+        except Exception as error:  # noqa: BLE001 - any refusal is what a dry run reports
+            reason = f"dry run: would revert: {getattr(error, 'message', error)}"
+        self.store.update_trade(row.trade_id, status=SKIPPED, revert_reason=reason[:500])
+        return self.store.trade(row.trade_id)
+
+    def _search_from(self) -> int:
+        executor = self.client.record.contracts["Executor"]
+        return executor.block_number or 0

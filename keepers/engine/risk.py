@@ -1,0 +1,120 @@
+"""The live risk manager: the shared rules of strategies/risk.py over state in the store.
+
+Each user's trades (as the rules see them), locks and clears are rows in the store;
+``RiskManager`` restores them into a ``RiskEvaluator`` when it is built, so a restart
+changes nothing. Beyond the shared rules it keeps a drawdown kill switch (vault value
+against its peak) and the global kill switch. A kill switch stays on until a person
+clears it (``ape run keeper resume``). Every stopped trade is recorded with its reason.
+Times are chain (block) times, so a replay's locks expire in the replay's time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from keepers.persistence.store import Store
+from keepers.persistence.tables import GLOBAL_USER, LockRow, RiskTradeRow
+from keepers.settings.keeper import RiskProfile
+from strategies.risk import GLOBAL, KILL_SWITCH, Lock, RiskEvaluator, TradeRecord
+
+GLOBAL_KILL_SWITCH = "global_kill_switch"
+"""The rule name of the kill switch that stops every user."""
+
+
+@dataclass(frozen=True)
+class RiskDecision:
+    """Whether a trade may go ahead and, if not, which rule stopped it and why."""
+
+    allowed: bool
+    rule: str = ""
+    reason: str = ""
+
+
+class RiskManager:
+    """One user's risk state, persisted in ``store``."""
+
+    def __init__(self, store: Store, user_id: str, limits: RiskProfile) -> None:
+        self.store = store
+        self.user_id = user_id
+        self.limits = limits
+        self._load()
+
+    def _load(self) -> None:
+        """Restores the evaluator (and the vault-value peak) from the store."""
+        trade_rows, lock_rows, clears, self.peak = self.store.risk_state(self.user_id)
+        trades = [
+            TradeRecord(timestamp=row.timestamp, asset=row.asset, pnl_quote=row.pnl_quote, success=row.success)
+            for row in trade_rows
+        ]
+        locks = [Lock(until=row.until, reason=row.reason, rule=row.rule, asset=row.asset) for row in lock_rows]
+        self.evaluator = RiskEvaluator(self.limits.rules(), trades, locks, clears)
+
+    def can_trade(self, asset: str, opening: bool, now: datetime) -> RiskDecision:
+        """Whether a BUY (``opening``) or SELL of ``asset`` may go ahead at ``now``."""
+        lock = self.evaluator.blocking_lock(now, asset, opening)
+        if lock is None:
+            return RiskDecision(True)
+        return RiskDecision(False, lock.rule, lock.reason)
+
+    def record_trade(self, record: TradeRecord, trade_id: str) -> list[Lock]:
+        """Adds an executed (or failed) trade, runs the rules, persists both; returns new locks.
+
+        A trade id already recorded (a restart replaying its reconcile) changes nothing.
+        """
+        if self.evaluator.trades and record.timestamp < self.evaluator.trades[-1].timestamp:
+            record = TradeRecord(self.evaluator.trades[-1].timestamp, record.asset, record.pnl_quote, record.success)
+        row = RiskTradeRow(user_id=self.user_id, timestamp=record.timestamp, asset=record.asset,
+                           pnl_quote=record.pnl_quote, success=record.success, trade_id=trade_id)
+        new = self.evaluator.record(record)
+        if not self.store.add_risk_trade(row, [self._lock_row(lock, record.timestamp) for lock in new]):
+            self._load()  # recorded before: undo this record by reading the stored state back
+            return []
+        return new
+
+    def block(self, asset: str, rule: str, reason: str, now: datetime) -> None:
+        """Records that a trade on ``asset`` was stopped by ``rule``."""
+        self.store.add_risk_event(self.user_id, asset, rule, reason, now)
+
+    def check_drawdown(self, value_quote: float, now: datetime) -> Lock | None:
+        """Engages the kill switch when the vault value fell ``kill_switch_drawdown``
+        below its peak; returns the lock it engaged, if any."""
+        limit = self.limits.kill_switch_drawdown
+        if limit is None or value_quote <= 0:
+            return None
+        if self.peak is None or value_quote > self.peak:  # written only when it rises
+            self.peak = self.store.raise_peak(self.user_id, value_quote, now)
+        peak = self.peak
+        drawdown = 1 - value_quote / peak
+        if drawdown < limit:
+            return None
+        if any(lock.rule == KILL_SWITCH for lock in self.evaluator.locks):
+            return None
+        reason = f"vault value {value_quote:,.2f} is {drawdown:.1%} below its peak {peak:,.2f} (limit {limit:.0%})"
+        return self.engage_kill_switch(reason, now)
+
+    def engage_kill_switch(self, reason: str, now: datetime) -> Lock:
+        """Stops every trade of this user until a person clears it."""
+        lock = self.evaluator.engage_kill_switch(now, reason)
+        self.store.save_lock(self._lock_row(lock, now))
+        return lock
+
+    def _lock_row(self, lock: Lock, now: datetime) -> LockRow:
+        return LockRow(user_id=self.user_id, rule=lock.rule, asset=lock.asset, until=lock.until,
+                       reason=lock.reason[:500], created_at=now)
+
+
+def engage_global_kill_switch(store: Store, reason: str, now: datetime) -> None:
+    """Stops every user's trades until a person clears it."""
+    store.save_lock(LockRow(user_id=GLOBAL_USER, rule=GLOBAL_KILL_SWITCH, asset=GLOBAL,
+                            until=None, reason=f"{reason} (engaged {now.isoformat()})", created_at=now))
+
+
+def clear(store: Store, user_id: str, rule: str, now: datetime) -> int:
+    """Lifts ``rule``'s locks of ``user_id`` (GLOBAL_USER for the global kill switch) by
+    hand; returns how many were lifted. Clearing a user's kill switch also restarts the
+    drawdown reference from the current value."""
+    removed = store.clear_rule(user_id, rule, now)
+    if rule == KILL_SWITCH and user_id != GLOBAL_USER:
+        store.reset_peak(user_id)
+    return removed

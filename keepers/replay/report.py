@@ -1,0 +1,196 @@
+"""What the replay did on-chain, beside what the backtester predicts for the same bars.
+
+For each user, the backtester runs the user's strategies on the replayed closes with
+the replay's own model: fills at the next bar's close, the Uniswap V2 pool of the
+local market (its 0.3% fee and price impact, no extra fee or slippage), the user's
+size and risk rules, and the user's starting quote balance split across sleeves as
+the backtester does. Both sides are then valued the same way (cash + tokens x close),
+and the difference is explained by category:
+
+- fees: the pool fee paid live minus the backtest's;
+- price impact: live trades move the pool for each other within a bar (the
+  backtester's pool is fresh for every fill) and are sized in base units;
+- fill timing: trades only one side made (an on-chain check or the drawdown kill
+  switch refused one, or a lock fell differently) and rounding: the rest.
+
+Gas is the keeper's cost (paid in ETH from the keeper account), so it is shown apart
+and not taken from the user's result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
+import pandas as pd  # noqa: E402
+
+from keepers.engine.positions import BUY  # noqa: E402
+from keepers.persistence.store import Store  # noqa: E402
+from keepers.persistence.tables import MINED
+from keepers.replay.runner import ReplayWindow  # noqa: E402
+from keepers.settings.keeper import UserConfig  # noqa: E402
+from keepers.views.report import trade_costs, user_report  # noqa: E402
+from strategies.backtest import BacktestConfig, TradeSize, run_backtest  # noqa: E402
+from strategies.base import Strategy  # noqa: E402
+from strategies.data import PriceData  # noqa: E402
+from strategies.risk import RiskLimits  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ReplayContext:
+    """What the report needs to know about the replay."""
+
+    window: ReplayWindow
+    offset_seconds: int
+    token_series: dict[str, str]  # network token -> price series
+    decimals: dict[str, int]  # token -> decimals
+    quote: str
+    pool_quote_reserve: float  # each pool's quote-side depth at the oracle price
+    starting_quote: dict[str, float]  # user -> quote balance when the replay started
+
+
+def live_fills(store: Store, user_id: str, context: ReplayContext) -> pd.DataFrame:
+    """The user's mined trades as fills on the replayed bars (data time, not chain time)."""
+    interval = pd.Timedelta(seconds=context.window.interval_seconds)
+    offset = pd.Timedelta(seconds=context.offset_seconds)
+    rows = []
+    eth_series = context.token_series.get("WETH")
+    for trade in store.trades(user_id, [MINED]):
+        buying = trade.side == BUY
+        tokens = (trade.amount_out if buying else trade.amount_in) / 10 ** context.decimals[trade.asset]
+        quote_amount = (trade.amount_in if buying else trade.amount_out) / 10 ** context.decimals[context.quote]
+        fill_time = pd.Timestamp(trade.bar_time) + interval - offset
+        closes = context.window.closes
+        close = float(closes[context.token_series[trade.asset]].get(fill_time, float("nan")))
+        eth_close = float(closes[eth_series].get(fill_time, float("nan"))) if eth_series else float("nan")
+        costs = trade_costs(trade, context.decimals, context.quote)
+        rows.append({
+            "time": fill_time, "token": trade.asset, "strategy": trade.strategy, "side": trade.side,
+            "tokens": tokens, "quote": quote_amount, "close": close, "fee_quote": costs.fee_quote,
+            "impact_quote": costs.impact_quote, "gas_eth": costs.gas_eth, "gas_quote": costs.gas_eth * eth_close,
+            "tx_hash": trade.tx_hash, "trade_id": trade.trade_id,
+        })
+    columns = ["time", "token", "strategy", "side", "tokens", "quote", "close", "fee_quote", "impact_quote",
+               "gas_eth", "gas_quote", "tx_hash", "trade_id"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def live_equity(fills: pd.DataFrame, context: ReplayContext, starting_quote: float) -> pd.Series:
+    """Cash + tokens x close at every bar, from the live fills: valued as the backtester values."""
+    closes = context.window.closes
+    cash = pd.Series(0.0, index=closes.index)
+    value = pd.Series(starting_quote, index=closes.index)
+    for token, series in context.token_series.items():
+        token_fills = fills[fills["token"] == token]
+        if token_fills.empty:
+            continue
+        signed_tokens = token_fills["tokens"].where(token_fills["side"] == BUY, -token_fills["tokens"])
+        signed_quote = token_fills["quote"].where(token_fills["side"] != BUY, -token_fills["quote"])
+        held = signed_tokens.groupby(token_fills["time"]).sum().reindex(closes.index, fill_value=0.0).cumsum()
+        cash = cash + signed_quote.groupby(token_fills["time"]).sum().reindex(closes.index, fill_value=0.0).cumsum()
+        value = value + held * closes[series]
+    return value + cash
+
+
+def backtest_user(user: UserConfig, strategies: dict[str, tuple[Strategy, ...]], context: ReplayContext):
+    """The backtester on the user's tokens and strategies with the replay's model; returns
+    (fills as the live ones are listed, equity, fees, impact)."""
+    sleeves = sum(len(found) for found in strategies.values())
+    starting = context.starting_quote[user.id]
+    size = TradeSize(float(user.sizing.quote_amount), False) if user.sizing.quote_amount is not None \
+        else TradeSize(float(user.sizing.vault_share), True)
+    risk = RiskLimits(**user.risk.model_dump(exclude={"kill_switch_drawdown"}))
+    fills, equity, fees, impact = [], None, 0.0, 0.0
+    for token, token_strategies in strategies.items():
+        series = context.token_series[token]
+        frame = pd.DataFrame({"close": context.window.closes[series]})
+        data = PriceData({series: frame}, pd.Timedelta(seconds=context.window.interval_seconds),
+                         context.window.source)
+        config = BacktestConfig(
+            initial_balance=starting * len(token_strategies) / sleeves, trade_size=size, fee_bps=0.0,
+            slippage_bps=0.0, pool_depth_quote=context.pool_quote_reserve, fill_at="close", risk=risk)
+        result = run_backtest(data, list(token_strategies), config)
+        equity = result.equity if equity is None else equity + result.equity
+        fees += float(result.trades["fee_quote"].sum())
+        impact += float(result.trades["impact_quote"].sum())
+        for trade in result.trades.itertuples():
+            fills.append({"time": trade.entry_time, "token": token, "strategy": trade.strategy, "side": "BUY"})
+            if not pd.isna(trade.exit_time):
+                fills.append({"time": trade.exit_time, "token": token, "strategy": trade.strategy, "side": "SELL"})
+    frame = pd.DataFrame(fills, columns=["time", "token", "strategy", "side"])
+    return frame.sort_values(["time", "token", "strategy"], ignore_index=True), equity, fees, impact
+
+
+def compare_user(store: Store, user: UserConfig, strategies: dict[str, tuple[Strategy, ...]],
+                 context: ReplayContext) -> dict[str, Any]:
+    """Live and backtest figures of one user, the trades each made, and the difference by category."""
+    fills = live_fills(store, user.id, context)
+    starting = context.starting_quote[user.id]
+    equity = live_equity(fills, context, starting)
+    bt_fills, bt_equity, bt_fees, bt_impact = backtest_user(user, strategies, context)
+    key = ["time", "token", "strategy", "side"]
+    live_keys = {tuple(row) for row in fills[key].astype(str).itertuples(index=False)}
+    bt_keys = {tuple(row) for row in bt_fills[key].astype(str).itertuples(index=False)}
+    live_pnl, bt_pnl = float(equity.iloc[-1] - starting), float(bt_equity.iloc[-1] - starting)
+    fee_gap = float(fills["fee_quote"].sum()) - bt_fees
+    impact_gap = float(fills["impact_quote"].sum()) - bt_impact
+    summary = user_report(store, user.id, context.decimals, context.quote, context.window.interval_seconds).summary()
+    return {
+        "live": {
+            "pnl_quote": live_pnl, "trades": len(fills), "round_trips_closed": summary["round_trips_closed"],
+            "win_rate_pct": summary["win_rate_pct"], "fees_quote": float(fills["fee_quote"].sum()),
+            "price_impact_quote": float(fills["impact_quote"].sum()), "gas_eth": float(fills["gas_eth"].sum()),
+            "gas_quote": float(fills["gas_quote"].sum()), "risk_blocks": summary["risk_blocks"],
+        },
+        "backtest": {"pnl_quote": bt_pnl, "trades": len(bt_fills), "fees_quote": bt_fees,
+                     "price_impact_quote": bt_impact},
+        "difference_quote": {
+            "total": live_pnl - bt_pnl,
+            "fees": -fee_gap,
+            "price_impact": -impact_gap,
+            "fill_timing_and_rounding": (live_pnl - bt_pnl) + fee_gap + impact_gap,
+        },
+        "same_trades": len(live_keys & bt_keys),
+        "only_live": sorted(live_keys - bt_keys),
+        "only_backtest": sorted(bt_keys - live_keys),
+        "_fills": fills, "_equity": equity, "_bt_fills": bt_fills, "_bt_equity": bt_equity,
+    }
+
+
+def write_run_report(out_dir: Path, comparisons: dict[str, dict[str, Any]], run: dict[str, Any]) -> dict[str, Path]:
+    """summary.json, live_trades.csv, backtest_trades.csv and one equity PNG per user."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"summary.json": out_dir / "summary.json", "live_trades.csv": out_dir / "live_trades.csv",
+             "backtest_trades.csv": out_dir / "backtest_trades.csv"}
+    for name, key in (("live_trades.csv", "_fills"), ("backtest_trades.csv", "_bt_fills")):
+        frames = [c[key].assign(user=user) for user, c in comparisons.items()]
+        table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+        table.to_csv(paths[name], index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    for user, comparison in comparisons.items():
+        path = out_dir / f"equity-{user}.png"
+        _plot(user, comparison["_equity"], comparison["_bt_equity"], path)
+        paths[path.name] = path
+    document = {"run": run, "users": {user: {k: v for k, v in c.items() if not k.startswith("_")}
+                                      for user, c in comparisons.items()}}
+    paths["summary.json"].write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return paths
+
+
+def _plot(user: str, live: pd.Series, backtest: pd.Series, path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(9, 4))
+    axis.plot(live.index, live.to_numpy(), label="on-chain replay", linewidth=1.4)
+    axis.plot(backtest.index, backtest.to_numpy(), label="backtest (same bars, next-close fills)", linewidth=1.0,
+              linestyle="--")
+    axis.set_title(f"{user}: trading equity (quote units)")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,129 @@
+"""The read-only status API and page: `ape run keeper --api [HOST:PORT]`.
+
+    GET /                          the status page (keepers/watch/status_page/, plain HTML + JS)
+    GET /api/users                 each user: vault value, realised PnL, positions, locks, last cycle
+    GET /api/users/<id>/equity     the user's vault value per cycle
+    GET /api/trades?user=&limit=   newest trades first
+    GET /api/signals?user=&limit=  newest strategy decisions first
+    GET /api/locks                 every lock and kill switch
+    GET /api/health                heartbeats, the dead-man verdict, pending admin operations
+    GET /api/admin-operations      scheduled admin operations, as the keeper last read them
+    GET /api/metrics               this keeper's Prometheus samples as JSON
+
+The standard library's threading HTTP server is enough for a handful of read-only GET
+routes on one machine, and needs no dependency. Every other method is refused. When
+``api_token`` is set (required off localhost, see keepers/settings/keeper.py), every /api/ call
+needs ``Authorization: Bearer <token>``; the page's own files carry no data and stay
+open (the page passes ``?token=`` from its address on to its calls).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from keepers.base.errors import SentinelError
+from keepers.settings.keeper import api_address
+from keepers.watch.api_data import StatusData, json_default
+from keepers.watch.background import in_background
+
+logger = logging.getLogger("sentinel.api")
+
+DEFAULT_API = "127.0.0.1:8787"
+PAGE_DIR = Path(__file__).resolve().parent / "status_page"
+PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
+              "/style.css": ("style.css", "text/css")}
+DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def _routes(data: StatusData, query: dict[str, str]) -> dict[str, Callable[[], object]]:
+    user = query.get("user") or None
+    limit = min(int(query["limit"]), MAX_LIMIT) if query.get("limit", "").isdigit() else DEFAULT_LIMIT
+    return {
+        "/api/users": data.users,
+        "/api/trades": lambda: data.trades(user, limit),
+        "/api/signals": lambda: data.signals(user, limit),
+        "/api/locks": data.locks,
+        "/api/health": data.health,
+        "/api/admin-operations": data.admin_operations,
+        "/api/metrics": data.metrics,
+    }
+
+
+def _handler(data: StatusData, token: str | None) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            url = urlsplit(self.path)
+            if url.path in PAGE_FILES:
+                name, content_type = PAGE_FILES[url.path]
+                self._send(HTTPStatus.OK, (PAGE_DIR / name).read_bytes(), f"{content_type}; charset=utf-8")
+                return
+            if not url.path.startswith("/api/"):
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {url.path}"})
+                return
+            if token is not None and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {token}"):
+                self._json(HTTPStatus.UNAUTHORIZED, {"error": "this API needs Authorization: Bearer <api_token>"})
+                return
+            query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+            parts = url.path.split("/")  # /api/users/<id>/equity
+            if len(parts) == 5 and parts[2] == "users" and parts[4] == "equity":
+                view = partial(data.equity, parts[3])
+            else:
+                view = _routes(data, query).get(url.path)
+            if view is None:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such resource: {url.path}"})
+                return
+            try:
+                self._json(HTTPStatus.OK, view())
+            except Exception:  # a store error answers 500 and is logged; the keeper goes on
+                logger.exception("status API %s failed", url.path)
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "the store could not be read; see the log"})
+
+        def _json(self, status: HTTPStatus, value: object) -> None:
+            self._send(status, json.dumps(value, default=json_default).encode(), "application/json")
+
+        def _send(self, status: HTTPStatus, payload: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
+            logger.debug(format, *args)
+
+    return Handler
+
+
+@contextmanager
+def serving_api(data: StatusData, api: str | None, token: str | None,
+                report: Callable[[str], None]) -> Iterator[ThreadingHTTPServer | None]:
+    """Serves the API and page at ``api`` (HOST:PORT; None: not served) in a daemon thread
+    while the block runs, and says where through ``report``."""
+    if api is None:
+        yield None
+        return
+    host, port = api_address(api)
+    try:
+        server = ThreadingHTTPServer((host, port), _handler(data, token))
+    except OSError as error:
+        raise SentinelError(f"api: cannot listen on {api} ({error.strerror}); choose a free port (0: any)") from None
+    server.daemon_threads = True  # a slow browser never holds the keeper's exit
+    with in_background(server):
+        report(f"Status page: http://{host}:{server.server_port}/" + ("?token=<api_token>" if token else ""))
+        yield server
