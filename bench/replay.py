@@ -43,7 +43,7 @@ def measure(bars: int) -> None:
     from keepers.engine.scheduler import Scheduler
     from keepers.engine.startup import build_context
     from keepers.persistence.store import Store
-    from keepers.replay.runner import Replay, ReplayWindow, chain_offset
+    from keepers.replay.runner import MarketWalk, Replay, ReplayWindow, chain_offset
 
     folder = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     users = [user_entry(f"user{i}", 3 + i, ["WETH", "WBTC", "LTC"]) for i in range(3)]
@@ -57,9 +57,9 @@ def measure(bars: int) -> None:
     index = pd.date_range(first, periods=bars + 1, freq="1D", name="timestamp")
     prices = {"ETH": system.prices["WETH"], "BTC": system.prices["WBTC"], "LTC": system.prices["LTC"]}
     window = ReplayWindow(closes=pd.DataFrame(prices, index=index), interval_seconds=86_400, source="flat")
-    replay = Replay(scheduler=scheduler, driver=system.driver, spec=system.spec, window=window,
-                    token_series=dict(config.settings.price_series), offset_seconds=chain_offset(
-                        index[0], 86_400, chain.blocks.head.timestamp))
+    replay = Replay(scheduler=scheduler, market=MarketWalk(
+        driver=system.driver, spec=system.spec, window=window, token_series=dict(config.settings.price_series),
+        offset_seconds=chain_offset(index[0], 86_400, chain.blocks.head.timestamp)))
     stamps: list[float] = []
     outcomes: list[tuple[int, int]] = []
 

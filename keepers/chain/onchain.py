@@ -7,6 +7,7 @@ from ape.exceptions import ContractLogicError
 
 from keepers.base.errors import SentinelError
 from keepers.chain.artifacts import npm_abi
+from keepers.settings.nodes import is_local_chain
 
 ERC20_METADATA_ABI = "@openzeppelin/contracts/build/contracts/IERC20Metadata.json"
 
@@ -31,3 +32,11 @@ def check_token_decimals(address: str | None, expected: int, field: str) -> None
         raise SentinelError(f"{field}: {address} does not answer decimals(); is it an ERC-20?") from None
     if actual != expected:
         raise SentinelError(f"{field}.decimals: config says {expected} but the token reports {actual}; fix the config")
+
+
+def require_local_chain(what: str) -> None:
+    """SentinelError unless connected to a local chain or a fork: ``what`` (test doubles
+    that mint or rewrite feeds) exists only where the market is ours."""
+    network = chain.provider.network
+    if not is_local_chain(network):
+        raise SentinelError(f"{what} runs only on local chains and forks, not {network.ecosystem.name}:{network.name}")

@@ -22,9 +22,12 @@ around it, and a bot signs with one account while each worker here needs its own
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 
 from redis.asyncio.retry import Retry
@@ -127,6 +130,22 @@ async def work(broker: RedisStreamBroker, run_cycle_task: Callable[[str, int], s
     broker.register_task(user_cycle, task_name=CYCLE_TASK)
     # One cycle at a time: the worker's keeper account sends one transaction at a time.
     await run_receiver_task(broker, sync_workers=1, max_async_tasks=1, run_startup=True)
+
+
+def dispatch_until_signalled(broker: RedisStreamBroker, user_ids: Sequence[str], interval_seconds: int,
+                             report: Callable[[str], None]) -> None:
+    """``dispatch`` until SIGINT or SIGTERM (the `ape run keeper dispatch` process)."""
+    asyncio.run(until_signalled(dispatch(broker, user_ids, interval_seconds, report)))
+
+
+async def until_signalled(job: Coroutine) -> None:
+    """Runs ``job`` until SIGINT or SIGTERM cancels it."""
+    task = asyncio.ensure_future(job)
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def one_line_library_warnings() -> None:

@@ -11,12 +11,16 @@ users' leases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from taskiq_redis import RedisStreamBroker
+
 from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
-from keepers.cluster.tasks import current_slot
+from keepers.cluster.tasks import current_slot, work
 from keepers.engine.cycle import KeeperContext
 from keepers.engine.scheduler import Scheduler
 from keepers.engine.startup import reconcile_all
@@ -107,6 +111,21 @@ class Worker:
         while not self.scheduler.stopping.is_set():
             await asyncio.to_thread(self.keep_alive)
             await asyncio.to_thread(self.scheduler.stopping.wait, period)
+
+    def serve(self, broker: RedisStreamBroker) -> None:
+        """Runs the broker's cycle tasks until SIGINT/SIGTERM (or the account is taken by
+        another worker): the cycle under way finishes first."""
+        asyncio.run(self._serve(broker))
+
+    async def _serve(self, broker: RedisStreamBroker) -> None:
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, self.scheduler.stop)
+        tasks = asyncio.create_task(work(broker, self.run_cycle_task))
+        await self.keep_alive_until_stopped()
+        tasks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tasks
 
     def close(self) -> None:
         """Gives back the users' leases and the account's."""

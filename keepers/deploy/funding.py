@@ -15,6 +15,7 @@ from ape import accounts, project
 from keepers.base.errors import SentinelError
 from keepers.base.units import to_base_units
 from keepers.chain.deployment import DeploymentRecord
+from keepers.chain.onchain import require_local_chain
 from keepers.settings.keeper import UserConfig
 from keepers.settings.network import NetworkSpec
 
@@ -22,6 +23,7 @@ from keepers.settings.network import NetworkSpec
 def fund_users(users: Sequence[UserConfig], spec: NetworkSpec, record: DeploymentRecord,
                report: Callable[[str], None]) -> int:
     """Brings every user with a ``fund`` block to its deposits and limits; returns transactions sent."""
+    require_local_chain("funding test users (minting test tokens)")
     vault = project.Vault.at(record.address_of("Vault"))
     executor = project.Executor.at(record.address_of("Executor"))
     sent = 0

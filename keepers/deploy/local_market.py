@@ -13,6 +13,7 @@ from ape.api import AccountAPI
 from ape.contracts import ContractInstance
 
 from keepers.base.units import to_base_units
+from keepers.chain.onchain import require_local_chain
 from keepers.chain.uniswap import uniswap_v2_container
 from keepers.settings.network import NetworkSpec, TokenSpec
 
@@ -32,6 +33,7 @@ class LocalMarket:
 
 def build_local_market(spec: NetworkSpec, deployer: AccountAPI) -> LocalMarket:
     """Deploys test tokens, their feeds, Uniswap V2 and a seeded pool per token."""
+    require_local_chain("the local test market (test tokens, mock feeds)")
     tokens = {token.symbol: _deploy_token(token, deployer) for token in spec.all_tokens}
     feeds = {
         token.symbol: deployer.deploy(

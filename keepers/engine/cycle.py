@@ -28,7 +28,7 @@ from keepers.engine.bars import (
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
-from keepers.engine.positions import BUY, SELL, sleeves, value_quote
+from keepers.engine.positions import BUY, SELL, Portfolio, portfolio
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow
@@ -164,9 +164,12 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     quote_problem = check_reading(snapshot.feeds[context.quote], snapshot.block_time,
                                   context.spec.quote.max_age_seconds)
     prices = _usable_prices(user, context, snapshot, result, risk, now)
-    held = sleeves(trades, context.client.token_decimals[context.quote])
-    if quote_problem is None:
-        _mark_value(user, context, snapshot, prices, held, result, risk, now)
+    book = portfolio(trades, (), now, quote=context.quote, decimals=decimals, balances=snapshot.balances,
+                     prices_usd={**prices, context.quote: snapshot.feeds[context.quote].price}
+                     if quote_problem is None else {})
+    held = book.sleeves
+    if book.vault_value_quote is not None:
+        _mark_value(book, result, risk, now)
     tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
     tokens = [token for token in tokens if token in prices]
     halt = (quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}") if quote_problem \
@@ -246,20 +249,13 @@ def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> 
     return prices
 
 
-def _mark_value(user, context, snapshot, prices, held, result, risk, now) -> None:
-    """Vault and position value in quote units; the drawdown kill switch watches it."""
-    if len(prices) < len(user.tokens):
-        return  # a token without a valid price: the value would be wrong, not lower
-    quote, decimals = context.quote, context.client.token_decimals
-    prices_usd = {**prices, quote: snapshot.feeds[quote].price}
-    held_tokens = {}
-    for (asset, _), sleeve in held.items():
-        held_tokens[asset] = held_tokens.get(asset, 0) + sleeve.tokens
-    result.vault_value_quote = value_quote(snapshot.balances, prices_usd, decimals, quote)
-    result.position_value_quote = value_quote(held_tokens, prices_usd, decimals, quote)
-    result.realised_pnl_quote = sum(sleeve.realised_quote for sleeve in held.values())
-    result.open_pnl_quote = result.position_value_quote - sum(sleeve.cost_quote for sleeve in held.values())
-    lock = risk.check_drawdown(result.vault_value_quote, now)
+def _mark_value(book: Portfolio, result: CycleResult, risk: RiskManager, now: datetime) -> None:
+    """Records the vault and position value in quote units; the drawdown kill switch watches it."""
+    result.vault_value_quote = book.vault_value_quote
+    result.position_value_quote = book.position_value_quote
+    result.realised_pnl_quote = book.realised_pnl_quote
+    result.open_pnl_quote = book.open_pnl_quote
+    lock = risk.check_drawdown(book.vault_value_quote, now)
     result.vault_peak_quote = risk.peak
     if lock is not None:
         result.events.append(f"KILL SWITCH: {lock.reason}")

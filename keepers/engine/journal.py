@@ -129,10 +129,10 @@ class Journal:
         try:
             sent = self.sender.sign(client.executor.executeTrade, *arguments)
         except PreflightReverted as error:
-            self.store.update_trade(trade_id, status=FAILED, revert_reason=str(error)[:500])
+            failed = self.store.update_trade(trade_id, status=FAILED, revert_reason=str(error)[:500])
             risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
-            return self.store.trade(trade_id)
-        self.store.update_trade(trade_id, status=SENT, tx_hash=sent.tx_hash, nonce=sent.nonce)
+            return failed
+        stored = self.store.update_trade(trade_id, status=SENT, tx_hash=sent.tx_hash, nonce=sent.nonce)
         checkpoint("after_sent_stored")
         self.sender.broadcast(sent)
         checkpoint("after_broadcast")
@@ -142,7 +142,7 @@ class Journal:
                 trade_id, tx_hash=replaced.tx_hash, replaced_tx_hashes=[*earlier_hashes, *replaced.hashes]),
         )
         checkpoint("after_mined")
-        return self._settle(self.store.trade(trade_id), receipt, risk)
+        return self._settle(stored, receipt, risk)
 
     def _record_intent(self, row: TradeRow, dropped: TradeRow | None) -> bool:
         """Stores a new decision's row, or turns its ``dropped`` row into this one; False
@@ -172,8 +172,7 @@ class Journal:
             return row
         reason = "never sent: the keeper stopped before broadcasting" if row.status == INTENT or not hashes \
             else "the node does not know the transaction (never arrived, or dropped)"
-        self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
-        return self.store.trade(row.trade_id)
+        return self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
 
     def recheck(self, row: TradeRow, risk: RiskManager) -> TradeRow:
         """Checks a mined row against the chain again: after a reorg its event may be
@@ -181,9 +180,8 @@ class Journal:
         another transaction or block (the row follows the event)."""
         receipt = find_trade_receipt(self.client.executor, bytes.fromhex(row.trade_id[2:]), self._search_from())
         if receipt is None:
-            self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=(
+            return self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=(
                 f"reorg: block {row.block_number} left the chain and trade id is unused"))
-            return self.store.trade(row.trade_id)
         if (str(receipt.txn_hash), receipt.block_number) != (row.tx_hash, row.block_number):
             return self._settle(row, receipt, risk)
         return row
@@ -195,9 +193,9 @@ class Journal:
                   "gas_used": receipt.gas_used, "gas_price": getattr(receipt, "gas_price", None)}
         if receipt.failed:
             reason = "reverted on-chain (status 0)"
-            self.store.update_trade(row.trade_id, status=REVERTED, revert_reason=reason, **common)
+            settled = self.store.update_trade(row.trade_id, status=REVERTED, revert_reason=reason, **common)
             risk.record_trade(TradeRecord(when, row.asset, None, success=False), row.trade_id)
-            return self.store.trade(row.trade_id)
+            return settled
         result = trade_result(self.client.executor, receipt, bytes.fromhex(row.trade_id[2:]))
         pnl = None
         if row.side != BUY:
@@ -205,11 +203,11 @@ class Journal:
             held = sleeve.get((row.asset, row.strategy))
             quote_units = result.amount_out / 10 ** self.client.token_decimals[self.quote_symbol]
             pnl = realise(held, result.amount_in, quote_units) if held else quote_units
-        self.store.update_trade(
+        settled = self.store.update_trade(
             row.trade_id, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
             price_in=result.price_in, price_out=result.price_out, revert_reason=None, **common)
         risk.record_trade(TradeRecord(when, row.asset, pnl, success=True), row.trade_id)
-        return self.store.trade(row.trade_id)
+        return settled
 
     def _dry_run(self, row: TradeRow, arguments: tuple) -> TradeRow:
         """Checks the trade would pass (gas estimate) and records it as skipped."""
@@ -218,8 +216,7 @@ class Journal:
             reason = "dry run: would be sent"
         except Exception as error:  # noqa: BLE001 - any refusal is what a dry run reports
             reason = f"dry run: would revert: {getattr(error, 'message', error)}"
-        self.store.update_trade(row.trade_id, status=SKIPPED, revert_reason=reason[:500])
-        return self.store.trade(row.trade_id)
+        return self.store.update_trade(row.trade_id, status=SKIPPED, revert_reason=reason[:500])
 
     def _search_from(self) -> int:
         executor = self.client.record.contracts["Executor"]

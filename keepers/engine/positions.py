@@ -1,4 +1,4 @@
-"""Positions and realised profit from the store's mined trades.
+"""Positions, realised profit and the portfolio view, from the store's mined trades.
 
 Each (asset, strategy) of a user is a sleeve, as in the backtester: a BUY spends quote
 tokens on the asset, a SELL sells what that sleeve bought (never the user's own
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
-from keepers.persistence.tables import MINED, TradeRow
+from keepers.persistence.tables import MINED, LockRow, TradeRow
 
 BUY, SELL = "BUY", "SELL"
 
@@ -61,3 +62,43 @@ def value_quote(amounts: Mapping[str, int], prices_usd: Mapping[str, float], dec
     """Token amounts (base units, by symbol) at oracle USD prices, in quote units."""
     return sum(amount / 10 ** decimals[symbol] * prices_usd[symbol] / prices_usd[quote]
                for symbol, amount in amounts.items())
+
+
+@dataclass
+class Portfolio:
+    """One user's portfolio at one moment of chain time: the strategies' sleeves, the
+    locks in force then, and (given balances and valid oracle prices) what it is worth.
+    The cycle, `ape run keeper status` and the status API all read it from here."""
+
+    sleeves: dict[tuple[str, str], Sleeve]
+    locks: list[LockRow]
+    realised_pnl_quote: float
+    vault_value_quote: float | None = None  # None unless every balance has a valid price
+    position_value_quote: float = 0.0  # the open sleeves with a valid price
+    open_pnl_quote: float = 0.0
+
+    @property
+    def open_sleeves(self) -> dict[tuple[str, str], Sleeve]:
+        """The sleeves that hold tokens."""
+        return {key: sleeve for key, sleeve in self.sleeves.items() if sleeve.tokens > 0}
+
+
+def portfolio(trades: Iterable[TradeRow], locks: Iterable[LockRow], at: datetime | None, *, quote: str,
+              decimals: Mapping[str, int], balances: Mapping[str, int] | None = None,
+              prices_usd: Mapping[str, float] | None = None) -> Portfolio:
+    """The portfolio of one user's trades at chain time ``at`` (None: every lock counts).
+    ``prices_usd`` holds only valid oracle prices; value and open PnL need the quote's."""
+    held = sleeves(trades, decimals[quote])
+    result = Portfolio(sleeves=held, realised_pnl_quote=sum(sleeve.realised_quote for sleeve in held.values()),
+                       locks=[lock for lock in locks if lock.until is None or at is None or lock.until > at])
+    prices = dict(prices_usd or {})
+    if quote not in prices:
+        return result
+    for (asset, _), sleeve in result.open_sleeves.items():
+        if asset in prices:
+            worth = value_quote({asset: sleeve.tokens}, prices, decimals, quote)
+            result.position_value_quote += worth
+            result.open_pnl_quote += worth - sleeve.cost_quote
+    if balances is not None and all(symbol in prices for symbol in balances):
+        result.vault_value_quote = value_quote(balances, prices, decimals, quote)
+    return result

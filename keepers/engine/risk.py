@@ -10,12 +10,13 @@ Times are chain (block) times, so a replay's locks expire in the replay's time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from keepers.persistence.store import Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, RiskTradeRow
-from keepers.settings.keeper import RiskProfile
+from keepers.settings.keeper import RiskProfile, UserConfig
 from strategies.risk import GLOBAL, KILL_SWITCH, Lock, RiskEvaluator, TradeRecord
 
 GLOBAL_KILL_SWITCH = "global_kill_switch"
@@ -118,3 +119,26 @@ def clear(store: Store, user_id: str, rule: str, now: datetime) -> int:
     if rule == KILL_SWITCH and user_id != GLOBAL_USER:
         store.reset_peak(user_id)
     return removed
+
+
+def kill(store: Store, users: Sequence[UserConfig], reason: str, now: datetime, *, every_user: bool) -> list[str]:
+    """Engages the kill switch of each of ``users``, or the global one (``every_user``);
+    returns one line per switch engaged, for the operator."""
+    if every_user:
+        engage_global_kill_switch(store, reason, now)
+        return ["Global kill switch engaged: no user trades until `ape run keeper resume --all`."]
+    for user in users:
+        RiskManager(store, user.id, user.risk).engage_kill_switch(reason, now)
+    return [f"{user.id}: kill switch engaged." for user in users]
+
+
+def resume(store: Store, users: Sequence[UserConfig], rule: str | None, now: datetime, *, every_user: bool) -> list[str]:
+    """Clears ``rule``'s locks (default: the kill switch) of each of ``users``, or the
+    global kill switch (``every_user``): a person's decision; one line per target."""
+    targets = [GLOBAL_USER] if every_user else [user.id for user in users]
+    rule_name = rule or (GLOBAL_KILL_SWITCH if every_user else KILL_SWITCH)
+    lines = []
+    for target in targets:
+        removed = clear(store, target, rule_name, now)
+        lines.append(f"{'all users' if target == GLOBAL_USER else target}: cleared {removed} {rule_name} lock(s).")
+    return lines

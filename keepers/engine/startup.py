@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
 from ape import accounts, chain
 
@@ -23,6 +23,7 @@ from keepers.chain.admin_ops import watch_deployment
 from keepers.chain.client import ChainClient
 from keepers.chain.deployment import DeploymentRecord
 from keepers.chain.sender import TransactionSender
+from keepers.engine.bars import backfill_bars, backfill_from_rounds
 from keepers.engine.cycle import KeeperContext
 from keepers.engine.journal import REORG_DEPTH_BLOCKS, Journal
 from keepers.engine.risk import RiskManager
@@ -32,6 +33,7 @@ from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
 from strategies.base import Strategy
 from strategies.config import StrategyConfigError, load_strategy_config
+from strategies.data import PriceData
 from strategies.registry import StrategyRegistryError, build_strategy, strategy_class
 
 
@@ -149,3 +151,19 @@ def check_user_on_chain(user: UserConfig, client: ChainClient, address: str, spe
                 f"users.{user.id}.sizing.quote_amount: {user.sizing.quote_amount} {quote} is above the user's on-chain "
                 f"maximum per trade ({maximum / 10 ** spec.quote.decimals:g} {quote}); lower it or raise the maximum")
 
+
+
+def warm_up_history(context: KeeperContext, series: Mapping[str, str], backfill: PriceData | None,
+                    report: Callable[[str], None]) -> None:
+    """Gives every price series (name -> token) the bars its strategies need before the
+    first decision: the bars of a ``--backfill`` file first, then the feed's past rounds."""
+    store, timeframe = context.store, context.config.settings.timeframe_seconds
+    if backfill is not None:
+        added = backfill_bars(store, backfill, timeframe)
+        report("Backfilled from file: " + ", ".join(f"{name} {count} bars" for name, count in added.items()))
+    wanted = max((s.warmup for strategies in context.user_strategies.values() for s in strategies), default=0) + 1
+    for name, token in series.items():
+        if len(store.bars(name, timeframe)) < wanted:
+            added = backfill_from_rounds(store, context.client.feed_contracts[token], name,
+                                         context.client.feed_decimals[token], timeframe, wanted)
+            report(f"Backfilled {name} from {token}'s feed rounds: {added} bars")

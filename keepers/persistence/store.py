@@ -110,13 +110,16 @@ class Store:
             return False
         return True
 
-    def update_trade(self, trade_id: str, **fields: Any) -> None:
-        """Sets fields of one trade (status, tx hash, results) in its own transaction."""
+    def update_trade(self, trade_id: str, **fields: Any) -> TradeRow:
+        """Sets fields of one trade (status, tx hash, results) in its own transaction;
+        returns the row as written (UPDATE ... RETURNING: no second read)."""
         fields["updated_at"] = now_utc()
         with self.session() as session:
-            result = session.execute(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields))
-            if result.rowcount != 1:
+            rows = list(session.scalars(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields)
+                                        .returning(TradeRow)))
+            if len(rows) != 1:
                 raise KeyError(f"no trade {trade_id}")
+            return rows[0]
 
     def trade(self, trade_id: str) -> TradeRow | None:
         """One trade by id."""

@@ -28,8 +28,8 @@ from ape.exceptions import ApeException
 
 from keepers.base.errors import SentinelError
 from keepers.chain.deployment import DeploymentRecord, save_record
+from keepers.chain.onchain import require_local_chain
 from keepers.deploy.deployer import deployed_contract
-from keepers.settings.nodes import is_local_chain
 
 CONTRACT_NAME = "MockMarketDriver"
 # Gas of a move, bounded once instead of estimated per bar (an estimate costs about as
@@ -66,7 +66,7 @@ class MarketDriver:
     @classmethod
     def from_record(cls, record: DeploymentRecord, sender: AccountAPI) -> MarketDriver:
         """The driver ``deploy_market_driver`` recorded; SentinelError if there is none."""
-        require_local_chain()
+        require_local_chain("the market driver")
         contract = project.MockMarketDriver.at(record.address_of(CONTRACT_NAME))
         symbol_of = {address.lower(): symbol for symbol, address in record.tokens.items()}
         feed_decimals = {symbol_of[contract.QUOTE().lower()]: contract.QUOTE_FEED_DECIMALS()}
@@ -114,23 +114,13 @@ class MarketDriver:
         )
 
 
-def require_local_chain() -> None:
-    """SentinelError unless connected to a local chain or a fork (the driver mints and
-    rewrites feeds: it exists only where the market is ours)."""
-    network = chain.provider.network
-    if not is_local_chain(network):
-        raise SentinelError(
-            f"the market driver runs only on local chains and forks, not {network.ecosystem.name}:{network.name}"
-        )
-
-
 def deploy_market_driver(
     record: DeploymentRecord, quote: str, deployer: AccountAPI, record_file: Path
 ) -> MarketDriver:
     """Deploys a driver over the recorded local market (every token priced against
     ``quote`` in the factory's pairs) and writes its address into the record as
     ``MockMarketDriver``."""
-    require_local_chain()
+    require_local_chain("the market driver")
     if quote not in record.tokens:
         raise SentinelError(f"market driver: quote token {quote} is not in the deployment record")
     symbols = [symbol for symbol in record.tokens if symbol != quote]

@@ -29,6 +29,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
 import pandas as pd  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
 
 from keepers.engine.positions import BUY  # noqa: E402
 from keepers.persistence.store import Store  # noqa: E402
@@ -194,3 +196,22 @@ def _plot(user: str, live: pd.Series, backtest: pd.Series, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def print_summary(console: Console, comparisons: dict[str, dict], folder: Path) -> None:
+    """The replay-vs-backtest table, one row per user, and where the report was written."""
+    table = Table(title="On-chain replay vs backtest (quote units)")
+    for column in ("user", "trades live/bt", "same trades", "PnL live", "PnL backtest", "fees", "price impact",
+                   "fill timing", "gas (ETH)", "win rate", "risk blocks"):
+        table.add_column(column)
+    for user, c in comparisons.items():
+        live, backtest, gap = c["live"], c["backtest"], c["difference_quote"]
+        table.add_row(
+            user, f"{live['trades']}/{backtest['trades']}", str(c["same_trades"]), f"{live['pnl_quote']:,.2f}",
+            f"{backtest['pnl_quote']:,.2f}", f"{gap['fees']:+,.2f}", f"{gap['price_impact']:+,.2f}",
+            f"{gap['fill_timing_and_rounding']:+,.2f}", f"{live['gas_eth']:.5f}",
+            f"{live['win_rate_pct']:.0f}%" if live["win_rate_pct"] is not None else "-",
+            ", ".join(f"{rule} {count}" for rule, count in live["risk_blocks"].items()) or "-",
+        )
+    console.print(table)
+    console.print(f"Report: {folder}  (summary.json, live_trades.csv, backtest_trades.csv, equity-<user>.png)")

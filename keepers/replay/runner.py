@@ -13,11 +13,12 @@ bar, every bar is shifted by whole bars (``offset_seconds``), so bar alignment h
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ from keepers import PROJECT_ROOT
 from keepers.base.errors import SentinelError
 from keepers.engine.cycle import CycleResult
 from keepers.engine.scheduler import Scheduler
+from keepers.persistence.store import Store
 from keepers.replay.driver import MarketDriver
 from keepers.settings.network import NetworkSpec
 from strategies.data import DataError, PriceData, load_prices
@@ -88,28 +90,88 @@ def bar_prices(spec: NetworkSpec, token_series: Mapping[str, str], row: pd.Serie
 
 
 @dataclass
-class Replay:
-    """Walks a window bar by bar: one market move, then every user's cycle."""
+class MarketWalk:
+    """The market's bars on the chain: each bar's close pushed to every feed and pool by
+    one driver transaction, mined at the bar's time (shifted by ``offset_seconds``)."""
 
-    scheduler: Scheduler
     driver: MarketDriver
     spec: NetworkSpec
     window: ReplayWindow
     token_series: Mapping[str, str]
     offset_seconds: int
 
+    def bars(self) -> Iterator[tuple[pd.Timestamp, pd.Series]]:
+        """The window's bars in order: (bar time, closes by series)."""
+        return self.window.closes.iterrows()
+
+    def move(self, stamp: pd.Timestamp, closes: pd.Series) -> None:
+        """Moves every feed and pool to one bar's closes, mined at the bar's chain time."""
+        self.driver.move(bar_prices(self.spec, self.token_series, closes),
+                         at_time=int(stamp.timestamp()) + self.offset_seconds)
+
+
+@dataclass
+class Replay:
+    """Walks a window bar by bar: one market move, then every user's cycle."""
+
+    scheduler: Scheduler
+    market: MarketWalk
+
     def run(self, on_bar: Callable[[int, pd.Timestamp, list[CycleResult]], None], pace_seconds: float = 0.0) -> int:
         """Replays until the window ends or the scheduler is asked to stop; returns bars done."""
         done = 0
-        for stamp, row in self.window.closes.iterrows():
+        for stamp, closes in self.market.bars():
             if self.scheduler.stopping.is_set():
                 break
             started = time.monotonic()
-            at_time = int(stamp.timestamp()) + self.offset_seconds
-            self.driver.move(bar_prices(self.spec, self.token_series, row), at_time=at_time)
+            self.market.move(stamp, closes)
             results = self.scheduler.run_once()
             done += 1
             on_bar(done, stamp, results)
             if pace_seconds:
                 self.scheduler.stopping.wait(max(pace_seconds - (time.monotonic() - started), 0))
         return done
+
+
+class MarketLeases:
+    """The market mover's hold on every user between two cycles (the store's user
+    leases): workers that cycle on their own clock never see a bar change mid-cycle."""
+
+    OWNER = "market-driver"
+
+    def __init__(self, store: Store, user_ids: list[str]) -> None:
+        self.store = store
+        self.user_ids = user_ids
+
+    @contextlib.contextmanager
+    def between_cycles(self) -> Iterator[None]:
+        """Holds every user's lease (waiting for cycles under way to end), then gives them back."""
+        pending = list(self.user_ids)
+        try:
+            while pending:
+                now = datetime.now(UTC)
+                pending = [user for user in pending
+                           if not self.store.acquire_lease(user, self.OWNER, now, now + timedelta(seconds=60))]
+                if pending:
+                    time.sleep(0.02)  # a cycle is under way: they take tens of milliseconds
+            yield
+        finally:
+            for user in self.user_ids:
+                self.store.release_lease(user, self.OWNER)
+
+
+def walk_between_cycles(market: MarketWalk, leases: MarketLeases, bar_seconds: float,
+                        keep_going: Callable[[], bool], report: Callable[[str], None]) -> int:
+    """One bar every ``bar_seconds``, each moved while no cycle runs, until the window
+    ends or ``keep_going`` says no; returns bars done (the distributed form's market)."""
+    done = 0
+    for stamp, closes in market.bars():
+        if not keep_going():
+            break
+        with leases.between_cycles():
+            market.move(stamp, closes)
+        done += 1
+        if done % 10 == 0:
+            report(f"bar {done}/{market.window.bars} ({stamp:%Y-%m-%d})")
+        time.sleep(bar_seconds)
+    return done

@@ -12,7 +12,7 @@ alert on it (a crashed keeper cannot report itself).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ape import chain
 
@@ -21,7 +21,7 @@ from keepers.chain.admin_ops import watch_deployment
 from keepers.chain.client import ChainClient
 from keepers.chain.deployment import DeploymentRecord
 from keepers.engine.bars import check_reading
-from keepers.engine.positions import sleeves, value_quote
+from keepers.engine.positions import portfolio
 from keepers.engine.risk import GLOBAL_KILL_SWITCH
 from keepers.engine.startup import user_address
 from keepers.persistence.store import Store
@@ -72,25 +72,17 @@ def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: St
             f"{snapshot.balances[s] / 10 ** client.token_decimals[s]:,.6g} {s}" for s in symbols)
         prices = {s: snapshot.feeds[s].price for s in symbols
                   if check_reading(snapshot.feeds[s], snapshot.block_time, spec.token(s).max_age_seconds) is None}
-        held = sleeves(store.trades(user.id, [MINED]), client.token_decimals[quote])
-        open_pnl = 0.0
-        parts = []
-        for (asset, strategy), sleeve in held.items():
-            if sleeve.tokens <= 0:
-                continue
-            parts.append(f"{sleeve.tokens / 10 ** client.token_decimals[asset]:.6g} {asset} ({strategy})")
-            if asset in prices and quote in prices:
-                open_pnl += value_quote({asset: sleeve.tokens}, prices, client.token_decimals, quote) - sleeve.cost_quote
-        line.positions_text = ", ".join(parts) or "none"
-        realised = sum(sleeve.realised_quote for sleeve in held.values())
-        line.pnl_text = f"{realised:,.2f} / {open_pnl:,.2f}"
-        if all(s in prices for s in symbols):
-            line.value_quote = value_quote(snapshot.balances, prices, client.token_decimals, quote)
-        locks = store.locks([user.id])
+        book = portfolio(store.trades(user.id, [MINED]), store.locks([user.id]),
+                         datetime.fromtimestamp(snapshot.block_time, UTC), quote=quote,
+                         decimals=client.token_decimals, balances=snapshot.balances, prices_usd=prices)
+        line.positions_text = ", ".join(
+            f"{sleeve.tokens / 10 ** client.token_decimals[asset]:.6g} {asset} ({strategy})"
+            for (asset, strategy), sleeve in book.open_sleeves.items()) or "none"
+        line.pnl_text = f"{book.realised_pnl_quote:,.2f} / {book.open_pnl_quote:,.2f}"
+        line.value_quote = book.vault_value_quote
         line.locks_text = "; ".join(
             f"{lock.rule} {lock.asset}" + (" until " + lock.until.strftime("%Y-%m-%d %H:%M") if lock.until else
-                                           " (kill switch)") for lock in locks
-            if lock.until is None or lock.until.timestamp() > snapshot.block_time) or "none"
+                                           " (kill switch)") for lock in book.locks) or "none"
         cycle = last_cycles.get(user.id)
         line.last_cycle_text = "never" if cycle is None else (
             f"{_age(cycle.started_at)} ago" + (f", error: {cycle.error}" if cycle.error else ""))

@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from keepers.engine.cycle import CycleResult
-from keepers.engine.positions import BUY, sleeves
+from keepers.engine.positions import BUY, portfolio
 from keepers.persistence.store import Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, TradeRow
 from keepers.settings.keeper import KeeperConfig
@@ -53,20 +53,19 @@ class StatusData:
         locks = self.store.locks([user.id for user in self.config.users] + [GLOBAL_USER])
         result = []
         for user in self.config.users:
-            held = sleeves(self.store.trades(user.id), self.decimals[self.quote])
             cycle = last_cycles.get(user.id)
             # Locks end in chain time (a replay's), as `keeper status` shows them: at the last cycle's block.
-            chain_now = cycle.block_time if cycle is not None else None
+            book = portfolio(self.store.trades(user.id), [lock for lock in locks if lock.user_id in (user.id, GLOBAL_USER)],
+                             cycle.block_time if cycle is not None else None, quote=self.quote, decimals=self.decimals)
             result.append({
                 "id": user.id, "enabled": user.enabled, "tokens": user.tokens,
                 "vault_value_quote": cycle.vault_value_quote if cycle else None,
                 "balances": self.balances.get(user.id),
-                "realised_pnl_quote": sum(sleeve.realised_quote for sleeve in held.values()),
+                "realised_pnl_quote": book.realised_pnl_quote,
                 "positions": [{"asset": asset, "strategy": strategy,
                                "amount": sleeve.tokens / 10 ** self.decimals[asset], "cost_quote": sleeve.cost_quote}
-                              for (asset, strategy), sleeve in held.items() if sleeve.tokens > 0],
-                "locks": [_lock(lock) for lock in locks if lock.user_id in (user.id, GLOBAL_USER)
-                          and (lock.until is None or chain_now is None or lock.until > chain_now)],
+                              for (asset, strategy), sleeve in book.open_sleeves.items()],
+                "locks": [_lock(lock) for lock in book.locks],
                 "last_cycle": None if cycle is None else {
                     "started_at": cycle.started_at, "block_time": cycle.block_time, "error": cycle.error,
                     "duration_seconds": cycle.duration_seconds, "trades_ok": cycle.trades_ok,

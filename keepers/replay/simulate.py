@@ -1,0 +1,105 @@
+"""`ape run simulate` from start to report: the keepers wired as `ape run keeper` wires
+them, the replay bar by bar with a progress bar and one line per trade, then the
+comparison with the backtester written to the report folder and printed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ape import accounts, chain, project
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from keepers.base.errors import SentinelError
+from keepers.chain.deployment import DeploymentRecord
+from keepers.persistence.store import Store
+from keepers.replay.driver import market_driver_for
+from keepers.replay.report import ReplayContext, compare_user, print_summary, write_run_report
+from keepers.replay.runner import MarketWalk, Replay, chain_offset, load_window
+from keepers.runner.process import KeeperProcess
+from keepers.settings.keeper import KeeperConfig, UserConfig
+from keepers.settings.network import NetworkSpec
+
+INTERRUPTED = 130  # the exit code of a run stopped by Ctrl-C, as a shell reports it
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    """What `ape run simulate` was asked to replay, and where its report goes."""
+
+    data_path: Path
+    start: object  # a datetime, or None for the file's first bar
+    bars: int | None
+    out_dir: Path
+    pace_seconds: float
+    store_described: str  # how the banner names the keepers' store
+
+
+def simulate(request: ReplayRequest, config: KeeperConfig, users: tuple[UserConfig, ...], spec: NetworkSpec,
+             record: DeploymentRecord, record_file: Path, network: str, console: Console,
+             echo) -> int:
+    """Replays the request on the connected local chain; returns the exit code (0, or
+    130 when interrupted: the report then covers the bars that ran)."""
+    settings = config.settings
+    window = load_window(request.data_path, [settings.price_series[t.symbol] for t in spec.tokens
+                                             if t.symbol in settings.price_series], request.start, request.bars)
+    if window.interval_seconds != settings.timeframe_seconds:
+        raise SentinelError(
+            f"--data: bars are {window.interval_seconds} s apart but timeframe_seconds is {settings.timeframe_seconds}")
+    driver = market_driver_for(record, spec.quote.symbol, accounts.test_accounts[0], record_file)
+    store = Store.open(settings.resolved_store_url())
+    try:
+        process = KeeperProcess.start(config, spec, record, store, users, network=network, local_chain=True,
+                                      echo=echo, cycle_report=lambda line: None)
+        vault = project.Vault.at(record.address_of("Vault"))
+        quote_address = record.tokens[spec.quote.symbol]
+        starting_quote = {user.id: vault.balanceOf(process.context.user_addresses[user.id], quote_address)
+                          / 10 ** spec.quote.decimals for user in users}
+        offset = chain_offset(window.closes.index[0], window.interval_seconds, chain.blocks.head.timestamp)
+        process.scheduler.install_signal_handlers()  # Ctrl-C from here on: finish the bar, report what ran
+        console.print(f"Replaying {window.bars} bars of {request.data_path.name} "
+                      f"({window.closes.index[0]:%Y-%m-%d} to {window.closes.index[-1]:%Y-%m-%d}) for "
+                      f"{', '.join(u.id for u in users)}; keeper store {request.store_described}")
+        token_series = {token: series for token, series in settings.price_series.items() if token in record.tokens}
+        market = MarketWalk(driver=driver, spec=spec, window=window, token_series=token_series, offset_seconds=offset)
+        try:
+            done = _replay_with_progress(Replay(scheduler=process.scheduler, market=market), console,
+                                         window.bars, request.pace_seconds)
+        finally:
+            process.close()
+        if done == 0:
+            console.print("Interrupted before the first bar; nothing to report.")
+            return INTERRUPTED
+        replayed = replace(window, closes=window.closes.iloc[:done])  # all of it, unless interrupted
+        context = ReplayContext(window=replayed, offset_seconds=offset, token_series=token_series,
+                                decimals=spec.decimals, quote=spec.quote.symbol,
+                                pool_quote_reserve=float(spec.pool_depth_usd) / 2, starting_quote=starting_quote)
+        strategies = process.context.user_strategies
+        comparisons = {user.id: compare_user(store, user, {t: strategies[(user.id, t)] for t in user.tokens}, context)
+                       for user in users}
+        run = {"data": str(request.data_path), "bars": done, "from": str(window.closes.index[0]),
+               "chain_offset_seconds": offset, "users": [u.id for u in users], "interrupted": done < window.bars}
+        paths = write_run_report(request.out_dir, comparisons, run)
+    finally:
+        store.close()
+    print_summary(console, comparisons, paths["summary.json"].parent)
+    if done < window.bars:
+        console.print(f"Interrupted after {done} of {window.bars} bars; the report covers those.")
+        return INTERRUPTED
+    return 0
+
+
+def _replay_with_progress(replay: Replay, console: Console, bars: int, pace_seconds: float) -> int:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("bars", total=bars)
+
+        def on_bar(done, stamp, results):
+            for result in results:
+                if result.trades_ok or result.trades_failed or result.error:
+                    progress.console.print(f"{stamp:%Y-%m-%d}  {result.user_id:<6} " + "; ".join(result.events)
+                                           + (f" ERROR {result.error}" if result.error else ""))
+            progress.update(task, completed=done)
+
+        return replay.run(on_bar, pace_seconds=pace_seconds)
