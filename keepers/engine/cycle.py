@@ -28,13 +28,14 @@ from keepers.engine.bars import (
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
-from keepers.engine.positions import BUY, SELL, Portfolio, portfolio
+from keepers.engine.positions import Portfolio, portfolio
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
-from strategies.base import Action, Signal, Strategy
+from strategies.base import Signal, Strategy
+from strategies.engine import Blocked, UserLimits, UserState, choose
 
 # The block recorded while an admin operation a user asked to pause for is pending.
 ADMIN_OP_PENDING = "admin_op_pending"
@@ -169,7 +170,8 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
                      if quote_problem is None else {})
     held = book.sleeves
     if book.vault_value_quote is not None:
-        _mark_value(book, result, risk, now)
+        # Marked on the bar clock: the end of the newest closed bar, as the user backtest marks it.
+        _mark_value(book, result, risk, bar_start(snapshot.block_time, settings.timeframe_seconds))
     tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
     tokens = [token for token in tokens if token in prices]
     halt = (quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}") if quote_problem \
@@ -262,31 +264,28 @@ def _mark_value(book: Portfolio, result: CycleResult, risk: RiskManager, now: da
 
 
 def _act(user, context, snapshot, token, strategy, signal, bar_time, held, result, risk, now, address) -> None:
-    """Sizes, checks and executes one recorded signal (BUY when flat, SELL when holding)."""
-    sleeve = held.get((token, strategy))
-    holding = sleeve.tokens if sleeve else 0
-    if signal.action == Action.BUY and holding == 0:
-        side, token_in, token_out = BUY, context.quote, token
-        amount = _buy_amount(user, context, snapshot)
-    elif signal.action == Action.SELL and holding > 0:
-        side, token_in, token_out = SELL, token, context.quote
-        amount = min(holding, snapshot.balances[token], snapshot.max_per_trade[token])
-    else:
+    """Sizes, checks and executes one recorded signal, as the user engine chooses it
+    (BUY when flat, SELL when holding), on the bar clock: the decided bar's end."""
+    decided_at = context.journal.decided_at(bar_time)
+    state = UserState(evaluator=risk.evaluator, sleeves=held, peak_quote=risk.peak)
+    limits = user_limits(user, context.quote, context.client.token_decimals[context.quote], snapshot)
+    choice = choose(state, limits, token, strategy, signal.action, snapshot.balances,
+                    decided_at, chain_time=snapshot.block_time, last_trade_at=snapshot.last_trade_at)
+    if choice is None:
         return
-    label = f"{token} {strategy} {side}"
-    stop = _precheck(user, context, snapshot, token_in, amount) or _risk_stop(risk, token, side, now)
     checkpoint("after_risk_check")
-    if stop is not None:
-        rule, reason = stop
-        risk.block(token, rule, reason, now)
-        result.blocks_by_rule[rule] += 1
-        result.events.append(f"{label} blocked by {rule}: {reason}")
+    label = f"{token} {strategy} {choice.side}"
+    if isinstance(choice, Blocked):
+        risk.block(token, choice.rule, choice.reason, now)
+        result.blocks_by_rule[choice.rule] += 1
+        result.events.append(f"{label} blocked by {choice.rule}: {choice.reason}")
         return
     row = context.journal.execute(
-        Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy, side=side,
-                 bar_time=bar_time, token_in=token_in, token_out=token_out, amount_in=amount),
-        risk, now,
+        Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy, side=choice.side,
+                 bar_time=bar_time, token_in=choice.token_in, token_out=choice.token_out, amount_in=choice.amount_in),
+        risk,
     )
+    token_in, token_out = choice.token_in, choice.token_out
     decimals = context.client.token_decimals
     result.trade_statuses[row.status] += 1
     if row.status == MINED:
@@ -300,31 +299,15 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
         result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
 
 
-def _buy_amount(user: UserConfig, context: KeeperContext, snapshot: UserSnapshot) -> int:
-    """Quote base units one BUY spends: the configured size, within balance and the user's
-    on-chain per-trade maximum."""
-    quote = context.quote
-    balance = snapshot.balances[quote]
-    if user.sizing.quote_amount is not None:
-        wanted = to_base_units(user.sizing.quote_amount, context.client.token_decimals[quote],
-                               f"users.{user.id}.sizing.quote_amount")
-    else:
-        wanted = int(balance * user.sizing.vault_share)
-    return min(wanted, balance, snapshot.max_per_trade[quote])
-
-
-def _precheck(user, context, snapshot: UserSnapshot, token_in: str, amount: int) -> tuple[str, str] | None:
-    """The user's on-chain settings that would make the Executor refuse: caught here so
-    nothing is sent that must revert."""
-    if snapshot.max_per_trade[token_in] == 0:
-        return "no_allowance", f"the user's on-chain maximum per trade for {token_in} is 0"
-    if amount <= 0:
-        return "no_balance", f"no {token_in} in the vault to trade"
-    if snapshot.min_trade_interval and snapshot.block_time < snapshot.last_trade_at + snapshot.min_trade_interval:
-        return "trade_interval", (
-            f"the user allows one trade per {snapshot.min_trade_interval} s; next at "
-            f"{snapshot.last_trade_at + snapshot.min_trade_interval}")
-    return None
+def user_limits(user: UserConfig, quote: str, quote_decimals: int, snapshot: UserSnapshot) -> UserLimits:
+    """The user's sizing and drawdown limit (users file) with their on-chain limits (a
+    snapshot of the Executor): what the user engine sizes and checks a decision with."""
+    quote_amount = None if user.sizing.quote_amount is None else to_base_units(
+        user.sizing.quote_amount, quote_decimals, f"users.{user.id}.sizing.quote_amount")
+    return UserLimits(quote=quote, quote_amount=quote_amount, vault_share=user.sizing.vault_share,
+                      max_per_trade=dict(snapshot.max_per_trade),
+                      min_trade_interval_seconds=snapshot.min_trade_interval,
+                      kill_switch_drawdown=user.risk.kill_switch_drawdown)
 
 
 def _halt(snapshot: UserSnapshot) -> tuple[str, str] | None:
@@ -349,8 +332,3 @@ def _admin_stop(user: UserConfig, context: KeeperContext) -> tuple[str, str] | N
     first = pending[0]
     return ADMIN_OP_PENDING, (f"{len(pending)} admin operation(s) pending; first {first.target}.{first.function} "
                               f"at {utc(first.ready_at)} (operation {first.operation_id[:10]})")
-
-
-def _risk_stop(risk: RiskManager, token: str, side: str, now: datetime) -> tuple[str, str] | None:
-    decision = risk.can_trade(token, side == BUY, now)
-    return None if decision.allowed else (decision.rule, decision.reason)

@@ -17,9 +17,8 @@ can take a mined trade off the chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
-from ape import chain
 from ape.api import ReceiptAPI
 
 from keepers.base.clock import now_utc
@@ -38,7 +37,7 @@ from keepers.chain.trades import (
     trade_result,
 )
 from keepers.engine.checkpoints import checkpoint
-from keepers.engine.positions import BUY, realise, sleeves
+from keepers.engine.positions import sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import (
@@ -51,6 +50,7 @@ from keepers.persistence.tables import (
     SKIPPED,
     TradeRow,
 )
+from strategies.engine import BUY
 from strategies.risk import TradeRecord
 
 # How far back a start looks for mined trades a reorg may have dropped: Ethereum
@@ -83,10 +83,16 @@ class Journal:
     keeper_id: str
     quote_symbol: str
     tolerance_bps: int
+    timeframe_seconds: int
     dry_run: bool = False
 
-    def execute(self, decision: Decision, risk: RiskManager, now: datetime) -> TradeRow:
+    def decided_at(self, bar_time: datetime) -> datetime:
+        """The risk rules' time of a decision on the bar opening at ``bar_time``: its end."""
+        return bar_time + timedelta(seconds=self.timeframe_seconds)
+
+    def execute(self, decision: Decision, risk: RiskManager) -> TradeRow:
         """Plans, records and (unless dry run) sends one decision; returns its final row."""
+        decided_at = self.decided_at(decision.bar_time)
         client = self.client
         token_in, token_out = client.token(decision.token_in), client.token(decision.token_out)
         trade_id = "0x" + decision_trade_id(
@@ -115,7 +121,7 @@ class Journal:
         except TradeRejected as error:
             row.status, row.revert_reason = FAILED, str(error)[:500]
             if self._record_intent(row, existing):
-                risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
+                risk.record_trade(TradeRecord(decided_at, decision.asset, None, success=False), trade_id)
             return self.store.trade(trade_id)
         row.min_amount_out, row.oracle_floor, row.pool_amount_out = (
             plan.min_amount_out, plan.oracle_floor, plan.pool_amount_out)
@@ -130,7 +136,7 @@ class Journal:
             sent = self.sender.sign(client.executor.executeTrade, *arguments)
         except PreflightReverted as error:
             failed = self.store.update_trade(trade_id, status=FAILED, revert_reason=str(error)[:500])
-            risk.record_trade(TradeRecord(now, decision.asset, None, success=False), trade_id)
+            risk.record_trade(TradeRecord(decided_at, decision.asset, None, success=False), trade_id)
             return failed
         stored = self.store.update_trade(trade_id, status=SENT, tx_hash=sent.tx_hash, nonce=sent.nonce)
         checkpoint("after_sent_stored")
@@ -188,7 +194,7 @@ class Journal:
 
     def _settle(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager) -> TradeRow:
         """Stores the final state a receipt shows and tells the risk manager."""
-        when = datetime.fromtimestamp(chain.provider.get_block(receipt.block_number).timestamp, UTC)
+        when = self.decided_at(row.bar_time)  # the rules' clock: the bar's, not the block's
         common = {"tx_hash": str(receipt.txn_hash), "block_number": receipt.block_number,
                   "gas_used": receipt.gas_used, "gas_price": getattr(receipt, "gas_price", None)}
         if receipt.failed:
@@ -202,7 +208,7 @@ class Journal:
             sleeve = sleeves(self.store.trades(row.user_id, [MINED]), self.client.token_decimals[self.quote_symbol])
             held = sleeve.get((row.asset, row.strategy))
             quote_units = result.amount_out / 10 ** self.client.token_decimals[self.quote_symbol]
-            pnl = realise(held, result.amount_in, quote_units) if held else quote_units
+            pnl = held.sell(result.amount_in, quote_units) if held else quote_units
         settled = self.store.update_trade(
             row.trade_id, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
             price_in=result.price_in, price_out=result.price_out, revert_reason=None, **common)

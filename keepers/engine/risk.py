@@ -17,6 +17,7 @@ from datetime import datetime
 from keepers.persistence.store import Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, RiskTradeRow
 from keepers.settings.keeper import RiskProfile, UserConfig
+from strategies.engine import drawdown_reason
 from strategies.risk import GLOBAL, KILL_SWITCH, Lock, RiskEvaluator, TradeRecord
 
 GLOBAL_KILL_SWITCH = "global_kill_switch"
@@ -85,13 +86,9 @@ class RiskManager:
             return None
         if self.peak is None or value_quote > self.peak:  # written only when it rises
             self.peak = self.store.raise_peak(self.user_id, value_quote, now)
-        peak = self.peak
-        drawdown = 1 - value_quote / peak
-        if drawdown < limit:
+        reason = drawdown_reason(value_quote, self.peak, limit)
+        if reason is None or any(lock.rule == KILL_SWITCH for lock in self.evaluator.locks):
             return None
-        if any(lock.rule == KILL_SWITCH for lock in self.evaluator.locks):
-            return None
-        reason = f"vault value {value_quote:,.2f} is {drawdown:.1%} below its peak {peak:,.2f} (limit {limit:.0%})"
         return self.engage_kill_switch(reason, now)
 
     def engage_kill_switch(self, reason: str, now: datetime) -> Lock:

@@ -58,7 +58,7 @@ def build_context(
     journal = Journal(
         store=store, client=client, sender=TransactionSender(keeper, timeout_seconds=settings.tx_timeout_seconds),
         keeper_id=keeper_id, quote_symbol=spec.quote.symbol, tolerance_bps=settings.tolerance_bps,
-        dry_run=settings.dry_run,
+        timeframe_seconds=settings.timeframe_seconds, dry_run=settings.dry_run,
     )
     watch = watch_deployment(record, settings.admin_ops_refresh_seconds)
     return KeeperContext(config=config, spec=spec, store=store, client=client, journal=journal, keeper_id=keeper_id,

@@ -15,8 +15,9 @@ receipt decoding) - most of a replay's 100 ms budget per bar.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -89,6 +90,19 @@ class MarketDriver:
                 raise SentinelError(f"market move: {symbol} price {prices_usd[symbol]!r} is not a positive USD price")
             answers.append(answer)
         return answers
+
+    @staticmethod
+    @contextlib.contextmanager
+    def block_times_pinned(seconds_per_block: int = 1) -> Iterator[None]:
+        """Every block mined meanwhile is stamped ``seconds_per_block`` after the one before
+        (after a move, after the move's bar time), not with the wall clock: the chain time a
+        keeper sees no longer depends on how fast the machine ran, so a replay is
+        reproducible. anvil's own ``anvil_setBlockTimestampInterval``; removed on exit."""
+        chain.provider.make_request("anvil_setBlockTimestampInterval", [seconds_per_block])
+        try:
+            yield
+        finally:
+            chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
 
     def move(self, prices_usd: Mapping[str, Decimal | float], *, at_time: int | None = None) -> MoveReceipt:
         """One transaction: every feed answers ``prices_usd`` and every pool trades to it.

@@ -1,17 +1,18 @@
-"""What the replay did on-chain, beside what the backtester predicts for the same bars.
+"""What the replay did on-chain, beside what the user backtest predicts for the same bars.
 
-For each user, the backtester runs the user's strategies on the replayed closes with
-the replay's own model: fills at the next bar's close, the Uniswap V2 pool of the
-local market (its 0.3% fee and price impact, no extra fee or slippage), the user's
-size and risk rules, and the user's starting quote balance split across sleeves as
-the backtester does. Both sides are then valued the same way (cash + tokens x close),
-and the difference is explained by category:
+For each user, the user backtest (strategies.user_backtest) runs the keeper's own state
+machine over the replayed closes: the user's vault balances at the start, sizing,
+on-chain per-trade maxima, slippage floor, risk rules and drawdown kill switch, on the
+bar clock, filled at the next bar's close through a constant-product pool of the local
+market's depth. Both sides are then valued the same way (cash + tokens x close), and
+the difference is explained by category:
 
 - fees: the pool fee paid live minus the backtest's;
-- price impact: live trades move the pool for each other within a bar (the
-  backtester's pool is fresh for every fill) and are sized in base units;
-- fill timing: trades only one side made (an on-chain check or the drawdown kill
-  switch refused one, or a lock fell differently) and rounding: the rest.
+- price impact: the live pools carry the driver's arbitrage fees and the other users'
+  trades of the same bar, which the backtest's pool does not;
+- fill timing: trades only one side made (listed one by one in summary.json: an
+  on-chain cause the backtest cannot know, such as a pool moved by another user's trade
+  or a revert) and rounding: the rest.
 
 Gas is the keeper's cost (paid in ETH from the keeper account), so it is shown apart
 and not taken from the user's result.
@@ -32,16 +33,19 @@ import pandas as pd  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from keepers.engine.positions import BUY  # noqa: E402
 from keepers.persistence.store import Store  # noqa: E402
 from keepers.persistence.tables import MINED
 from keepers.replay.runner import ReplayWindow  # noqa: E402
 from keepers.settings.keeper import UserConfig  # noqa: E402
 from keepers.views.report import trade_costs, user_report  # noqa: E402
-from strategies.backtest import BacktestConfig, TradeSize, run_backtest  # noqa: E402
 from strategies.base import Strategy  # noqa: E402
-from strategies.data import PriceData  # noqa: E402
+from strategies.engine import BUY, UserLimits  # noqa: E402
 from strategies.risk import RiskLimits  # noqa: E402
+from strategies.user_backtest import (  # noqa: E402
+    UserBacktestSetup,
+    constant_product_pools,
+    run_user_backtest,
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,15 @@ class ReplayContext:
     token_series: dict[str, str]  # network token -> price series
     decimals: dict[str, int]  # token -> decimals
     quote: str
-    pool_quote_reserve: float  # each pool's quote-side depth at the oracle price
-    starting_quote: dict[str, float]  # user -> quote balance when the replay started
+    pool_depth_quote: float  # each local pool's value when it was seeded
+    seed_prices: dict[str, float]  # token -> USD price the pools were seeded at
+    starting_balances: dict[str, dict[str, int]]  # user -> vault balances (base units) when the replay started
+    limits: dict[str, UserLimits]  # user -> sizing and on-chain limits when the replay started
+    max_slippage_bps: dict[str, int]  # user -> the Executor's slippage limit
+
+    def starting_quote(self, user_id: str) -> float:
+        """The user's quote balance when the replay started, in quote units."""
+        return self.starting_balances[user_id].get(self.quote, 0) / 10 ** self.decimals[self.quote]
 
 
 def live_fills(store: Store, user_id: str, context: ReplayContext) -> pd.DataFrame:
@@ -101,41 +112,45 @@ def live_equity(fills: pd.DataFrame, context: ReplayContext, starting_quote: flo
 
 
 def backtest_user(user: UserConfig, strategies: dict[str, tuple[Strategy, ...]], context: ReplayContext):
-    """The backtester on the user's tokens and strategies with the replay's model; returns
-    (fills as the live ones are listed, equity, fees, impact)."""
-    sleeves = sum(len(found) for found in strategies.values())
-    starting = context.starting_quote[user.id]
-    size = TradeSize(float(user.sizing.quote_amount), False) if user.sizing.quote_amount is not None \
-        else TradeSize(float(user.sizing.vault_share), True)
-    risk = RiskLimits(**user.risk.model_dump(exclude={"kill_switch_drawdown"}))
-    fills, equity, fees, impact = [], None, 0.0, 0.0
-    for token, token_strategies in strategies.items():
-        series = context.token_series[token]
-        frame = pd.DataFrame({"close": context.window.closes[series]})
-        data = PriceData({series: frame}, pd.Timedelta(seconds=context.window.interval_seconds),
-                         context.window.source)
-        config = BacktestConfig(
-            initial_balance=starting * len(token_strategies) / sleeves, trade_size=size, fee_bps=0.0,
-            slippage_bps=0.0, pool_depth_quote=context.pool_quote_reserve, fill_at="close", risk=risk)
-        result = run_backtest(data, list(token_strategies), config)
-        equity = result.equity if equity is None else equity + result.equity
-        fees += float(result.trades["fee_quote"].sum())
-        impact += float(result.trades["impact_quote"].sum())
-        for trade in result.trades.itertuples():
-            fills.append({"time": trade.entry_time, "token": token, "strategy": trade.strategy, "side": "BUY"})
-            if not pd.isna(trade.exit_time):
-                fills.append({"time": trade.exit_time, "token": token, "strategy": trade.strategy, "side": "SELL"})
-    frame = pd.DataFrame(fills, columns=["time", "token", "strategy", "side"])
-    return frame.sort_values(["time", "token", "strategy"], ignore_index=True), equity, fees, impact
+    """The user backtest of the user's settings on the replayed closes; returns (fills
+    listed as the live ones are, fees, price impact, stops by rule)."""
+    quote, decimals = context.quote, context.decimals
+    setup = UserBacktestSetup(
+        tokens=[token for token in user.tokens if token in strategies], strategies=strategies,
+        limits=context.limits[user.id], risk=RiskLimits(**user.risk.model_dump(exclude={"kill_switch_drawdown"})),
+        balances=context.starting_balances[user.id], decimals=decimals,
+        max_slippage_bps=context.max_slippage_bps[user.id])
+    pools = constant_product_pools(context.pool_depth_quote, context.seed_prices, quote, decimals)
+    result = run_user_backtest(setup, context.window.closes, context.token_series, pools)
+    rows, fees, impact = [], 0.0, 0.0
+    for fill in result.fills.itertuples():
+        close = float(context.window.closes.at[fill.time, context.token_series[fill.token]])
+        buying = fill.side == BUY
+        symbol_in, symbol_out = (quote, fill.token) if buying else (fill.token, quote)
+        usd = {quote: 1.0, fill.token: close}
+        sold = fill.amount_in / 10 ** decimals[symbol_in] * usd[symbol_in]
+        bought = fill.amount_out / 10 ** decimals[symbol_out] * usd[symbol_out]
+        fee = sold * (1 - 997 / 1000)
+        fees, impact = fees + fee, impact + (sold - bought) - fee
+        tokens, quote_amount = ((fill.amount_out, fill.amount_in) if buying else (fill.amount_in, fill.amount_out))
+        rows.append({"time": fill.time, "token": fill.token, "strategy": fill.strategy, "side": fill.side,
+                     "tokens": tokens / 10 ** decimals[fill.token], "quote": quote_amount / 10 ** decimals[quote],
+                     "close": close})
+    frame = pd.DataFrame(rows, columns=["time", "token", "strategy", "side", "tokens", "quote", "close"])
+    stops = result.blocks["rule"].value_counts().to_dict() if len(result.blocks) else {}
+    if len(result.failures):
+        stops["oracle_floor"] = len(result.failures)
+    return frame, fees, impact, stops
 
 
 def compare_user(store: Store, user: UserConfig, strategies: dict[str, tuple[Strategy, ...]],
                  context: ReplayContext) -> dict[str, Any]:
     """Live and backtest figures of one user, the trades each made, and the difference by category."""
     fills = live_fills(store, user.id, context)
-    starting = context.starting_quote[user.id]
+    starting = context.starting_quote(user.id)
     equity = live_equity(fills, context, starting)
-    bt_fills, bt_equity, bt_fees, bt_impact = backtest_user(user, strategies, context)
+    bt_fills, bt_fees, bt_impact, bt_stops = backtest_user(user, strategies, context)
+    bt_equity = live_equity(bt_fills, context, starting)  # valued exactly as the live side
     key = ["time", "token", "strategy", "side"]
     live_keys = {tuple(row) for row in fills[key].astype(str).itertuples(index=False)}
     bt_keys = {tuple(row) for row in bt_fills[key].astype(str).itertuples(index=False)}
@@ -151,7 +166,7 @@ def compare_user(store: Store, user: UserConfig, strategies: dict[str, tuple[Str
             "gas_quote": float(fills["gas_quote"].sum()), "risk_blocks": summary["risk_blocks"],
         },
         "backtest": {"pnl_quote": bt_pnl, "trades": len(bt_fills), "fees_quote": bt_fees,
-                     "price_impact_quote": bt_impact},
+                     "price_impact_quote": bt_impact, "risk_blocks": bt_stops},
         "difference_quote": {
             "total": live_pnl - bt_pnl,
             "fees": -fee_gap,

@@ -118,18 +118,21 @@ class Replay:
     market: MarketWalk
 
     def run(self, on_bar: Callable[[int, pd.Timestamp, list[CycleResult]], None], pace_seconds: float = 0.0) -> int:
-        """Replays until the window ends or the scheduler is asked to stop; returns bars done."""
+        """Replays until the window ends or the scheduler is asked to stop; returns bars done.
+        Block times are pinned meanwhile (one second per block after each bar's move), so
+        the same window gives the same chain times and the same trades on any machine."""
         done = 0
-        for stamp, closes in self.market.bars():
-            if self.scheduler.stopping.is_set():
-                break
-            started = time.monotonic()
-            self.market.move(stamp, closes)
-            results = self.scheduler.run_once()
-            done += 1
-            on_bar(done, stamp, results)
-            if pace_seconds:
-                self.scheduler.stopping.wait(max(pace_seconds - (time.monotonic() - started), 0))
+        with self.market.driver.block_times_pinned():
+            for stamp, closes in self.market.bars():
+                if self.scheduler.stopping.is_set():
+                    break
+                started = time.monotonic()
+                self.market.move(stamp, closes)
+                results = self.scheduler.run_once()
+                done += 1
+                on_bar(done, stamp, results)
+                if pace_seconds:
+                    self.scheduler.stopping.wait(max(pace_seconds - (time.monotonic() - started), 0))
         return done
 
 

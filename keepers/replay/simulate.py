@@ -7,12 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ape import accounts, chain, project
+from ape import accounts, chain
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from keepers.base.errors import SentinelError
+from keepers.chain.client import UserSnapshot
 from keepers.chain.deployment import DeploymentRecord
+from keepers.engine.cycle import user_limits
 from keepers.persistence.store import Store
 from keepers.replay.driver import market_driver_for
 from keepers.replay.report import ReplayContext, compare_user, print_summary, write_run_report
@@ -52,10 +54,7 @@ def simulate(request: ReplayRequest, config: KeeperConfig, users: tuple[UserConf
     try:
         process = KeeperProcess.start(config, spec, record, store, users, network=network, local_chain=True,
                                       echo=echo, cycle_report=lambda line: None)
-        vault = project.Vault.at(record.address_of("Vault"))
-        quote_address = record.tokens[spec.quote.symbol]
-        starting_quote = {user.id: vault.balanceOf(process.context.user_addresses[user.id], quote_address)
-                          / 10 ** spec.quote.decimals for user in users}
+        starting = _starting_state(process, users, spec)
         offset = chain_offset(window.closes.index[0], window.interval_seconds, chain.blocks.head.timestamp)
         process.scheduler.install_signal_handlers()  # Ctrl-C from here on: finish the bar, report what ran
         console.print(f"Replaying {window.bars} bars of {request.data_path.name} "
@@ -72,9 +71,14 @@ def simulate(request: ReplayRequest, config: KeeperConfig, users: tuple[UserConf
             console.print("Interrupted before the first bar; nothing to report.")
             return INTERRUPTED
         replayed = replace(window, closes=window.closes.iloc[:done])  # all of it, unless interrupted
-        context = ReplayContext(window=replayed, offset_seconds=offset, token_series=token_series,
-                                decimals=spec.decimals, quote=spec.quote.symbol,
-                                pool_quote_reserve=float(spec.pool_depth_usd) / 2, starting_quote=starting_quote)
+        context = ReplayContext(
+            window=replayed, offset_seconds=offset, token_series=token_series, decimals=spec.decimals,
+            quote=spec.quote.symbol, pool_depth_quote=float(spec.pool_depth_usd),
+            seed_prices={token.symbol: float(token.price_usd) for token in spec.tokens},
+            starting_balances={user_id: snapshot.balances for user_id, snapshot in starting.items()},
+            limits={user.id: user_limits(user, spec.quote.symbol, spec.quote.decimals, starting[user.id])
+                    for user in users},
+            max_slippage_bps={user_id: snapshot.max_slippage_bps for user_id, snapshot in starting.items()})
         strategies = process.context.user_strategies
         comparisons = {user.id: compare_user(store, user, {t: strategies[(user.id, t)] for t in user.tokens}, context)
                        for user in users}
@@ -103,3 +107,11 @@ def _replay_with_progress(replay: Replay, console: Console, bars: int, pace_seco
             progress.update(task, completed=done)
 
         return replay.run(on_bar, pace_seconds=pace_seconds)
+
+
+def _starting_state(process: KeeperProcess, users: tuple[UserConfig, ...],
+                    spec: NetworkSpec) -> dict[str, UserSnapshot]:
+    """Each user's vault balances and on-chain limits before the first bar: where the
+    user backtest starts."""
+    client, addresses = process.context.client, process.context.user_addresses
+    return {user.id: client.snapshot(addresses[user.id], [spec.quote.symbol, *user.tokens]) for user in users}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from keepers.engine.positions import BUY, Sleeve, apply_trade
+from keepers.engine.positions import apply_trade
 from keepers.persistence.store import Store
 from keepers.persistence.tables import (
     DROPPED,
@@ -26,6 +26,7 @@ from keepers.persistence.tables import (
     CycleRow,
     TradeRow,
 )
+from strategies.engine import BUY, Sleeve
 from strategies.metrics import compute_stats
 
 UNISWAP_V2_FEE = 0.003

@@ -18,11 +18,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from keepers.engine.cycle import CycleResult
-from keepers.engine.positions import BUY, portfolio
+from keepers.engine.positions import portfolio
 from keepers.persistence.store import Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, TradeRow
 from keepers.settings.keeper import KeeperConfig
 from keepers.views.status import dead_man
+from strategies.engine import BUY
 
 EQUITY_POINTS = 500  # a longer curve is thinned to about this many points
 
