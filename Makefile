@@ -18,7 +18,7 @@ export MPLBACKEND := Agg
 
 help:
 	@echo "make setup   install the venv, npm packages and compiler adapter"
-	@echo "make run     the main job on local defaults (see README)"
+	@echo "make run     the main job on local defaults (see README.md)"
 	@echo "make test    the whole test suite (contracts beside the rest)"
 	@echo "make test-long  only the long forms of the tests (marked long; not in make test)"
 	@echo "make cluster the distributed keepers on one machine (PostgreSQL, Redis, workers)"

@@ -11,7 +11,7 @@ the new oracle floor), so a user whose task arrives meanwhile skips that slot. A
 bar, or Ctrl-C) every process and server is stopped by process id and what the
 workers did is summed up from the store. The processes' output is in ``--out``.
 
-The same processes on several machines: see the README (Scaling out).
+The same processes on several machines: see docs/scaling.md.
 """
 
 from datetime import UTC, datetime

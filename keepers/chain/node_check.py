@@ -20,9 +20,9 @@ import requests
 
 from keepers.base.errors import SentinelError
 from keepers.base.redact import redact_text, redact_url
+from keepers.settings.nodes import NODE_TIMEOUT_VARIABLE as TIMEOUT_VARIABLE
 from keepers.settings.nodes import NodeEndpoint
 
-TIMEOUT_VARIABLE = "SENTINEL_NODE_TIMEOUT_SECONDS"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 

@@ -33,6 +33,7 @@ from keepers import PROJECT_ROOT
 from keepers.base.errors import SentinelError
 from keepers.base.redact import REDACTED, redact_text, redact_url
 from keepers.settings.network import Address
+from keepers.settings.nodes import NODE_TIMEOUT_VARIABLE
 from keepers.settings.yaml_files import read_mapping
 from strategies.registry import did_you_mean
 from strategies.risk import RiskLimits
@@ -42,7 +43,7 @@ DEFAULT_CONFIG_FILE = CONFIG_DIR / "keeper.yaml"
 ENV_PREFIX = "SENTINEL_"
 # SENTINEL_ variables that are not settings: which file to read, and the fault-injection
 # hook of keepers/engine/checkpoints.py.
-NON_SETTING_VARIABLES = {"SENTINEL_CONFIG", "SENTINEL_CRASH_AT"}
+NON_SETTING_VARIABLES = {"SENTINEL_CONFIG", "SENTINEL_CRASH_AT", NODE_TIMEOUT_VARIABLE}
 
 
 class _Strict(BaseModel):

@@ -23,6 +23,8 @@ LOCAL = "local"
 FORK_SUFFIX = "-fork"
 # ape-foundry connects to this URL instead of starting its own anvil when it is set.
 FOUNDRY_HOST_VARIABLE = "APE_FOUNDRY_HOST"
+# How long every command waits for a node to answer its first call (keepers.chain.node_check).
+NODE_TIMEOUT_VARIABLE = "SENTINEL_NODE_TIMEOUT_SECONDS"
 APE_CONFIG = PROJECT_ROOT / "ape-config.yaml"
 _ENVIRONMENT_REFERENCE = re.compile(r"^\$\{(\w+)\}$")
 

@@ -105,6 +105,11 @@ def test_unknown_environment_variable_is_refused_with_a_hint(tmp_path):
         load_keeper_config(path, environ={"SENTINEL_STORE_URI": "sqlite://"})
 
 
+def test_the_node_timeout_variable_every_command_reads_is_not_refused_as_a_setting(tmp_path):
+    config = load_keeper_config(write(tmp_path), environ={"SENTINEL_NODE_TIMEOUT_SECONDS": "30"})
+    assert "node_timeout_seconds" not in config.settings.redacted()
+
+
 def test_bad_environment_value_names_the_setting(tmp_path):
     path = write(tmp_path)
     with pytest.raises(SentinelError, match="lease_seconds: Input should be a valid integer"):
