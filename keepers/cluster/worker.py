@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 
 from taskiq_redis import RedisStreamBroker
@@ -21,11 +21,8 @@ from taskiq_redis import RedisStreamBroker
 from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
 from keepers.cluster.tasks import current_slot, work
-from keepers.engine.cycle import KeeperContext
 from keepers.engine.scheduler import Scheduler
-from keepers.engine.startup import reconcile_all
 from keepers.persistence.store import Store
-from keepers.settings.keeper import UserConfig
 
 ACCOUNT_LEASE_PREFIX = "account:"
 # How often an idle worker marks itself alive and renews its account's lease.
@@ -52,23 +49,6 @@ def claim_account(store: Store, address: str, keeper_id: str, lease_seconds: int
     raise SentinelError(
         f"keeper_account: {address} is in use by {who}; give each worker its own keeper account "
         "(SENTINEL_KEEPER_ACCOUNT; each allowed on the Executor: `ape run deploy --keeper A --keeper B ...`)")
-
-
-def reconcile_free_users(context: KeeperContext, users: Sequence[UserConfig], report: Callable[[str], None]) -> int:
-    """A worker's start: settles the trades of every user no live worker holds, in one
-    pass while holding their leases; a held user's trades are settled by its holder's
-    cycles. Returns how many users were reconciled."""
-    store, owner = context.store, context.keeper_id
-    now = now_utc()
-    until = now + timedelta(seconds=context.config.settings.lease_seconds)
-    held = {user.id for user in users if store.acquire_lease(user.id, owner, now, until)}
-    try:
-        if held:
-            reconcile_all(context, report, user_ids=held)
-    finally:
-        for user_id in held:
-            store.release_lease(user_id, owner)
-    return len(held)
 
 
 class Worker:

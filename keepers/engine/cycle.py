@@ -185,6 +185,7 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
             result.events.append(f"{token} blocked by {halt[0]}: {halt[1]}")
         return
     decided = store.last_decided_bars(user.id)
+    open_decisions = store.unsettled_signals(user.id)
     newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
                                 snapshot.block_time)
     signals, unfinished_decisions = [], []
@@ -194,14 +195,24 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
         if bar_time is None:
             continue  # no history yet
         for strategy in context.user_strategies[(user.id, token)]:
-            decided_bar, acted = decided.get((token, strategy.name), (None, True))
-            if decided_bar is not None and decided_bar >= bar_time and acted:
+            for old in open_decisions:
+                # A decision stays valid until the next bar closes: one its keeper died on
+                # is acted on within its bar, and expires (with the reason stored) after it.
+                if (old.asset, old.strategy) == (token, strategy.name) and old.bar_time < bar_time:
+                    reason = f"expired: not acted on before the bar of {bar_time:%Y-%m-%d %H:%M} closed"
+                    store.settle_signal(user.id, token, strategy.name, old.bar_time, reason)
+                    result.events.append(
+                        f"{token} {strategy.name} {old.action} of bar {old.bar_time:%Y-%m-%d} {reason}")
+            decided_bar = decided.get((token, strategy.name))
+            still_open = any((old.asset, old.strategy, old.bar_time) == (token, strategy.name, bar_time)
+                             for old in open_decisions)
+            if decided_bar is not None and decided_bar >= bar_time and not still_open:
                 continue  # decided and acted on: the steady state
             decision = (token, strategy, bar_time, _signal_on_closed_bars(
                 strategy, store, series, settings.timeframe_seconds, snapshot.block_time))
             # A decision recorded but not acted on (the keeper died in between) is acted on
             # now: the same closes give the same signal, and its trade id is the same.
-            (signals if decided_bar is None or decided_bar < bar_time else unfinished_decisions).append(decision)
+            (unfinished_decisions if still_open else signals).append(decision)
     recorded = store.add_signals([
         SignalRow(user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time,
                   action=signal.action.name, confidence=signal.confidence, reason=signal.reason[:500],
@@ -211,9 +222,9 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     result.signals += len(recorded)
     acting = [decision for decision in signals if (decision[0], decision[1].name) in recorded]  # else another
     for token, strategy, bar_time, signal in acting + unfinished_decisions:  # keeper decided this bar
-        _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now, address)
-    if acting or unfinished_decisions:
-        store.mark_signals_acted(user.id)
+        outcome = _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now,
+                       address)
+        store.settle_signal(user.id, token, strategy.name, bar_time, outcome)
 
 
 def _signal_on_closed_bars(strategy: Strategy, store: Store, series: str, timeframe_seconds: int,
@@ -263,23 +274,24 @@ def _mark_value(book: Portfolio, result: CycleResult, risk: RiskManager, now: da
         result.events.append(f"KILL SWITCH: {lock.reason}")
 
 
-def _act(user, context, snapshot, token, strategy, signal, bar_time, held, result, risk, now, address) -> None:
+def _act(user, context, snapshot, token, strategy, signal, bar_time, held, result, risk, now, address) -> str:
     """Sizes, checks and executes one recorded signal, as the user engine chooses it
-    (BUY when flat, SELL when holding), on the bar clock: the decided bar's end."""
+    (BUY when flat, SELL when holding), on the bar clock: the decided bar's end; returns
+    its outcome, stored with the signal."""
     decided_at = context.journal.decided_at(bar_time)
     state = UserState(evaluator=risk.evaluator, sleeves=held, peak_quote=risk.peak)
     limits = user_limits(user, context.quote, context.client.token_decimals[context.quote], snapshot)
     choice = choose(state, limits, token, strategy, signal.action, snapshot.balances,
                     decided_at, chain_time=snapshot.block_time, last_trade_at=snapshot.last_trade_at)
     if choice is None:
-        return
+        return f"no trade: {signal.action.name} with {'a position' if held.get((token, strategy)) else 'none'} held"
     checkpoint("after_risk_check")
     label = f"{token} {strategy} {choice.side}"
     if isinstance(choice, Blocked):
         risk.block(token, choice.rule, choice.reason, now)
         result.blocks_by_rule[choice.rule] += 1
         result.events.append(f"{label} blocked by {choice.rule}: {choice.reason}")
-        return
+        return f"blocked by {choice.rule}: {choice.reason}"
     row = context.journal.execute(
         Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy, side=choice.side,
                  bar_time=bar_time, token_in=choice.token_in, token_out=choice.token_out, amount_in=choice.amount_in),
@@ -297,6 +309,7 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
             f"{row.amount_out / 10 ** decimals[token_out]:.6g} {token_out} ({signal.reason})")
     else:
         result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
+    return f"{choice.side} trade {row.trade_id} {row.status}"
 
 
 def user_limits(user: UserConfig, quote: str, quote_decimals: int, snapshot: UserSnapshot) -> UserLimits:

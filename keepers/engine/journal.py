@@ -100,6 +100,8 @@ class Journal:
             decision.strategy, int(decision.bar_time.timestamp()),
         ).hex()
         existing = self.store.trade(trade_id)
+        if existing is not None and existing.status == DROPPED:
+            existing = self.revisit_dropped(existing, risk)
         if existing is not None and existing.status != DROPPED:
             return existing  # decided before (another keeper, or before a restart)
         # A dropped row (nothing reached the chain: the trade id is unused) of a decision
@@ -179,6 +181,16 @@ class Journal:
         reason = "never sent: the keeper stopped before broadcasting" if row.status == INTENT or not hashes \
             else "the node does not know the transaction (never arrived, or dropped)"
         return self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
+
+    def revisit_dropped(self, row: TradeRow, risk: RiskManager) -> TradeRow:
+        """A ``dropped`` row whose trade id the Executor has used after all (its last
+        transaction reached the chain after the row was given up): the chain's
+        ``TradeExecuted`` wins, and the row follows it; else the row as it is."""
+        trade_id = bytes.fromhex(row.trade_id[2:])
+        if not self.client.executor.isTradeIdUsed(trade_id):
+            return row
+        receipt = find_trade_receipt(self.client.executor, trade_id, self._search_from())
+        return row if receipt is None else self._settle(row, receipt, risk)
 
     def recheck(self, row: TradeRow, risk: RiskManager) -> TradeRow:
         """Checks a mined row against the chain again: after a reorg its event may be

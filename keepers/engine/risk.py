@@ -129,7 +129,8 @@ def kill(store: Store, users: Sequence[UserConfig], reason: str, now: datetime, 
     return [f"{user.id}: kill switch engaged." for user in users]
 
 
-def resume(store: Store, users: Sequence[UserConfig], rule: str | None, now: datetime, *, every_user: bool) -> list[str]:
+def resume(store: Store, users: Sequence[UserConfig], rule: str | None, now: datetime, *,
+           every_user: bool) -> list[str]:
     """Clears ``rule``'s locks (default: the kill switch) of each of ``users``, or the
     global kill switch (``every_user``): a person's decision; one line per target."""
     targets = [GLOBAL_USER] if every_user else [user.id for user in users]

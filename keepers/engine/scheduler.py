@@ -1,8 +1,9 @@
 """Runs users' cycles: once (for cron) or on a schedule (the `schedule` library).
 
-Before a user's cycle the keeper takes that user's lease in the store (expiring, and
-renewed by every cycle), so two keepers never run one user at once; a keeper that
-dies loses its leases when they expire. A heartbeat row per keeper shows it is alive.
+Before a user's cycle the keeper takes that user's lease in the store (expiring) and
+gives it back after the cycle, so two keepers never run one user at once, nobody waits
+for a live keeper between its cycles, and a keeper that dies within a cycle loses the
+user when the lease expires. A heartbeat row per keeper shows it is alive.
 SIGINT and SIGTERM set a flag: the cycle under way finishes, then the keeper stops and
 gives its leases back. A store that cannot be reached skips the cycle, not the keeper.
 Whoever watches the keeper (metrics, notifications) is handed each finished cycle and
@@ -44,7 +45,6 @@ class Scheduler:
         self.started_at = now_utc()
         self._cycle_numbers = {user.id: 0 for user in self.users}
         self._last_beat = -float("inf")
-        self._leases: dict[str, datetime] = {}  # user id -> when the lease this keeper holds expires
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM: finish the step under way, then stop."""
@@ -75,24 +75,27 @@ class Scheduler:
         store cannot be reached (the keeper goes on: a later cycle reconciles whatever
         was sent meanwhile).
 
-        With ``slot`` (a worker sharing the store with others, keepers/cluster/tasks.py) the
-        cycle runs only if no worker ran that user's cycle of that slot before, its
-        round-robin number is the slot, and the lease is given back after it, so any
-        worker can run the user's next one."""
+        The lease is taken for the cycle and given back after it: between two cycles
+        nobody holds the user, so a second keeper, an operator's action or the replay's
+        market mover gets the user at once instead of waiting for the lease to expire.
+        With ``slot`` (a worker sharing the store with others, keepers/cluster/tasks.py)
+        the cycle runs only if no worker ran that user's cycle of that slot before, and
+        its round-robin number is the slot."""
         self.beat()
+        store, owner = self.context.store, self.context.keeper_id
         try:
-            if not self._hold_lease(user):
+            now = now_utc()
+            if not store.acquire_lease(user.id, owner, now,
+                                       now + timedelta(seconds=self.context.config.settings.lease_seconds)):
                 self.report(f"{user.id}: another keeper holds this user's lease; skipped")
                 return None
             try:
-                if slot is not None and not self.context.store.claim_cycle(user.id, slot, self.context.keeper_id):
+                if slot is not None and not store.claim_cycle(user.id, slot, owner):
                     self.report(f"{user.id}: the cycle of slot {slot} ran before; skipped")
                     return None
                 result = run_cycle(user, self.context, self._next_number(user) if slot is None else slot)
             finally:
-                if slot is not None:
-                    self._leases.pop(user.id, None)
-                    self.context.store.release_lease(user.id, self.context.keeper_id)
+                store.release_lease(user.id, owner)
         except OperationalError as error:
             self.report(f"{user.id}: store unavailable ({error_line(error)}); cycle skipped")
             return None
@@ -105,20 +108,6 @@ class Scheduler:
         number = self._cycle_numbers[user.id]
         self._cycle_numbers[user.id] += 1
         return number
-
-    def _hold_lease(self, user: UserConfig) -> bool:
-        """Takes or renews the user's lease; a lease with more than half its time left
-        is kept as it is (one write per half lease, not per cycle)."""
-        now = now_utc()
-        held_until = self._leases.get(user.id)
-        lease = timedelta(seconds=self.context.config.settings.lease_seconds)
-        if held_until is not None and held_until - now > lease / 2:
-            return True
-        if not self.context.store.acquire_lease(user.id, self.context.keeper_id, now, now + lease):
-            self._leases.pop(user.id, None)
-            return False
-        self._leases[user.id] = now + lease
-        return True
 
     def run_forever(self, idle_seconds: float = 1.0) -> None:
         """Every user every ``cycle_interval_seconds`` until stopped; runs each at once first."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 
 from ape import accounts, chain
 
+from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
 from keepers.base.units import to_base_units
 from keepers.chain.accounts import resolve_account
@@ -28,7 +30,7 @@ from keepers.engine.cycle import KeeperContext
 from keepers.engine.journal import REORG_DEPTH_BLOCKS, Journal
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
-from keepers.persistence.tables import MINED, UNFINISHED
+from keepers.persistence.tables import DROPPED, MINED, UNFINISHED
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
 from strategies.base import Strategy
@@ -65,29 +67,42 @@ def build_context(
                          user_addresses=addresses, user_strategies=strategies, admin_watch=watch)
 
 
-def reconcile_all(context: KeeperContext, report: Callable[[str], None],
-                  user_ids: Collection[str] | None = None) -> int:
-    """Settles every unfinished trade of the configured users (or of ``user_ids``), and
-    checks the ones mined in the last REORG_DEPTH_BLOCKS blocks again (a reorg may have
-    dropped them); returns how many rows were looked at."""
+def reconcile_at_start(context: KeeperContext, users: Sequence[UserConfig], report: Callable[[str], None]) -> int:
+    """A keeper's or worker's start: settles the trades of every user no live keeper
+    holds, while holding their leases (a held user's trades are settled by its holder's
+    cycles: settling them here could mark dropped a trade the holder is about to
+    broadcast). Returns how many users were reconciled."""
+    store, owner = context.store, context.keeper_id
+    now = now_utc()
+    until = now + timedelta(seconds=context.config.settings.lease_seconds)
+    held = [user for user in users if store.acquire_lease(user.id, owner, now, until)]
+    try:
+        for user in held:
+            _reconcile_user(context, user, report)
+    finally:
+        for user in held:
+            store.release_lease(user.id, owner)
+    return len(held)
+
+
+def _reconcile_user(context: KeeperContext, user: UserConfig, report: Callable[[str], None]) -> None:
+    """Every unfinished trade of ``user`` settled from the chain; the ones mined in the
+    last REORG_DEPTH_BLOCKS blocks checked again (a reorg may have dropped them); the
+    dropped ones checked for a trade id the Executor used after all."""
     store, journal = context.store, context.journal
     oldest_unsettled_block = chain.blocks.head.number - REORG_DEPTH_BLOCKS
-    rows = [*store.trades(statuses=UNFINISHED),
-            *(row for row in store.trades(statuses=[MINED]) if row.block_number >= oldest_unsettled_block)]
-    users = {user.id: user for user in context.config.users if user_ids is None or user.id in user_ids}
-    risks: dict[str, RiskManager] = {}  # one per user, not per trade
-    settled = 0
-    for row in rows:
-        user = users.get(row.user_id)
-        if user is None:
-            continue
-        if user.id not in risks:
-            risks[user.id] = RiskManager(store, user.id, user.risk)
-        final = (journal.recheck if row.status == MINED else journal.reconcile)(row, risks[user.id])
-        if final is not row:  # the same row back: still pending, or a mined trade still in place
+    risk = RiskManager(store, user.id, user.risk)
+    for row in store.trades(user.id, [*UNFINISHED, MINED, DROPPED]):
+        if row.status == MINED:
+            if row.block_number < oldest_unsettled_block:
+                continue
+            final = journal.recheck(row, risk)
+        elif row.status == DROPPED:
+            final = journal.revisit_dropped(row, risk)
+        else:
+            final = journal.reconcile(row, risk)
+        if final is not row:  # the same row back: still pending, or a trade still in place
             report(f"reconciled trade {row.trade_id[:12]}… of {row.user_id}: {row.status} -> {final.status}")
-        settled += 1
-    return settled
 
 
 def user_address(user: UserConfig, local_chain: bool) -> str:

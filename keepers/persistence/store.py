@@ -158,22 +158,28 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def last_decided_bars(self, user_id: str) -> dict[tuple[str, str], tuple[datetime, bool]]:
-        """(asset, strategy) -> the newest bar already decided for this user, and whether
-        the keeper acted on it (``mark_signals_acted`` marks every signal of the user, so
-        only the newest can be un-acted, after a keeper died between deciding and acting)."""
-        acted = func.min(case((SignalRow.acted, 1), else_=0))
-        query = select(SignalRow.asset, SignalRow.strategy, func.max(SignalRow.bar_time), acted).where(
+    def last_decided_bars(self, user_id: str) -> dict[tuple[str, str], datetime]:
+        """(asset, strategy) -> the newest bar already decided for this user."""
+        query = select(SignalRow.asset, SignalRow.strategy, func.max(SignalRow.bar_time)).where(
             SignalRow.user_id == user_id).group_by(SignalRow.asset, SignalRow.strategy)
         with self.session() as session:
-            return {(asset, strategy): (UTCDateTime().process_result_value(when, None), bool(all_acted))
-                    for asset, strategy, when, all_acted in session.execute(query)}
+            return {(asset, strategy): UTCDateTime().process_result_value(when, None)
+                    for asset, strategy, when in session.execute(query)}
 
-    def mark_signals_acted(self, user_id: str) -> None:
-        """Marks every signal of the user acted on (the cycle acted on all it decided)."""
+    def unsettled_signals(self, user_id: str) -> list[SignalRow]:
+        """The user's decisions recorded but not yet acted on (a keeper died in between),
+        oldest bar first: a few at most, whatever the history."""
+        query = select(SignalRow).where(SignalRow.user_id == user_id, SignalRow.acted.is_(False)).order_by(
+            SignalRow.bar_time, SignalRow.id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def settle_signal(self, user_id: str, asset: str, strategy: str, bar_time: datetime, outcome: str) -> None:
+        """Marks one decision acted on, with what came of it."""
         with self.session(durable=False) as session:
-            session.execute(update(SignalRow).where(SignalRow.user_id == user_id, SignalRow.acted.is_(False))
-                            .values(acted=True))
+            session.execute(update(SignalRow).where(
+                SignalRow.user_id == user_id, SignalRow.asset == asset, SignalRow.strategy == strategy,
+                SignalRow.bar_time == bar_time).values(acted=True, outcome=outcome[:300]))
 
     # -------------------------------------------------------------------- bars
     def record_prices(self, readings: Sequence[tuple[str, int, datetime, float, str, int | None]]) -> None:

@@ -122,6 +122,9 @@ class SignalRow(Base):
     # False from the moment the decision is recorded until the cycle has acted on it
     # (traded, or recorded why not): a keeper that dies in between leaves it False.
     acted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
+    # What came of it, once acted on: "traded ...", "blocked by <rule>: ...", "no trade: ...",
+    # or "expired: ..." (its keeper died and the next cycle came after the next bar closed).
+    outcome: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 SIGNAL_COLUMNS = ("user_id", "asset", "strategy", "bar_time", "action", "confidence", "reason", "indicators",

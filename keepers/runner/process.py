@@ -10,10 +10,10 @@ from keepers.base.errors import SentinelError
 from keepers.base.redact import redact_url
 from keepers.chain.deployment import DeploymentRecord
 from keepers.cluster.tasks import dispatch_until_signalled, make_broker
-from keepers.cluster.worker import Worker, claim_account, reconcile_free_users
+from keepers.cluster.worker import Worker, claim_account
 from keepers.engine.cycle import KeeperContext
 from keepers.engine.scheduler import Scheduler
-from keepers.engine.startup import build_context, reconcile_all, warm_up_history
+from keepers.engine.startup import build_context, reconcile_at_start, warm_up_history
 from keepers.persistence.store import Store
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
@@ -29,6 +29,7 @@ class KeeperProcess:
     context: KeeperContext
     watchers: Watchers
     scheduler: Scheduler
+    users: tuple[UserConfig, ...]  # the disabled ones too: their unfinished trades still settle
 
     @classmethod
     def start(cls, config: KeeperConfig, spec: NetworkSpec, record: DeploymentRecord, store: Store,
@@ -41,7 +42,7 @@ class KeeperProcess:
         watchers = Watchers(config, spec, users, network, store, echo, context.admin_watch)
         scheduler = Scheduler(context, users, report=cycle_report or echo, on_cycle=watchers.on_cycle,
                               on_beat=watchers.on_beat)
-        return cls(context, watchers, scheduler)
+        return cls(context, watchers, scheduler, tuple(users))
 
     def banner(self, what: str, network_label: str) -> str:
         """The line a process prints once it is ready: who signs, how many users, which store."""
@@ -62,9 +63,12 @@ def run_keeper(process: KeeperProcess, *, network_label: str, once: bool, series
     (``once``) or cycles every interval until SIGINT/SIGTERM."""
     try:
         warm_up_history(process.context, series, backfill, echo)
-        reconcile_all(process.context, echo)
+        reconciled = reconcile_at_start(process.context, process.users, echo)
         process.scheduler.install_signal_handlers()
         echo(process.banner("Keeper", network_label))
+        if reconciled < len(process.users):
+            echo(f"{len(process.users) - reconciled} user(s) held by another keeper: their trades are "
+                 "settled by their holder, or by this keeper's first cycle once the lease is free")
         if once:
             process.scheduler.run_once()
         else:
@@ -84,7 +88,7 @@ def run_worker(process: KeeperProcess, *, network_label: str, series: Mapping[st
         claim_account(context.store, address, context.keeper_id, settings.lease_seconds)
         worker = Worker(process.scheduler, address, echo)
         try:
-            reconciled = reconcile_free_users(context, process.scheduler.users, echo)
+            reconciled = reconcile_at_start(context, process.users, echo)
             echo(process.banner("Worker", network_label))
             echo(f"Reconciled {reconciled} user(s) no other worker holds; taking cycle tasks from "
                  f"{redact_url(settings.redis_url)}")

@@ -27,7 +27,7 @@ from keepers.chain.access import AdminCall, send  # noqa: E402
 from keepers.chain.sender import is_pending  # noqa: E402
 from keepers.engine.bars import backfill_from_file  # noqa: E402
 from keepers.engine.scheduler import Scheduler  # noqa: E402
-from keepers.engine.startup import build_context, reconcile_all  # noqa: E402
+from keepers.engine.startup import build_context, reconcile_at_start  # noqa: E402
 from keepers.persistence.store import Store, TradeRow  # noqa: E402
 from keepers.persistence.tables import SENT
 
@@ -70,14 +70,16 @@ class FaultRun:
 
     def start(self, **overrides) -> tuple[Scheduler, Store, list[str]]:
         """A keeper in this process on this run's store, started as `ape run keeper`
-        starts: context with its checks, then every unfinished trade reconciled."""
+        starts: context with its checks, then the trades of every user no live keeper
+        holds reconciled."""
         config = self.system.config(store_url=self.store_url, **overrides)
         store = Store.open(self.store_url)
         context = build_context(config, self.system.spec, self.system.record, store, local_chain=True,
                                 users=config.users)
         lines: list[str] = []
-        reconcile_all(context, lines.append)
-        return Scheduler(context, config.users, report=lines.append), store, lines
+        scheduler = Scheduler(context, config.users, report=lines.append)
+        reconcile_at_start(context, scheduler.users, lines.append)
+        return scheduler, store, lines
 
     def keeper(self, *arguments: str, env: dict | None = None):
         """`ape run keeper ...` as a subprocess on this run's store (Popen)."""

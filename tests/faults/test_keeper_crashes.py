@@ -10,7 +10,7 @@ import time
 import pytest
 from helpers_keeper import assert_store_matches_chain
 
-from keepers.persistence.tables import MINED
+from keepers.persistence.tables import MINED, SENT
 
 RESTARTED = {"keeper_id": "faults-keeper"}  # a restarted service keeps its name, so its own lease
 # What the next start makes of the trade the killed keeper was deciding, per checkpoint:
@@ -56,13 +56,15 @@ def test_keeper_started_while_a_dead_keepers_lease_holds__waits_then_takes_over(
     assert code == -signal.SIGKILL, output
     scheduler, store, lines = run.start(keeper_id="second-keeper")
     (row,) = store.trades()
-    assert row.status == MINED  # the start's reconcile found the fill, whoever holds the user
+    assert row.status == SENT  # the user is held: only its lease's holder (or its successor) settles its trades
     (lease,) = store.leases()
     assert lease.owner != "second-keeper"
     assert scheduler.run_once() == [] and "bob: another keeper holds this user's lease; skipped" in lines
     time.sleep(max(0.0, lease.expires_at.timestamp() - time.time()) + 0.2)
     (result,) = scheduler.run_once()
-    assert result.error is None and store.leases()[0].owner == "second-keeper", result.line()
+    assert result.error is None, result.line()
+    assert f"reconciled {row.trade_id[:10]} -> {MINED}" in result.events  # the fill, found under the lease
+    assert store.leases() == []  # given back after the cycle
     assert result.signals == 0 and len(store.trades()) == 1  # the dead keeper's bar stays decided
     assert assert_store_matches_chain(store, run.system) == [row.trade_id]
     store.close()

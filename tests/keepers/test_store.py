@@ -49,7 +49,7 @@ def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
     old.close()
 
     upgraded = Store.open(store_url)
-    assert upgraded.revision() == "0004"
+    assert upgraded.revision() == "0005"
     row = upgraded.trade("0x" + "ab" * 32)
     assert row.amount_in == 2**200 + 7 and row.bar_time == T0
     assert upgraded.bars("ETH", 86400)[0].close == 2000.0
@@ -127,11 +127,13 @@ def test_a_bar_is_decided_once(store):
     later = {**row, "bar_time": T0 + timedelta(days=1)}
     assert store.add_signals([SignalRow(**row), SignalRow(**later)]) == {("WETH", "macd")}  # T0 decided already
     assert len(store.signals("alice")) == 3
-    assert store.last_decided_bars("alice") == {  # decided, not yet acted on
-        ("WETH", "macd"): (T0 + timedelta(days=1), False), ("WBTC", "macd"): (T0, False)}
-    store.mark_signals_acted("alice")
-    assert store.last_decided_bars("alice") == {("WETH", "macd"): (T0 + timedelta(days=1), True),
-                                                ("WBTC", "macd"): (T0, True)}
+    assert store.last_decided_bars("alice") == {("WETH", "macd"): T0 + timedelta(days=1), ("WBTC", "macd"): T0}
+    assert len(store.unsettled_signals("alice")) == 3  # decided, not yet acted on
+    store.settle_signal("alice", "WETH", "macd", T0, "expired: not acted on before the next bar closed")
+    left = store.unsettled_signals("alice")  # one by one: the others are still open
+    assert [(s.asset, s.bar_time) for s in left] == [("WBTC", T0), ("WETH", T0 + timedelta(days=1))]
+    settled = next(s for s in store.signals("alice") if s.acted)
+    assert settled.outcome == "expired: not acted on before the next bar closed"
     assert store.signals("alice")[0].indicators == {"macd": 1.5, "signal": None}
 
 
