@@ -214,6 +214,18 @@ class RiskLimits(BaseModel):
     loss_pause: timedelta = Field(default=timedelta(days=2), gt=timedelta(0))
     max_failures: int | None = Field(default=3, gt=0)
 
+    def memory(self) -> tuple[timedelta, int]:
+        """How much trade history these rules can ever see: (a span before the newest
+        trade, a number of newest trades). An older trade never changes a lock: a
+        cooldown, window, pause or UTC day is shorter than the span, and a streak or run
+        of failures counts only the newest trades. A keeper restores this much, however
+        long the user's history."""
+        spans = [self.max_trades_window, self.loss_pause, timedelta(days=2)]  # a UTC day: now's and the one before
+        if self.cooldown is not None:
+            spans.append(self.cooldown)
+        counts = [self.max_losses or 0, self.max_failures or 0, self.max_trades or 0, 1]
+        return max(spans), max(counts)
+
     def rules(self) -> list[RiskRule]:
         """The rules these limits turn on, in the order their locks are reported."""
         rules: list[RiskRule] = []

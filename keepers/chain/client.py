@@ -22,6 +22,7 @@ from ape_ethereum.multicall.constants import (
     MULTICALL3_CONTRACT_TYPE,
 )
 from eth_abi import decode, encode
+from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector
 
 from keepers.base.errors import SentinelError
@@ -29,6 +30,16 @@ from keepers.base.retry import with_retries
 from keepers.chain.artifacts import AGGREGATOR_V3_ABI, npm_abi
 from keepers.chain.deployment import DeploymentRecord, is_live
 from keepers.chain.onchain import check_token_decimals
+from keepers.chain.oracle_rules import (
+    FEED_MALFORMED,
+    FEED_REVERTED,
+    FeedAnswer,
+    FeedRules,
+    OracleProblem,
+    SequencerAnswer,
+    feed_problem,
+    sequencer_problem,
+)
 from keepers.settings.network import NetworkSpec
 
 # Multicall3's block-time getter, which Ape's bundled Multicall3 ABI leaves out. Ape
@@ -78,31 +89,34 @@ class _Batch:
         self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [calls])).hex()
         self.output_types = [[output.canonical_type for output in abi.outputs] for abi in call.abis]
 
-    def __call__(self) -> list[tuple | None]:
-        """Each call's decoded outputs (a tuple), None where the call reverted."""
+    def __call__(self) -> list[tuple | Malformed | None]:
+        """Each call's decoded outputs (a tuple), None where the call reverted, MALFORMED
+        where its data does not decode as the ABI says."""
         # Straight to the provider: web3's middlewares add requests (chain id checks) per call.
         response = with_retries(lambda: chain.provider.web3.provider.make_request(
             "eth_call", [{"to": MULTICALL3_ADDRESS, "data": self.calldata}, "latest"]))
         if "error" in response:
             raise SentinelError(f"Multicall3 read failed: {response['error'].get('message', response['error'])}")
         results = decode(["(bool,bytes)[]"], bytes.fromhex(response["result"][2:]))[0]
-        return [decode(types, data) if success else None
+        return [_decoded(types, data) if success else None
                 for types, (success, data) in zip(self.output_types, results, strict=True)]
 
 
-@dataclass(frozen=True)
-class FeedAnswer:
-    """One feed's latest round as read on-chain."""
+def _decoded(types: list[str], data: bytes) -> tuple | Malformed:
+    """A call's outputs, or MALFORMED when its data is not what the ABI says (short,
+    oversized or out of range)."""
+    try:
+        values = decode(types, data, strict=True)
+    except (DecodingError, OverflowError):
+        return MALFORMED
+    return values if len(encode(types, values)) == len(data) else MALFORMED  # what the ABI says, not more
 
-    round_id: int
-    answer: int
-    updated_at: int
-    decimals: int
 
-    @property
-    def price(self) -> float:
-        """The answer in USD."""
-        return self.answer / 10**self.decimals
+class Malformed:
+    """The answer of a call whose data does not decode as its ABI says."""
+
+
+MALFORMED = Malformed()
 
 
 @dataclass(frozen=True)
@@ -110,7 +124,7 @@ class UserSnapshot:
     """What one multicall says about a user and their tokens at one block."""
 
     block_time: int
-    feeds: dict[str, FeedAnswer | None]  # None: the feed call reverted
+    feeds: dict[str, FeedAnswer | OracleProblem]  # the problem: the feed call reverted or was malformed
     balances: dict[str, int]
     enabled: bool
     max_slippage_bps: int
@@ -119,6 +133,7 @@ class UserSnapshot:
     max_per_trade: dict[str, int]
     paused: str | None  # "Executor" or "Vault" when one of them is paused (the Executor first)
     keeper_allowed: bool  # the client's keeper is on the Executor's allow-list (False without one)
+    sequencer: SequencerAnswer | None = None  # the L2 sequencer feed's round, where one is set
 
 
 @dataclass
@@ -133,6 +148,9 @@ class ChainClient:
     router: str = field(init=False)
     feed_contracts: dict[str, object] = field(init=False, default_factory=dict)
     feed_decimals: dict[str, int] = field(init=False, default_factory=dict)
+    feed_rules: dict[str, FeedRules] = field(init=False, default_factory=dict)  # the Executor's, per token
+    sequencer_feed: object | None = field(init=False, default=None)
+    sequencer_grace_seconds: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.executor = project.Executor.at(self.record.address_of("Executor"))
@@ -179,6 +197,12 @@ class ChainClient:
             feed = Contract(self.record.feeds[symbol], abi=npm_abi(AGGREGATOR_V3_ABI))
             self.feed_contracts[symbol] = feed
             self.feed_decimals[symbol] = feed.decimals()
+            config = self.executor.feedConfig(self.token(symbol))
+            self.feed_rules[symbol] = FeedRules(max_age_seconds=config.maxAge, decimals=config.feedDecimals,
+                                                min_answer=config.minAnswer, max_answer=config.maxAnswer)
+        sequencer_feed, self.sequencer_grace_seconds = self.executor.sequencer()
+        if int(sequencer_feed, 16) if isinstance(sequencer_feed, str) else sequencer_feed:
+            self.sequencer_feed = Contract(sequencer_feed, abi=npm_abi(AGGREGATOR_V3_ABI))
 
     def check_system(self) -> None:
         """Start-up cross-checks: the record matches the chain, tokens have code and the
@@ -197,6 +221,17 @@ class ChainClient:
                 "deploy with --keeper (after the hand-over it is scheduled: run deploy again once its delay has passed)"
             )
 
+    def feed_problem(self, symbol: str, snapshot: UserSnapshot) -> OracleProblem | None:
+        """Why the Executor would refuse ``symbol``'s price in ``snapshot`` (None: it takes it)."""
+        return feed_problem(snapshot.feeds[symbol], self.feed_rules[symbol], snapshot.block_time)
+
+    def sequencer_problem(self, snapshot: UserSnapshot) -> OracleProblem | None:
+        """Why the Executor would refuse every trade for the L2 sequencer (None: no sequencer
+        feed, or up for longer than its grace period)."""
+        if self.sequencer_feed is None:
+            return None
+        return sequencer_problem(snapshot.sequencer, self.sequencer_grace_seconds, snapshot.block_time)
+
     def snapshot(self, user: str, symbols: list[str]) -> UserSnapshot:
         """Block time, feeds, balances and limits of ``user``, and whether the Executor
         or the Vault is paused and whether the Executor still allows this keeper, in one
@@ -208,6 +243,8 @@ class ChainClient:
             for symbol in symbols:
                 call.add(self.feed_contracts[symbol].latestRoundData)
             for symbol in symbols:
+                call.add(self.feed_contracts[symbol].decimals)  # read again each time, as the Executor does
+            for symbol in symbols:
                 call.add(self.vault.balanceOf, user, self.token(symbol))
             call.add(self.executor.userLimits, user)
             for symbol in symbols:
@@ -215,20 +252,26 @@ class ChainClient:
             call.add(self.executor.paused)
             call.add(self.vault.paused)
             call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
+            if self.sequencer_feed is not None:
+                call.add(self.sequencer_feed.latestRoundData)
             self._batches[key] = _Batch(call)
         results = self._batches[key]()
+        sequencer = None
+        if self.sequencer_feed is not None:
+            *results, sequencer_round = results
+            sequencer = _readable(sequencer_round) or SequencerAnswer(sequencer_round[1], sequencer_round[2])
         count = len(symbols)
         rounds = results[1 : 1 + count]
-        balances = [result[0] for result in results[1 + count : 1 + 2 * count]]
-        enabled, max_slippage_bps, min_trade_interval, last_trade_at = results[1 + 2 * count][0][:4]
-        maxima = [result[0] for result in results[2 + 2 * count : 2 + 3 * count]]
+        decimals = results[1 + count : 1 + 2 * count]
+        balances = [result[0] for result in results[1 + 2 * count : 1 + 3 * count]]
+        enabled, max_slippage_bps, min_trade_interval, last_trade_at = results[1 + 3 * count][0][:4]
+        maxima = [result[0] for result in results[2 + 3 * count : 2 + 4 * count]]
         (executor_paused,), (vault_paused,), (keeper_allowed,) = results[-3:]
         feeds = {
-            symbol: None if round_data is None else FeedAnswer(
-                round_id=round_data[0], answer=round_data[1], updated_at=round_data[3],
-                decimals=self.feed_decimals[symbol],
+            symbol: _readable(round_data) or _readable(reported) or FeedAnswer(
+                round_id=round_data[0], answer=round_data[1], updated_at=round_data[3], decimals=reported[0],
             )
-            for symbol, round_data in zip(symbols, rounds, strict=True)
+            for symbol, round_data, reported in zip(symbols, rounds, decimals, strict=True)
         }
         return UserSnapshot(
             block_time=results[0][0],
@@ -241,4 +284,37 @@ class ChainClient:
             max_per_trade=dict(zip(symbols, maxima, strict=True)),
             paused="Executor" if executor_paused else "Vault" if vault_paused else None,
             keeper_allowed=keeper_allowed,
+            sequencer=sequencer,
         )
+
+
+ROUND_DATA_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
+
+
+def read_feed(feed_address: str) -> FeedAnswer | OracleProblem:
+    """One feed's ``latestRoundData`` and ``decimals``, decoded exactly as the cycle's
+    Multicall3 batch decodes them (outside a batch: two calls)."""
+    rounds = _call_decoded(feed_address, "latestRoundData()", ROUND_DATA_TYPES)
+    reported = _call_decoded(feed_address, "decimals()", ["uint8"])
+    return _readable(rounds) or _readable(reported) or FeedAnswer(
+        round_id=rounds[0], answer=rounds[1], updated_at=rounds[3], decimals=reported[0])
+
+
+def read_sequencer(feed_address: str) -> SequencerAnswer | OracleProblem:
+    """An L2 sequencer uptime feed's latest round, decoded as the cycle's batch decodes it."""
+    rounds = _call_decoded(feed_address, "latestRoundData()", ROUND_DATA_TYPES)
+    return _readable(rounds) or SequencerAnswer(rounds[1], rounds[2])
+
+
+def _call_decoded(address: str, signature: str, types: list[str]) -> tuple | Malformed | None:
+    selector = function_signature_to_4byte_selector(signature)
+    response = chain.provider.web3.provider.make_request("eth_call", [{"to": address, "data": "0x" + selector.hex()},
+                                                                      "latest"])
+    return None if "error" in response else _decoded(types, bytes.fromhex(response["result"][2:]))
+
+
+def _readable(result: tuple | Malformed | None) -> OracleProblem | None:
+    """Why a feed's call gave no answer, as the Executor names it (None: it answered)."""
+    if result is None:
+        return FEED_REVERTED
+    return FEED_MALFORMED if result is MALFORMED else None

@@ -66,7 +66,8 @@ class TransactionSender:
             raise PreflightReverted(error.message or "reverted without a reason") from None
         signed = self.account.sign_transaction(txn)
         if signed is None:
-            raise SentinelError(f"keeper_account: {self.account.address} did not sign; unlock it (see docs/operating.md)")
+            raise SentinelError(
+                f"keeper_account: {self.account.address} did not sign; unlock it (see docs/operating.md)")
         return SentTransaction(signed=signed, nonce=nonce)
 
     def broadcast(self, sent: SentTransaction) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 from ape_ethereum.multicall import Call
 
 from keepers.base.errors import SentinelError
-from keepers.chain.client import FeedAnswer
+from keepers.chain.oracle_rules import FeedAnswer
 from keepers.persistence.store import Store
 from strategies.data import DataError, PriceData, load_prices
 
@@ -31,32 +30,9 @@ PHASE_SHIFT = 64
 ROUND_BATCH = 200
 
 
-@dataclass(frozen=True)
-class ReadingProblem:
-    """Why an oracle answer cannot be used (the asset is not traded on it)."""
-
-    rule: str
-    reason: str
-
-
 def bar_start(timestamp: int, timeframe_seconds: int) -> datetime:
     """The start of the bar that ``timestamp`` (unix seconds) falls in."""
     return datetime.fromtimestamp(timestamp - timestamp % timeframe_seconds, UTC)
-
-
-def check_reading(answer: FeedAnswer | None, block_time: int, max_age_seconds: int) -> ReadingProblem | None:
-    """The same validity rules the Executor applies, so the keeper never trades on
-    (or records) a price the contract would refuse."""
-    if answer is None:
-        return ReadingProblem("oracle_invalid", "latestRoundData reverted")
-    if answer.answer <= 0:
-        return ReadingProblem("oracle_invalid", f"answer {answer.answer} is not a positive price")
-    if answer.round_id == 0 or answer.updated_at == 0 or answer.updated_at > block_time:
-        return ReadingProblem("oracle_invalid", f"round {answer.round_id} updated at {answer.updated_at} is invalid")
-    age = block_time - answer.updated_at
-    if age > max_age_seconds:
-        return ReadingProblem("oracle_stale", f"answer is {age} s old (limit {max_age_seconds} s)")
-    return None
 
 
 def record_readings(store: Store, readings: dict[str, FeedAnswer], timeframe_seconds: int) -> None:

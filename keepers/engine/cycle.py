@@ -19,9 +19,9 @@ from keepers.base.clock import now_utc, utc
 from keepers.base.units import to_base_units
 from keepers.chain.admin_ops import AdminWatch
 from keepers.chain.client import ChainClient, UserSnapshot
+from keepers.chain.oracle_rules import FeedAnswer
 from keepers.engine.bars import (
     bar_start,
-    check_reading,
     closed_closes,
     newest_closed_bars,
     record_readings,
@@ -159,11 +159,10 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     now = datetime.fromtimestamp(snapshot.block_time, UTC)
     result.block_time = now
     result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at
-                                for token, feed in snapshot.feeds.items() if feed is not None}
+                                for token, feed in snapshot.feeds.items() if isinstance(feed, FeedAnswer)}
     decimals = context.client.token_decimals
     result.balances = {token: amount / 10 ** decimals[token] for token, amount in snapshot.balances.items()}
-    quote_problem = check_reading(snapshot.feeds[context.quote], snapshot.block_time,
-                                  context.spec.quote.max_age_seconds)
+    quote_problem = context.client.feed_problem(context.quote, snapshot)
     prices = _usable_prices(user, context, snapshot, result, risk, now)
     book = portfolio(trades, (), now, quote=context.quote, decimals=decimals, balances=snapshot.balances,
                      prices_usd={**prices, context.quote: snapshot.feeds[context.quote].price}
@@ -174,8 +173,9 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
         _mark_value(book, result, risk, bar_start(snapshot.block_time, settings.timeframe_seconds))
     tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
     tokens = [token for token in tokens if token in prices]
+    sequencer = context.client.sequencer_problem(snapshot)
     halt = (quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}") if quote_problem \
-        else _halt(snapshot) or _admin_stop(user, context)
+        else (sequencer.rule, sequencer.reason) if sequencer else _halt(snapshot) or _admin_stop(user, context)
     if halt is not None:
         # Nothing is decided while no trade could go through, so the bar stays open for
         # a decision once the cause clears.
@@ -250,7 +250,7 @@ def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> 
     """Records every valid reading into its bar; blocks (and records) the invalid ones."""
     prices, readings = {}, {}
     for token in user.tokens:
-        problem = check_reading(snapshot.feeds[token], snapshot.block_time, context.spec.token(token).max_age_seconds)
+        problem = context.client.feed_problem(token, snapshot)
         if problem is not None:
             risk.block(token, problem.rule, problem.reason, now)
             result.blocks_by_rule[problem.rule] += 1

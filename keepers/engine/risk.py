@@ -44,7 +44,7 @@ class RiskManager:
 
     def _load(self) -> None:
         """Restores the evaluator (and the vault-value peak) from the store."""
-        trade_rows, lock_rows, clears, self.peak = self.store.risk_state(self.user_id)
+        trade_rows, lock_rows, clears, self.peak = self.store.risk_state(self.user_id, *self.limits.memory())
         trades = [
             TradeRecord(timestamp=row.timestamp, asset=row.asset, pnl_quote=row.pnl_quote, success=row.success)
             for row in trade_rows

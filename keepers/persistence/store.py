@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from alembic import command
@@ -255,16 +255,28 @@ class Store:
             return list(session.scalars(query.order_by(BarRow.bar_time)))
 
     # -------------------------------------------------------------------- risk
-    def risk_state(self, user_id: str) -> tuple[list[RiskTradeRow], list[LockRow], dict[str, datetime], float | None]:
-        """A user's risk trades (oldest first), locks (the global ones included), clears and
+    def risk_state(self, user_id: str, span: timedelta | None = None, newest: int = 1) -> tuple[
+            list[RiskTradeRow], list[LockRow], dict[str, datetime], float | None]:
+        """A user's risk trades (oldest first; with ``span``, only those the rules can still
+        see: within ``span`` of the newest one, and the ``newest`` newest, a bounded read
+        however long the history), locks (the global ones included), clears and
         vault-value peak, read together."""
+        by_time = (RiskTradeRow.timestamp.desc(), RiskTradeRow.id.desc())
+        mine = RiskTradeRow.user_id == user_id
         with self.session() as session:
-            trades = session.scalars(select(RiskTradeRow).where(RiskTradeRow.user_id == user_id)
-                                     .order_by(RiskTradeRow.timestamp, RiskTradeRow.id))
+            if span is None:
+                trades = list(session.scalars(select(RiskTradeRow).where(mine).order_by(
+                    RiskTradeRow.timestamp, RiskTradeRow.id)))
+            else:
+                last = list(session.scalars(select(RiskTradeRow).where(mine).order_by(*by_time).limit(newest)))
+                recent = [] if not last else list(session.scalars(
+                    select(RiskTradeRow).where(mine, RiskTradeRow.timestamp >= last[0].timestamp - span)))
+                trades = sorted({row.id: row for row in (*last, *recent)}.values(),
+                                key=lambda row: (row.timestamp, row.id))
             locks = session.scalars(select(LockRow).where(LockRow.user_id.in_([user_id, GLOBAL_USER])))
             clears = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
             peak = session.get(PeakRow, user_id)
-            return (list(trades), list(locks), {row.rule: row.cleared_at for row in clears},
+            return (trades, list(locks), {row.rule: row.cleared_at for row in clears},
                     None if peak is None else peak.peak_value_quote)
 
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    Index,
     Integer,
     String,
     TypeDecorator,
@@ -152,6 +153,8 @@ class RiskTradeRow(Base):
     """A trade as the risk rules see it (strategies.risk.TradeRecord)."""
 
     __tablename__ = "risk_trades"
+    # A keeper restores only the newest trades of a user (strategies.risk.RiskLimits.memory).
+    __table_args__ = (Index("ix_risk_trades_user_time", "user_id", "timestamp"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(40), index=True)

@@ -47,7 +47,8 @@ class KeeperProcess:
     def banner(self, what: str, network_label: str) -> str:
         """The line a process prints once it is ready: who signs, how many users, which store."""
         context = self.context
-        mode = "dry run, nothing is sent" if context.config.settings.dry_run else f"keeper {context.client.keeper.address}"
+        keeper = context.client.keeper
+        mode = "dry run, nothing is sent" if context.config.settings.dry_run else f"keeper {keeper.address}"
         return (f"{what} {context.keeper_id} on {network_label} ({mode}); {len(self.scheduler.users)} user(s), "
                 f"store {context.store.engine.url.render_as_string(hide_password=True)}")
 

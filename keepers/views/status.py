@@ -20,7 +20,6 @@ from keepers.base.clock import now_utc
 from keepers.chain.admin_ops import watch_deployment
 from keepers.chain.client import ChainClient
 from keepers.chain.deployment import DeploymentRecord
-from keepers.engine.bars import check_reading
 from keepers.engine.positions import portfolio
 from keepers.engine.risk import GLOBAL_KILL_SWITCH
 from keepers.engine.startup import user_address
@@ -70,8 +69,7 @@ def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: St
         line = UserStatus(user_id=user.id if user.enabled else f"{user.id} (disabled)")
         line.balances_text = ", ".join(
             f"{snapshot.balances[s] / 10 ** client.token_decimals[s]:,.6g} {s}" for s in symbols)
-        prices = {s: snapshot.feeds[s].price for s in symbols
-                  if check_reading(snapshot.feeds[s], snapshot.block_time, spec.token(s).max_age_seconds) is None}
+        prices = {s: snapshot.feeds[s].price for s in symbols if client.feed_problem(s, snapshot) is None}
         book = portfolio(store.trades(user.id, [MINED]), store.locks([user.id]),
                          datetime.fromtimestamp(snapshot.block_time, UTC), quote=quote,
                          decimals=client.token_decimals, balances=snapshot.balances, prices_usd=prices)

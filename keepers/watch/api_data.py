@@ -56,8 +56,9 @@ class StatusData:
         for user in self.config.users:
             cycle = last_cycles.get(user.id)
             # Locks end in chain time (a replay's), as `keeper status` shows them: at the last cycle's block.
-            book = portfolio(self.store.trades(user.id), [lock for lock in locks if lock.user_id in (user.id, GLOBAL_USER)],
-                             cycle.block_time if cycle is not None else None, quote=self.quote, decimals=self.decimals)
+            own_locks = [lock for lock in locks if lock.user_id in (user.id, GLOBAL_USER)]
+            book = portfolio(self.store.trades(user.id), own_locks, cycle.block_time if cycle is not None else None,
+                             quote=self.quote, decimals=self.decimals)
             result.append({
                 "id": user.id, "enabled": user.enabled, "tokens": user.tokens,
                 "vault_value_quote": cycle.vault_value_quote if cycle else None,

@@ -101,3 +101,34 @@ def test_every_stop_is_recorded_with_its_reason(store):
     events = store.risk_events("carol")
     assert [(e.asset, e.rule, e.reason, e.time) for e in events] == [
         ("LTC", "oracle_stale", "answer is 90001 s old (limit 90000 s)", T0)]
+
+
+def test_a_long_history_is_restored_in_part_and_the_rules_decide_as_with_all_of_it(store):
+    """The keeper restores only the trades the rules can still see (RiskLimits.memory):
+    a cycle's cost does not grow with the history, and no decision changes."""
+    limits = RiskProfile(cooldown=timedelta(hours=6), max_trades=5, max_trades_window=timedelta(days=3),
+                         max_daily_loss_quote=50.0, max_losses=3, loss_pause=timedelta(days=1), max_failures=2,
+                         kill_switch_drawdown=None)
+    risk = RiskManager(store, "alice", limits)
+    history = [TradeRecord(T0 + timedelta(hours=7 * n), ("WETH", "WBTC")[n % 2], None if n % 3 == 0 else
+                           (-20.0 if n % 4 else 15.0), success=n % 11 != 0) for n in range(600)]
+    for number, record in enumerate(history):
+        risk.record_trade(record, f"0x{number:064x}")
+    restored = RiskManager(store, "alice", limits)
+    span, newest = limits.memory()
+    assert len(restored.evaluator.trades) < 30 < len(history)
+    assert len(restored.evaluator.trades) >= newest
+    assert restored.evaluator.trades[0].timestamp >= history[-1].timestamp - span - timedelta(hours=7)
+    everything = risk.evaluator  # the first manager saw every trade
+    assert len(everything.trades) == len(history)
+    end = history[-1].timestamp
+    for hours in range(0, 80, 3):
+        for asset in ("WETH", "WBTC"):
+            for opening in (True, False):
+                now = end + timedelta(hours=hours)
+                expected = everything.blocking_lock(now, asset, opening)
+                decision = restored.can_trade(asset, opening, now)
+                assert decision.allowed == (expected is None)
+                assert decision.rule == (expected.rule if expected else ""), (now, asset, opening)
+    record = TradeRecord(end + timedelta(hours=5), "WETH", -30.0)
+    assert restored.record_trade(record, "0xnext") == everything.record(record)  # the same new locks

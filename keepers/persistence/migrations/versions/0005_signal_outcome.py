@@ -1,6 +1,7 @@
 """Every decision ends in a stored outcome: the trade it made, the rule that stopped it,
 why nothing was to be done, or that it expired (its keeper died and the next cycle came
-after the next bar closed). Signals are settled one by one.
+after the next bar closed). Signals are settled one by one. Risk trades get an index by
+user and time: a keeper restores only a user's newest ones.
 
 Revision ID: 0005
 Revises: 0004
@@ -20,8 +21,10 @@ def upgrade() -> None:
     # events are the record.
     with op.batch_alter_table("signals", schema=None) as batch_op:
         batch_op.add_column(sa.Column("outcome", sa.String(length=300), nullable=True))
+    op.create_index("ix_risk_trades_user_time", "risk_trades", ["user_id", "timestamp"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_risk_trades_user_time", table_name="risk_trades")
     with op.batch_alter_table("signals", schema=None) as batch_op:
         batch_op.drop_column("outcome")
