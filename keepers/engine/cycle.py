@@ -28,7 +28,7 @@ from keepers.engine.bars import (
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
-from keepers.engine.positions import Portfolio, portfolio
+from keepers.engine.positions import Portfolio, portfolio, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow
@@ -146,13 +146,9 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
 def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleResult, risk: RiskManager) -> None:
     store, settings = context.store, context.config.settings
     address = context.user_addresses[user.id]
-    trades = store.trades(user.id)
-    unfinished = [row for row in trades if row.status in UNFINISHED]
-    for row in unfinished:
+    for row in store.trades(user.id, UNFINISHED):  # a bounded read: the user's open rows only
         settled = context.journal.reconcile(row, risk)
         result.events.append(f"reconciled {row.trade_id[:10]} -> {settled.status}")
-    if unfinished:
-        trades = store.trades(user.id)
     symbols = [context.quote, *user.tokens]
     snapshot = context.client.snapshot(address, symbols)
     checkpoint("after_price_read")
@@ -164,7 +160,8 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
     result.balances = {token: amount / 10 ** decimals[token] for token, amount in snapshot.balances.items()}
     quote_problem = context.client.feed_problem(context.quote, snapshot)
     prices = _usable_prices(user, context, snapshot, result, risk, now)
-    book = portfolio(trades, (), now, quote=context.quote, decimals=decimals, balances=snapshot.balances,
+    book = portfolio(stored_sleeves(store, user.id), (), now, quote=context.quote, decimals=decimals,
+                     balances=snapshot.balances,
                      prices_usd={**prices, context.quote: snapshot.feeds[context.quote].price}
                      if quote_problem is None else {})
     held = book.sleeves

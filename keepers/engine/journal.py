@@ -37,7 +37,7 @@ from keepers.chain.trades import (
     trade_result,
 )
 from keepers.engine.checkpoints import checkpoint
-from keepers.engine.positions import sleeves
+from keepers.engine.positions import position_row, sleeves, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import (
@@ -50,7 +50,7 @@ from keepers.persistence.tables import (
     SKIPPED,
     TradeRow,
 )
-from strategies.engine import BUY
+from strategies.engine import BUY, Sleeve
 from strategies.risk import TradeRecord
 
 # How far back a start looks for mined trades a reorg may have dropped: Ethereum
@@ -198,8 +198,12 @@ class Journal:
         another transaction or block (the row follows the event)."""
         receipt = find_trade_receipt(self.client.executor, bytes.fromhex(row.trade_id[2:]), self._search_from())
         if receipt is None:
-            return self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=(
+            dropped = self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=(
                 f"reorg: block {row.block_number} left the chain and trade id is unused"))
+            held = sleeves(self.store.trades(row.user_id, [MINED]), self.client.token_decimals[self.quote_symbol])
+            self.store.rebuild_positions(row.user_id, [position_row(row.user_id, asset, strategy, sleeve)
+                                                        for (asset, strategy), sleeve in held.items()])
+            return dropped
         if (str(receipt.txn_hash), receipt.block_number) != (row.tx_hash, row.block_number):
             return self._settle(row, receipt, risk)
         return row
@@ -215,14 +219,17 @@ class Journal:
             risk.record_trade(TradeRecord(when, row.asset, None, success=False), row.trade_id)
             return settled
         result = trade_result(self.client.executor, receipt, bytes.fromhex(row.trade_id[2:]))
-        pnl = None
-        if row.side != BUY:
-            sleeve = sleeves(self.store.trades(row.user_id, [MINED]), self.client.token_decimals[self.quote_symbol])
-            held = sleeve.get((row.asset, row.strategy))
-            quote_units = result.amount_out / 10 ** self.client.token_decimals[self.quote_symbol]
-            pnl = held.sell(result.amount_in, quote_units) if held else quote_units
-        settled = self.store.update_trade(
-            row.trade_id, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
+        quote_decimals = self.client.token_decimals[self.quote_symbol]
+        held = stored_sleeves(self.store, row.user_id).get((row.asset, row.strategy), Sleeve())
+        if row.side == BUY:
+            pnl = None
+            held.buy(result.amount_out, result.amount_in / 10**quote_decimals)
+        else:
+            pnl = held.sell(result.amount_in, result.amount_out / 10**quote_decimals)
+        # The sleeve books a trade once: a row mined already (an event that moved) keeps it as it is.
+        position = None if row.status == MINED else position_row(row.user_id, row.asset, row.strategy, held)
+        settled = self.store.settle_trade(
+            row.trade_id, position, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
             price_in=result.price_in, price_out=result.price_out, revert_reason=None, **common)
         risk.record_trade(TradeRecord(when, row.asset, pnl, success=True), row.trade_id)
         return settled

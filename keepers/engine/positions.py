@@ -1,8 +1,11 @@
-"""Positions, realised profit and the portfolio view, from the store's mined trades.
+"""Positions, realised profit and the portfolio view.
 
 Each (asset, strategy) of a user is a sleeve (strategies.engine.Sleeve, the same the
 user backtest keeps): a BUY spends quote tokens on the asset, a SELL sells what that
-sleeve bought (never the user's own deposits of the asset) at average cost.
+sleeve bought (never the user's own deposits of the asset) at average cost. The store
+keeps each sleeve as a row, written in the same transaction that records one of its
+trades mined (``position_row``), so a cycle reads a few rows however long the history;
+``sleeves`` recomputes them from the mined trades (a reorg, the migration, the tests).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from keepers.persistence.tables import MINED, LockRow, TradeRow
+from keepers.persistence.store import Store
+from keepers.persistence.tables import MINED, LockRow, PositionRow, TradeRow
 from strategies.engine import BUY, Sleeve
 
 
@@ -30,6 +34,18 @@ def sleeves(trades: Iterable[TradeRow], quote_decimals: int) -> dict[tuple[str, 
         if trade.status == MINED and trade.amount_out is not None:
             apply_trade(result.setdefault((trade.asset, trade.strategy), Sleeve()), trade, quote_decimals)
     return result
+
+
+def stored_sleeves(store: Store, user_id: str) -> dict[tuple[str, str], Sleeve]:
+    """The user's sleeves as the store keeps them."""
+    return {(row.asset, row.strategy): Sleeve(row.tokens, row.cost_quote, row.realised_quote)
+            for row in store.positions(user_id)}
+
+
+def position_row(user_id: str, asset: str, strategy: str, sleeve: Sleeve) -> PositionRow:
+    """A sleeve as the store keeps it."""
+    return PositionRow(user_id=user_id, asset=asset, strategy=strategy, tokens=sleeve.tokens,
+                       cost_quote=sleeve.cost_quote, realised_quote=sleeve.realised_quote)
 
 
 def value_quote(amounts: Mapping[str, int], prices_usd: Mapping[str, float], decimals: Mapping[str, int],
@@ -58,12 +74,12 @@ class Portfolio:
         return {key: sleeve for key, sleeve in self.sleeves.items() if sleeve.tokens > 0}
 
 
-def portfolio(trades: Iterable[TradeRow], locks: Iterable[LockRow], at: datetime | None, *, quote: str,
+def portfolio(held: Mapping[tuple[str, str], Sleeve], locks: Iterable[LockRow], at: datetime | None, *, quote: str,
               decimals: Mapping[str, int], balances: Mapping[str, int] | None = None,
               prices_usd: Mapping[str, float] | None = None) -> Portfolio:
-    """The portfolio of one user's trades at chain time ``at`` (None: every lock counts).
+    """The portfolio of one user's sleeves at chain time ``at`` (None: every lock counts).
     ``prices_usd`` holds only valid oracle prices; value and open PnL need the quote's."""
-    held = sleeves(trades, decimals[quote])
+    held = dict(held)
     result = Portfolio(sleeves=held, realised_pnl_quote=sum(sleeve.realised_quote for sleeve in held.values()),
                        locks=[lock for lock in locks if lock.until is None or at is None or lock.until > at])
     prices = dict(prices_usd or {})

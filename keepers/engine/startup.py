@@ -28,6 +28,7 @@ from keepers.chain.sender import TransactionSender
 from keepers.engine.bars import backfill_bars, backfill_from_rounds
 from keepers.engine.cycle import KeeperContext
 from keepers.engine.journal import REORG_DEPTH_BLOCKS, Journal
+from keepers.engine.positions import position_row, sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import DROPPED, MINED, UNFINISHED
@@ -92,6 +93,12 @@ def _reconcile_user(context: KeeperContext, user: UserConfig, report: Callable[[
     store, journal = context.store, context.journal
     oldest_unsettled_block = chain.blocks.head.number - REORG_DEPTH_BLOCKS
     risk = RiskManager(store, user.id, user.risk)
+    mined = store.trades(user.id, [MINED])
+    if mined and not store.positions(user.id):  # a store from before revision 0005: built once
+        held = sleeves(mined, context.client.token_decimals[context.quote])
+        store.rebuild_positions(user.id, [position_row(user.id, asset, strategy, sleeve)
+                                          for (asset, strategy), sleeve in held.items()])
+        report(f"{user.id}: positions built from {len(mined)} mined trade(s)")
     for row in store.trades(user.id, [*UNFINISHED, MINED, DROPPED]):
         if row.status == MINED:
             if row.block_number < oldest_unsettled_block:

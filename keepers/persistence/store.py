@@ -44,6 +44,7 @@ from keepers.persistence.tables import (
     LeaseRow,
     LockRow,
     PeakRow,
+    PositionRow,
     RiskEventRow,
     RiskTradeRow,
     SignalRow,
@@ -120,6 +121,33 @@ class Store:
             if len(rows) != 1:
                 raise KeyError(f"no trade {trade_id}")
             return rows[0]
+
+    def settle_trade(self, trade_id: str, position: PositionRow | None = None, **fields: Any) -> TradeRow:
+        """``update_trade`` and, for a trade mined now, its sleeve's new position, in one
+        transaction: the position never misses or doubles a trade, whatever crashes."""
+        fields["updated_at"] = now_utc()
+        with self.session() as session:
+            rows = list(session.scalars(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields)
+                                        .returning(TradeRow)))
+            if len(rows) != 1:
+                raise KeyError(f"no trade {trade_id}")
+            if position is not None:
+                position.updated_at = fields["updated_at"]
+                session.merge(position)
+            return rows[0]
+
+    def positions(self, user_id: str) -> list[PositionRow]:
+        """The user's sleeves as their mined trades left them (a few rows, whatever the history)."""
+        with self.session() as session:
+            return list(session.scalars(select(PositionRow).where(PositionRow.user_id == user_id)))
+
+    def rebuild_positions(self, user_id: str, positions: Sequence[PositionRow]) -> None:
+        """Replaces the user's sleeves (after a reorg took a mined trade off the chain)."""
+        with self.session() as session:
+            session.execute(delete(PositionRow).where(PositionRow.user_id == user_id))
+            for position in positions:
+                position.updated_at = now_utc()
+                session.add(position)
 
     def trade(self, trade_id: str) -> TradeRow | None:
         """One trade by id."""

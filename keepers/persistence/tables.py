@@ -72,6 +72,8 @@ class TradeRow(Base):
     """One trade decision through its write-ahead states (intent -> sent -> final)."""
 
     __tablename__ = "trades"
+    # A cycle reads only a user's unfinished rows: found by index, whatever the history.
+    __table_args__ = (Index("ix_trades_user_status", "user_id", "status"),)
 
     trade_id: Mapped[str] = mapped_column(String(66), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -146,6 +148,21 @@ class BarRow(Base):
     close: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16))
     round_id: Mapped[int | None] = mapped_column(BigInt)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PositionRow(Base):
+    """One sleeve of a user (an asset and the strategy that trades it), kept as each of
+    its trades is mined: a cycle reads these few rows, not the whole trade history."""
+
+    __tablename__ = "positions"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(16), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInt)  # base units of the asset
+    cost_quote: Mapped[float] = mapped_column(Float)
+    realised_quote: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -20,11 +20,11 @@ from keepers.base.clock import now_utc
 from keepers.chain.admin_ops import watch_deployment
 from keepers.chain.client import ChainClient
 from keepers.chain.deployment import DeploymentRecord
-from keepers.engine.positions import portfolio
+from keepers.engine.positions import portfolio, stored_sleeves
 from keepers.engine.risk import GLOBAL_KILL_SWITCH
 from keepers.engine.startup import user_address
 from keepers.persistence.store import Store
-from keepers.persistence.tables import GLOBAL_USER, MINED, HeartbeatRow
+from keepers.persistence.tables import GLOBAL_USER, HeartbeatRow
 from keepers.settings.keeper import KeeperConfig, KeeperSettings, UserConfig
 from keepers.settings.network import NetworkSpec
 
@@ -70,7 +70,7 @@ def keeper_status(config: KeeperConfig, users: tuple[UserConfig, ...], store: St
         line.balances_text = ", ".join(
             f"{snapshot.balances[s] / 10 ** client.token_decimals[s]:,.6g} {s}" for s in symbols)
         prices = {s: snapshot.feeds[s].price for s in symbols if client.feed_problem(s, snapshot) is None}
-        book = portfolio(store.trades(user.id, [MINED]), store.locks([user.id]),
+        book = portfolio(stored_sleeves(store, user.id), store.locks([user.id]),
                          datetime.fromtimestamp(snapshot.block_time, UTC), quote=quote,
                          decimals=client.token_decimals, balances=snapshot.balances, prices_usd=prices)
         line.positions_text = ", ".join(

@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from keepers.engine.cycle import CycleResult
-from keepers.engine.positions import portfolio
+from keepers.engine.positions import portfolio, stored_sleeves
 from keepers.persistence.store import Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, TradeRow
 from keepers.settings.keeper import KeeperConfig
@@ -57,7 +57,8 @@ class StatusData:
             cycle = last_cycles.get(user.id)
             # Locks end in chain time (a replay's), as `keeper status` shows them: at the last cycle's block.
             own_locks = [lock for lock in locks if lock.user_id in (user.id, GLOBAL_USER)]
-            book = portfolio(self.store.trades(user.id), own_locks, cycle.block_time if cycle is not None else None,
+            book = portfolio(stored_sleeves(self.store, user.id), own_locks,
+                             cycle.block_time if cycle is not None else None,
                              quote=self.quote, decimals=self.decimals)
             result.append({
                 "id": user.id, "enabled": user.enabled, "tokens": user.tokens,

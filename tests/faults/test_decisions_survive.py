@@ -49,11 +49,14 @@ def test_a_start_while_another_keeper_has_stored_sent__leaves_its_trade_alone(ru
 
 
 def test_a_dropped_row_whose_trade_id_executed_after_all_follows_the_chain(run):
-    keeper, store, _ = run.start(keeper_id="faults-keeper")
-    (result,) = keeper.run_once()
+    code, output = run.run_keeper("--once", env={"SENTINEL_CRASH_AT": "after_broadcast",
+                                                 "SENTINEL_KEEPER_ID": "faults-keeper"})
+    assert code == -signal.SIGKILL, output  # the trade is on the chain, its row still says sent
+    store = run.open_store()
     (row,) = store.trades()
-    assert row.status == MINED, result.line()
-    store.update_trade(row.trade_id, status=DROPPED, revert_reason="given up by a keeper that lost the race")
+    assert row.status == SENT
+    # What a racing reconcile did before this fix: gave the row up while its transaction flew.
+    store.update_trade(row.trade_id, status=DROPPED, revert_reason="the node does not know the transaction")
     _, store_again, lines = run.start(keeper_id="faults-keeper")
     (revisited,) = store_again.trades()
     assert revisited.status == MINED and revisited.tx_hash == row.tx_hash, lines

@@ -25,6 +25,7 @@ from keepers.chain.deployment import DeploymentRecord
 from keepers.deploy.deployer import deploy
 from keepers.deploy.funding import fund_users
 from keepers.engine.bars import bar_start
+from keepers.engine.positions import sleeves, stored_sleeves
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, UNFINISHED
 from keepers.replay.driver import MarketDriver, deploy_market_driver
@@ -221,6 +222,9 @@ def assert_store_matches_chain(store: Store, system: LocalSystem) -> list[str]:
         assert (row.tx_hash, row.block_number) == (log.tx_hash, log.block_number), "row and event disagree"
     mined_without_event = {row.trade_id for row in rows if row.status == MINED} - set(ids)
     assert not mined_without_event, f"rows say mined without a TradeExecuted: {mined_without_event}"
+    for user_id in {row.user_id for row in rows}:  # the positions kept as trades were mined
+        recomputed = sleeves([row for row in rows if row.user_id == user_id], system.spec.quote.decimals)
+        assert stored_sleeves(store, user_id) == recomputed, f"{user_id}'s positions differ from its mined trades"
     return ids
 
 
