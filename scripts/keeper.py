@@ -86,7 +86,8 @@ def _running_options(function):
         click.option("--backfill", "backfill_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Price file (backtester format) whose bars seed the strategies' history."),
         click.option("--metrics-port", type=int, default=None,
-                     help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (overrides metrics_port; 0: any free port)."),
+                     help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics "
+                          "(overrides metrics_port; 0: any free port)."),
         click.option("--api", is_flag=False, flag_value=DEFAULT_API, default=None, metavar="[HOST:PORT]",
                      help=f"Serve the read-only status API and page (default address {DEFAULT_API}; overrides api)."),
     ]):
@@ -231,11 +232,8 @@ def _steering(function):
 @click.option("--reason", default="engaged by hand", show_default=True, help="Why (stored with the lock).")
 def _kill(ecosystem, network, config_file, store_url, network_config, deployments_dir, user_ids, all_users, reason):
     """Stop trading for a user, or for every user, until a person resumes it."""
-    config = _config(config_file, store_url=store_url)
-    now = datetime.fromtimestamp(chain.blocks.head.timestamp, UTC)
-    users = _users(config, user_ids) if user_ids else ()
-    for line in _with_store(config, lambda store: kill(store, users, reason, now, every_user=all_users)):
-        click.echo(line)
+    _steer(config_file, store_url, user_ids,
+           lambda store, users, now: kill(store, users, reason, now, every_user=all_users))
 
 
 @_keeper_command("Clear a kill switch or another rule's locks (a person's decision)")
@@ -243,10 +241,16 @@ def _kill(ecosystem, network, config_file, store_url, network_config, deployment
 @click.option("--rule", default=None, help="The rule whose locks to clear (default: the kill switch).")
 def _resume(ecosystem, network, config_file, store_url, network_config, deployments_dir, user_ids, all_users, rule):
     """Lift the locks of ``--rule`` (default: the kill switch) for a user, or the global kill switch."""
+    _steer(config_file, store_url, user_ids,
+           lambda store, users, now: resume(store, users, rule, now, every_user=all_users))
+
+
+def _steer(config_file, store_url, user_ids, act) -> None:
+    """A person's action on the users' locks, at the chain's time; one line per target."""
     config = _config(config_file, store_url=store_url)
     now = datetime.fromtimestamp(chain.blocks.head.timestamp, UTC)
     users = _users(config, user_ids) if user_ids else ()
-    for line in _with_store(config, lambda store: resume(store, users, rule, now, every_user=all_users)):
+    for line in _with_store(config, lambda store: act(store, users, now)):
         click.echo(line)
 
 

@@ -228,7 +228,7 @@ class Journal:
             pnl = held.sell(result.amount_in, result.amount_out / 10**quote_decimals)
         # The sleeve books a trade once: a row mined already (an event that moved) keeps it as it is.
         position = None if row.status == MINED else position_row(row.user_id, row.asset, row.strategy, held)
-        settled = self.store.settle_trade(
+        settled = self.store.update_trade(
             row.trade_id, position, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
             price_in=result.price_in, price_out=result.price_out, revert_reason=None, **common)
         risk.record_trade(TradeRecord(when, row.asset, pnl, success=True), row.trade_id)

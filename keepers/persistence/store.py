@@ -111,20 +111,11 @@ class Store:
             return False
         return True
 
-    def update_trade(self, trade_id: str, **fields: Any) -> TradeRow:
-        """Sets fields of one trade (status, tx hash, results) in its own transaction;
-        returns the row as written (UPDATE ... RETURNING: no second read)."""
-        fields["updated_at"] = now_utc()
-        with self.session() as session:
-            rows = list(session.scalars(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields)
-                                        .returning(TradeRow)))
-            if len(rows) != 1:
-                raise KeyError(f"no trade {trade_id}")
-            return rows[0]
-
-    def settle_trade(self, trade_id: str, position: PositionRow | None = None, **fields: Any) -> TradeRow:
-        """``update_trade`` and, for a trade mined now, its sleeve's new position, in one
-        transaction: the position never misses or doubles a trade, whatever crashes."""
+    def update_trade(self, trade_id: str, position: PositionRow | None = None, **fields: Any) -> TradeRow:
+        """Sets fields of one trade (status, tx hash, results) and, for a trade mined now,
+        its sleeve's new ``position``, in one transaction (the position never misses or
+        doubles a trade, whatever crashes); returns the row as written (UPDATE ...
+        RETURNING: no second read)."""
         fields["updated_at"] = now_utc()
         with self.session() as session:
             rows = list(session.scalars(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields)

@@ -78,6 +78,15 @@ def feed_case(case: str, feed, executor, token, owner, project, base: int, now: 
     return faulty
 
 
+@pytest.fixture
+def clock(chain, feeds, owner) -> tuple[int, int]:
+    """Both feeds answer afresh at ``base``; verdicts are taken at ``now`` = base + 300."""
+    base = chain.blocks.head.timestamp
+    for feed in (feeds["USDC"], feeds["WETH"]):
+        feed.updateRoundData(ROUND, feed.latestAnswer(), base, base, sender=owner)
+    return base, base + 300
+
+
 FEED_CASES = ["fresh", "stale", "exactly-max-age", "zero-answer", "negative-answer", "future", "round-0",
               "updated-at-0", "pinned-min", "pinned-max", "inside-bounds", "decimals-changed", "reverts", "short",
               "oversized", "round-id-out-of-range"]
@@ -86,12 +95,9 @@ FEED_CASES = ["fresh", "stale", "exactly-max-age", "zero-answer", "negative-answ
 @pytest.mark.parametrize("side", ["tokenIn", "tokenOut"])
 @pytest.mark.parametrize("case", FEED_CASES)
 def test_each_feed_case_gets_the_same_verdict_from_the_keeper_and_the_executor(
-    chain, executor, feeds, usdc, weth, owner, project, side, case
+    chain, executor, feeds, usdc, weth, owner, project, clock, side, case
 ):
-    base = chain.blocks.head.timestamp
-    now = base + 300
-    for other in (feeds["USDC"], feeds["WETH"]):
-        other.updateRoundData(ROUND, other.latestAnswer(), base, base, sender=owner)
+    base, now = clock
     token, feed = (usdc, feeds["USDC"]) if side == "tokenIn" else (weth, feeds["WETH"])
     feed_case(case, feed, executor, token, owner, project, base, now)
     expected = contract_verdict(chain, executor, usdc, weth, now)
@@ -105,12 +111,9 @@ def test_each_feed_case_gets_the_same_verdict_from_the_keeper_and_the_executor(
 @pytest.mark.parametrize("case", ["up", "down", "started-at-0", "grace-period", "grace-over", "started-in-future",
                                   "reverts"])
 def test_each_sequencer_case_gets_the_same_verdict_from_the_keeper_and_the_executor(
-    chain, executor, feeds, usdc, weth, owner, project, make_feed, case
+    chain, executor, usdc, weth, owner, project, make_feed, clock, case
 ):
-    base = chain.blocks.head.timestamp
-    now = base + 300
-    for other in (feeds["USDC"], feeds["WETH"]):
-        other.updateRoundData(ROUND, other.latestAnswer(), base, base, sender=owner)
+    base, now = clock
     if case == "reverts":
         sequencer = owner.deploy(project.MockFaultyFeed)
         sequencer.setFault(FAULT_REVERTS, sender=owner)

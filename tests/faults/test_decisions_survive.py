@@ -48,11 +48,16 @@ def test_a_start_while_another_keeper_has_stored_sent__leaves_its_trade_alone(ru
     store_again.close()
 
 
-def test_a_dropped_row_whose_trade_id_executed_after_all_follows_the_chain(run):
-    code, output = run.run_keeper("--once", env={"SENTINEL_CRASH_AT": "after_broadcast",
+def killed_at(run, checkpoint: str):
+    """`ape run keeper --once` SIGKILLed at ``checkpoint``; the run's store, opened."""
+    code, output = run.run_keeper("--once", env={"SENTINEL_CRASH_AT": checkpoint,
                                                  "SENTINEL_KEEPER_ID": "faults-keeper"})
-    assert code == -signal.SIGKILL, output  # the trade is on the chain, its row still says sent
-    store = run.open_store()
+    assert code == -signal.SIGKILL, output
+    return run.open_store()
+
+
+def test_a_dropped_row_whose_trade_id_executed_after_all_follows_the_chain(run):
+    store = killed_at(run, "after_broadcast")  # the trade is on the chain, its row still says sent
     (row,) = store.trades()
     assert row.status == SENT
     # What a racing reconcile did before this fix: gave the row up while its transaction flew.
@@ -67,10 +72,7 @@ def test_a_dropped_row_whose_trade_id_executed_after_all_follows_the_chain(run):
 
 
 def test_a_decision_its_keeper_died_on_expires_with_its_reason_once_the_next_bar_closed(run):
-    code, output = run.run_keeper("--once", env={"SENTINEL_CRASH_AT": "after_risk_check",
-                                                 "SENTINEL_KEEPER_ID": "faults-keeper"})
-    assert code == -signal.SIGKILL, output
-    store = run.open_store()
+    store = killed_at(run, "after_risk_check")
     open_decision = next(s for s in store.unsettled_signals("bob") if s.action == "BUY")  # the one it died on
     run.system.next_bar()  # the keeper stays down for a whole bar
     keeper, store_after, _ = run.start(keeper_id="faults-keeper")
