@@ -193,10 +193,10 @@ def test_remove_feed__by_guardian(executor, guardian, weth, usdc):
         executor.quote(usdc, weth, units(1, 6))
 
 
-def test_remove_feed__not_set__reverts(executor, owner, make_token):
+def test_remove_feed__not_set__reverts(executor, owner, guardian, make_token):
     token = make_token("NEW", 18)
     with reverts_with(executor.ExecutorFeedNotSet, token=token):
-        executor.removeFeed(token, sender=owner)
+        executor.removeFeed(token, sender=guardian)
 
 
 def test_remove_feed__outsider__reverts(executor, outsider, weth):
