@@ -11,7 +11,7 @@ from keepers.cli import (
     network_config_option,
     user_errors,
 )
-from keepers.deployer import check_can_pay, check_network_spec, deploy
+from keepers.deployer import check_can_pay, check_network_spec, check_roles, deploy
 from keepers.deployment import record_path
 from keepers.network_config import parse_address
 
@@ -33,6 +33,7 @@ def cli(ecosystem, network, account_choice, keeper_choices, fresh, yes, network_
     deployer = resolve_account(account_choice, role="deployer", local=local)
     keepers = [_keeper_address(choice, spec.keeper, local) for choice in keeper_choices or (None,)]
     guardian = spec.guardian or (resolve_account(None, role="guardian", local=True).address if local else None)
+    check_roles(spec, deployer, guardian)
     check_can_pay(deployer)
     if not local and not yes:
         click.confirm(f"Deploy to {ecosystem.name}:{network.name} from {deployer.address}?", abort=True)
