@@ -153,16 +153,7 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
         if (!_routers[router]) revert ExecutorRouterNotAllowed(router);
         if (_usedTradeIds[tradeId]) revert ExecutorTradeIdUsed(tradeId);
         if (amountIn == 0) revert ExecutorZeroAmount();
-        UserLimits memory limits = _userLimits[user];
-        if (!limits.enabled) revert ExecutorUserNotEnabled(user);
-        uint256 limit = _maxAmountPerTrade[user][tokenIn];
-        if (amountIn > limit) revert ExecutorAmountAboveUserLimit(user, tokenIn, amountIn, limit);
-        if (tokenOut != QUOTE_TOKEN && !_buyAllowed[user][tokenOut]) revert ExecutorBuyNotAllowed(user, tokenOut);
-        if (limits.minTradeInterval != 0) {
-            uint256 nextTradeAt = uint256(limits.lastTradeAt) + limits.minTradeInterval;
-            if (block.timestamp < nextTradeAt) revert ExecutorTradeTooSoon(user, nextTradeAt);
-            _userLimits[user].lastTradeAt = uint64(block.timestamp);
-        }
+        UserLimits memory limits = _checkUserLimits(user, tokenIn, tokenOut, amountIn);
 
         OracleQuote memory prices = _quote(tokenIn, tokenOut, amountIn, limits.maxOracleAge);
         if (prices.valueUsd < limits.minTradeValueUsd) {
@@ -343,6 +334,24 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     }
 
     // --------------------------------------------------------------- internal
+    /// @dev The user's own checks: opt-in, per-trade maximum, buy allow-list, trade interval
+    ///      (whose last trade time it records).
+    function _checkUserLimits(address user, address tokenIn, address tokenOut, uint256 amountIn)
+        private
+        returns (UserLimits memory limits)
+    {
+        limits = _userLimits[user];
+        if (!limits.enabled) revert ExecutorUserNotEnabled(user);
+        uint256 limit = _maxAmountPerTrade[user][tokenIn];
+        if (amountIn > limit) revert ExecutorAmountAboveUserLimit(user, tokenIn, amountIn, limit);
+        if (tokenOut != QUOTE_TOKEN && !_buyAllowed[user][tokenOut]) revert ExecutorBuyNotAllowed(user, tokenOut);
+        if (limits.minTradeInterval != 0) {
+            uint256 nextTradeAt = uint256(limits.lastTradeAt) + limits.minTradeInterval;
+            if (block.timestamp < nextTradeAt) revert ExecutorTradeTooSoon(user, nextTradeAt);
+            _userLimits[user].lastTradeAt = uint64(block.timestamp);
+        }
+    }
+
     function _floor(uint256 oracleAmountOut, uint16 maxSlippageBps) private pure returns (uint256) {
         return Math.mulDiv(oracleAmountOut, MAX_BPS - maxSlippageBps, MAX_BPS, Math.Rounding.Ceil);
     }

@@ -28,6 +28,8 @@ abstract contract SentinelManaged is AccessManaged {
     /// @param newAuthority The new AccessManager (must have code).
     function setAuthority(address newAuthority) public override {
         address manager = authority();
+        // Only `immediate` matters: for the manager itself the delay is always zero.
+        // slither-disable-next-line unused-return
         (bool viaExecute,) = IAccessManager(manager).canCall(manager, address(this), msg.sig);
         if (viaExecute) revert SentinelManagedSetAuthorityViaExecute(newAuthority);
         super.setAuthority(newAuthority);

@@ -6,10 +6,7 @@ market through deposits, withdrawals, keeper trades, donations, sweeps, feed upd
 changes, outsiders' attempts, and a governor's delayed admin operations (scheduled,
 cancelled by the guardian, executed once their delay has passed, refused when called at
 once). Each trade's loss against the oracle counts in the user's daily loss budget (one
-user has a small one). Users also change their buy allow-list, minimum trade value and
-maximum oracle age; a rebasing token (REB, deposit and withdraw only) rebases up and down,
-and its withdrawals in shortfall pay pro rata. Python keeps the expected ledger; after
-every step:
+user has a small one). Python keeps the expected ledger; after every step:
 
 - per token, the users' balances add up to ``vault.accountedTotal`` which is at most what
   the vault holds, and every balance and the surplus equal the model;
@@ -18,9 +15,7 @@ every step:
   to them, is at least the oracle floor then;
 - donations credit no one; only a never-listed token can be swept; keeper and outsider
   wallets never grow; the vault leaves no allowance behind;
-- an admin operation takes effect only through the schedule, after its delay;
-- REB's balances add up to its accounted total; a withdrawal of it pays
-  amount * held / accounted when the vault is short, and deposits stop while it is.
+- an admin operation takes effect only through the schedule, after its delay.
 
 Every transaction's outcome is predicted before it is sent, including the reason of a
 revert (any of the checks that fail), and compared with the chain.
@@ -61,8 +56,7 @@ from keepers.uniswap import uniswap_v2_container
 SYMBOLS = ("WETH", "WBTC", "USDC")
 QUOTE = "USDC"  # the Executor's quote token: keepers may buy it for every user
 STRAY = "STRAY"  # a token never listed, only donated: the one sweep can take
-ODD = "REB"  # a listed rebasing token: deposits, withdrawals and rebases only (no feed, no pool)
-DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6, STRAY: 18, ODD: 18}
+DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6, STRAY: 18}
 USERS = ("alice", "bob", "carol")
 MAX_BPS = 10_000
 MAX_USER_SLIPPAGE_BPS = 1_000
@@ -110,14 +104,7 @@ SEED_DEPOSITS = {
     "carol": {"WETH": 1, "WBTC": 0.05, "USDC": 2_000},
 }
 # Largest single deposit, donation or per-trade maximum a step draws (whole tokens).
-AMOUNT_CAP = {"WETH": 40, "WBTC": 2, "USDC": 100_000, STRAY: 40, ODD: 40}
-MAX_FEED_AGE = 7 * 24 * 3600
-# Units a MockRebasingToken transfer may lose to rounding (its shares round down; up to
-# 1 + scale, and the rebases here keep the scale below 2).
-ODD_ROUNDING = 3
-# What users may set as their own minimum trade value (USD, 18 decimals) and oracle age (s).
-MIN_TRADE_VALUES = (0, units(1, 18), units(500, 18), units(10**6, 18))
-ORACLE_AGES = (0, 60, 600, MAX_AGE, MAX_FEED_AGE, MAX_FEED_AGE + 1)
+AMOUNT_CAP = {"WETH": 40, "WBTC": 2, "USDC": 100_000, STRAY: 40}
 
 MACHINE_SETTINGS = settings(
     max_examples=50,
@@ -320,10 +307,6 @@ class CustodyMachine(RuleBasedStateMachine):
             (user, symbol): base_units(symbol, USER_LIMITS[user][1][symbol]) for user in USERS for symbol in SYMBOLS
         }
         self.paused = {"vault": False, "executor": False}
-        self.buy_allowed = {(user, symbol): True for user in USERS for symbol in SYMBOLS}
-        self.min_value = dict.fromkeys(USERS, 0)
-        self.max_age = dict.fromkeys(USERS, 0)  # 0: each feed's MAX_AGE
-        self.odd = {user: self.state["vault", user, ODD] for user in USERS}  # REB vault balances
         self.used_trade_ids: list[bytes] = []
         # Loss budgets: (losses counted, time of the count) per user, drained on reading.
         self.losses = dict.fromkeys(USERS, (0, 0))
@@ -331,7 +314,7 @@ class CustodyMachine(RuleBasedStateMachine):
         self.executed: set[str] = set()
         # Steps per example for the rules that are not about moving funds, so that
         # trades, deposits and withdrawals get most of the steps.
-        self.budget = {"pause": 2, "limits": 3, "attack": 3, "admin": 3, "odd": 4}
+        self.budget = {"pause": 2, "limits": 3, "attack": 3, "admin": 3}
 
     def teardown(self):
         self.env.chain.restore(self.snapshot)
@@ -497,8 +480,7 @@ class CustodyMachine(RuleBasedStateMachine):
             amount_in = 1
 
         now = self._now()
-        age = min(MAX_AGE, self.max_age[user] or MAX_AGE)
-        stale = [s for s in {symbol_in, symbol_out} if now - self.updated_at[s] > age]
+        stale = [s for s in {symbol_in, symbol_out} if now - self.updated_at[s] > MAX_AGE]
         floor = oracle_floor(
             amount_in, self.answers[symbol_in], symbol_in, self.answers[symbol_out], symbol_out, self.slippage[user]
         )
@@ -541,14 +523,10 @@ class CustodyMachine(RuleBasedStateMachine):
             reasons.append("ExecutorUserNotEnabled")
         if amount_in > limit:
             reasons.append("ExecutorAmountAboveUserLimit")
-        if symbol_out != QUOTE and symbol_out != symbol_in and not self.buy_allowed[user, symbol_out]:
-            reasons.append("ExecutorBuyNotAllowed")
         if self._too_soon(user, now):
             reasons.append("ExecutorTradeTooSoon")
         if stale:
             reasons.append("ExecutorStalePrice")
-        if oracle_value_usd(amount_in, self.answers[symbol_in], symbol_in) < self.min_value[user]:
-            reasons.append("ExecutorTradeValueBelowMinimum")
         if min_amount_out < floor:
             reasons.append("ExecutorMinOutBelowOracleFloor")
         if symbol_in == symbol_out:
@@ -711,27 +689,8 @@ class CustodyMachine(RuleBasedStateMachine):
     def user_changes_limits(self, user, symbol, data):
         env = self.env
         self.budget["limits"] -= 1
-        setting = data.draw(st.sampled_from(["per-trade maximum", "opt-in and slippage", "trade interval",
-                                             "buy allow-list", "minimum trade value", "oracle age"]))  # fmt: skip
-        if setting == "buy allow-list":
-            allowed = data.draw(st.booleans(), label="allowed")
-            outcome = env.node.send(env.users[user], env.executor, "setBuyAllowed", env.tokens[symbol], allowed)
-            self._expect("set buy allowed", outcome, [])
-            if symbol != QUOTE:  # the quote token stays allowed whatever the user sets
-                self.buy_allowed[user, symbol] = allowed
-            assert bool(env.executor.isBuyAllowed(env.users[user], env.tokens[symbol])) == (
-                symbol == QUOTE or allowed)
-        elif setting == "minimum trade value":
-            minimum = data.draw(st.sampled_from(MIN_TRADE_VALUES), label="minTradeValueUsd")
-            self._expect("set minimum", env.node.send(env.users[user], env.executor, "setMinTradeValue", minimum), [])
-            self.min_value[user] = minimum
-        elif setting == "oracle age":
-            age = data.draw(st.sampled_from(ORACLE_AGES), label="maxOracleAge")
-            outcome = env.node.send(env.users[user], env.executor, "setMaxOracleAge", age)
-            self._expect("set oracle age", outcome, ["ExecutorOracleAgeAboveMax"] if age > MAX_FEED_AGE else [])
-            if outcome.ok:
-                self.max_age[user] = age
-        elif setting == "trade interval":
+        setting = data.draw(st.sampled_from(["per-trade maximum", "opt-in and slippage", "trade interval"]))
+        if setting == "trade interval":
             interval = data.draw(st.sampled_from([0, 1, 60, 600, MAX_AGE]), label="minTradeInterval")
             outcome = env.node.send(env.users[user], env.executor, "setMinTradeInterval", interval)
             self._expect("set interval", outcome, [])
@@ -871,64 +830,7 @@ class CustodyMachine(RuleBasedStateMachine):
                 assert env.node.send(env.donor, env.tokens[symbol_b], "mint", pair, target_b - reserve_b).ok
         assert env.node.send(env.donor, pair, "sync").ok
 
-    # ------------------------------------------------- REB, the rebasing token
-    def _odd_short(self) -> bool:
-        return self.state["held", ODD] < self.state["accounted", ODD]
-
-    @precondition(lambda self: self.budget["odd"] > 0)
-    @rule(user=st.sampled_from(USERS), data=st.data())
-    def odd_deposit(self, user, data):
-        env = self.env
-        self.budget["odd"] -= 1
-        amount = data.draw(amounts(base_units(ODD, AMOUNT_CAP[ODD])), label="amount")
-        assert env.node.send(env.users[user], env.odd, "mint", env.users[user], amount).ok
-        before = env.read_state()
-        outcome = env.node.send(env.users[user], env.vault, "deposit", env.odd, amount)
-        reasons = ["VaultTokenShortfall"] if before["held", ODD] < before["accounted", ODD] else []
-        if self.paused["vault"]:
-            reasons.append("EnforcedPause")
-        self._expect("REB deposit", outcome, reasons)
-        after = self._settle(before, [])
-        if outcome.ok:  # credited what arrived (the mock may round a few units away)
-            credited = after["vault", user, ODD] - before["vault", user, ODD]
-            assert credited == outcome.value and amount - ODD_ROUNDING <= credited <= amount
-            self.odd[user] += credited
-
-    @precondition(lambda self: self.budget["odd"] > 0)
-    @rule(numerator=st.sampled_from([5, 9, 99, 101, 110]))
-    def odd_rebases(self, numerator):
-        """Every REB balance scales by numerator / 100 (down: the vault falls short)."""
-        self.budget["odd"] -= 1
-        assert self.env.node.send(self.env.donor, self.env.odd, "rebase", numerator, 100).ok
-        self._settle(self.state, [])
-
-    @rule(user=st.sampled_from(USERS), mode=st.sampled_from(["part", "all"]), data=st.data())
-    def odd_withdraw(self, user, mode, data):
-        """Pro rata in a shortfall: amount * held / accounted, whoever withdraws first."""
-        env, balance = self.env, self.odd[user]
-        if balance == 0:
-            return
-        amount = balance if mode == "all" or balance == 1 else data.draw(st.integers(1, balance - 1), label="amount")
-        before = self.state
-        held, accounted = before["held", ODD], before["accounted", ODD]
-        expected = amount * held // accounted if held < accounted else amount
-        outcome = env.node.send(env.users[user], env.vault, "withdraw", env.odd, amount)
-        self._expect("REB withdraw" + (" in shortfall" if held < accounted else ""), outcome, [])
-        assert outcome.value == expected
-        self.odd[user] -= amount
-        after = self._settle(before, [])
-        assert after["vault", user, ODD] == before["vault", user, ODD] - amount
-        assert after["accounted", ODD] == accounted - amount
-        assert expected - ODD_ROUNDING <= after["wallet", user, ODD] - before["wallet", user, ODD] <= expected
-        assert expected - ODD_ROUNDING <= held - after["held", ODD] <= expected
-
     # ---------------------------------------------------------- invariants
-    @invariant()
-    def odd_token_adds_up(self):
-        assert sum(self.state["vault", user, ODD] for user in USERS) == self.state["accounted", ODD]
-        for user in USERS:
-            assert self.state["vault", user, ODD] == self.odd[user], user
-
     @invariant()
     def users_add_up_to_accounted_total_within_holdings(self):
         for symbol in SYMBOLS:
@@ -959,12 +861,10 @@ class CustodyMachine(RuleBasedStateMachine):
 @pytest.mark.parametrize("depth", ["short", pytest.param("long", marks=pytest.mark.long)])
 def test_custody_invariants_hold_under_random_operations(
     chain, accounts, owner, guardian, keeper, alice, bob, outsider, tokens, feeds, uniswap, router, add_pool, vault,
-    executor, manager, make_token, node, project, depth,
+    executor, manager, make_token, node, depth,
 ):
     users = {"alice": alice, "bob": bob, "carol": accounts[6]}
     governor, stray, new_token = accounts[9], make_token(STRAY, DECIMALS[STRAY]), make_token("NEW", 18)
-    odd = make_token(ODD, DECIMALS[ODD], project.MockRebasingToken)
-    vault.listToken(odd, sender=owner)
     send(manager, AdminCall(manager, "grantRole", (GOVERNOR_ROLE, governor.address, ADMIN_DELAY)), owner)
     add_pool(tokens["WETH"], PRICES_USD["WETH"], tokens["WBTC"], PRICES_USD["WBTC"])
     pair_container = uniswap_v2_container("UniswapV2Pair")
@@ -986,9 +886,6 @@ def test_custody_invariants_hold_under_random_operations(
             amount = base_units(symbol, SEED_DEPOSITS[name][symbol])
             assert node.send(user, token, "mint", user, amount).ok
             assert node.send(user, vault, "deposit", token, amount).ok
-        assert node.send(user, odd, "approve", vault, 2**256 - 1).ok
-        assert node.send(user, odd, "mint", user, base_units(ODD, 10)).ok
-        assert node.send(user, vault, "deposit", odd, base_units(ODD, 10)).ok
 
     wallets = {**users, "keeper": keeper, "outsider": outsider}
     reads = [
@@ -1006,10 +903,6 @@ def test_custody_invariants_hold_under_random_operations(
         reads.append((("held", s), tokens[s].address, tokens[s].balanceOf.encode_input(vault)))
         reads.append((("allowance", s), tokens[s].address, tokens[s].allowance.encode_input(vault, router)))
     reads.append((("held", STRAY), stray.address, stray.balanceOf.encode_input(vault)))
-    reads += [(("vault", name, ODD), vault.address, vault.balanceOf.encode_input(user, odd)) for name, user in users.items()]
-    reads += [(("wallet", name, ODD), odd.address, odd.balanceOf.encode_input(user)) for name, user in users.items()]
-    reads.append((("accounted", ODD), vault.address, vault.accountedTotal.encode_input(odd)))
-    reads.append((("held", ODD), odd.address, odd.balanceOf.encode_input(vault)))
     reads.append((("paused", "vault"), vault.address, vault.paused.encode_input()))
     reads.append((("paused", "executor"), executor.address, executor.paused.encode_input()))
     calls = [(to, data.to_0x_hex()) for _, to, data in reads]
@@ -1021,7 +914,7 @@ def test_custody_invariants_hold_under_random_operations(
         chain=chain, node=node, read_state=read_state, vault=vault, executor=executor, router=router,
         tokens=tokens, feeds=feeds, pairs=pairs, users=users, owner=owner, guardian=guardian, keeper=keeper,
         outsider=outsider, donor=accounts[7], manager=manager, governor=governor, stray=stray,
-        new_token=new_token, odd=odd,
+        new_token=new_token,
     )  # fmt: skip
     CustodyMachine.outcomes = Counter()
     node.request("anvil_setBlockTimestampInterval", [1])
@@ -1043,7 +936,6 @@ def test_custody_invariants_hold_under_random_operations(
         "deposit: ok", "withdraw: ok", "withdraw: VaultInsufficientBalance", "donate: ok", "sweep: ok",
         "sweep: VaultSweepListedToken", "admin schedule: ok", "admin cancel: ok", "admin execute: ok",
         "admin execute: AccessManagerNotReady", "admin call at once: AccessManagerNotScheduled",
-        "REB deposit: ok", "REB withdraw in shortfall: ok",
     ):  # fmt: skip
         assert seen[required] > 0, f"no '{required}' in {dict(seen)}"
     for required in ("ExecutorStalePrice", ROUTER_INSUFFICIENT_OUTPUT, "ExecutorLossBudgetExceeded"):
