@@ -71,7 +71,7 @@ def deploy_market(project, accounts, uniswap_v2_container):
 
     manager = owner.deploy(project.SentinelAccessManager, owner)
     vault = owner.deploy(project.Vault, manager)
-    executor = owner.deploy(project.Executor, manager, vault)
+    executor = owner.deploy(project.Executor, manager, vault, tokens["USDC"])
     for call in role_calls(manager, {"Vault": vault, "Executor": executor}, owner.address, None):
         send(manager, call, owner)
     vault.setExecutor(executor, sender=owner)
@@ -108,6 +108,8 @@ def measure(project, accounts, chain, uniswap_v2_container) -> dict:
     for symbol, token in tokens.items():
         vault.deposit(token, base_units(symbol, DEPOSIT[symbol]), sender=user)
         executor.setMaxAmountPerTrade(token, base_units(symbol, DEPOSIT[symbol]), sender=user)
+        if symbol != "USDC":  # the quote token needs no allowance
+            executor.setBuyAllowed(token, True, sender=user)
     executor.setUserLimits(True, SLIPPAGE_BPS, sender=user)
     executor.setDailyLossBudget(LOSS_BUDGET_USD, sender=user)
     trades = []
@@ -184,10 +186,11 @@ def render_markdown(report: dict) -> str:
     lines += [
         "",
         "The overhead pays for: keeper, router and tradeId checks and the new tradeId slot "
-        "(a zero-to-nonzero write), the user's limits, two Chainlink reads with their checks "
+        "(a zero-to-nonzero write), the user's limits (one slot) and buy allow-list entry, "
+        "two Chainlink reads with their checks "
         "(each feed's `decimals()` read again against the registered value), "
         "the vault's debit and credit of two balances and two totals, balance measurements "
-        "before and after the swap, setting the router allowance and back to zero, and the "
+        "before and after the swap (each checked against its total: no swap of a token in shortfall), setting the router allowance and back to zero, and the "
         "trade's loss against the oracle counted in the user's daily loss budget (one slot).",
         "",
     ]

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ExecutorLossBudget} from "./ExecutorLossBudget.sol";
 import {ExecutorOracle} from "./ExecutorOracle.sol";
+import {SentinelManaged} from "./SentinelManaged.sol";
 import {Vault} from "./Vault.sol";
 
 /// @title Executor
@@ -16,8 +16,11 @@ import {Vault} from "./Vault.sol";
 /// @dev A keeper chooses `minAmountOut`, but it must be at least the oracle value of
 ///      `amountIn` less the user's own slippage limit, so a compromised keeper can cost
 ///      a user at most that slippage per trade, within the user's per-trade maximum, and
-///      at most the user's own daily loss budget in total. Admin functions are
-///      `restricted`: the AccessManager decides who may call them and after which delay.
+///      at most the user's own daily loss budget in total. A keeper buys for a user only
+///      the quote token or a token the user allowed (`setBuyAllowed`), never below the
+///      user's minimum trade value, at prices no older than the user's own maximum oracle
+///      age (when tighter than the feed's). Admin functions are `restricted`: the
+///      AccessManager decides who may call them and after which delay.
 contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGuardTransient {
     /// @notice A user's own trading limits (one storage slot).
     struct UserLimits {
@@ -25,6 +28,8 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
         uint16 maxSlippageBps;
         uint32 minTradeInterval; // seconds between two trades; 0: no limit
         uint64 lastTradeAt; // kept only while minTradeInterval is set
+        uint32 maxOracleAge; // seconds; 0: each feed's own maximum age
+        uint96 minTradeValueUsd; // USD, 18 decimals; 0: no minimum
     }
 
     // ---------------------------------------------------------------- errors
@@ -48,6 +53,12 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     error ExecutorSlippageAboveMax(uint256 slippageBps, uint256 maxBps);
     /// @notice `minAmountOut` is below the oracle value less the user's slippage.
     error ExecutorMinOutBelowOracleFloor(uint256 minAmountOut, uint256 oracleFloor);
+    /// @notice `user` has not allowed keepers to buy `token` for them (setBuyAllowed).
+    error ExecutorBuyNotAllowed(address user, address token);
+    /// @notice The trade is worth `valueUsd`, below `user`'s minimum trade value `minValueUsd` (USD, 18 decimals).
+    error ExecutorTradeValueBelowMinimum(address user, uint256 valueUsd, uint256 minValueUsd);
+    /// @notice A user asked for a maximum oracle age of `maxOracleAge` s, above the bound `maxAge`.
+    error ExecutorOracleAgeAboveMax(uint256 maxOracleAge, uint256 maxAge);
 
     // ---------------------------------------------------------------- events
     /// @notice `keeper` was added to (`allowed`) or removed from the keeper allow-list.
@@ -60,6 +71,12 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     event MaxAmountPerTradeUpdated(address indexed user, address indexed token, uint256 maxAmount);
     /// @notice `user` changed the least time between two of their trades.
     event MinTradeIntervalUpdated(address indexed user, uint32 minTradeInterval);
+    /// @notice `user` allowed (`allowed`) or forbade keepers to buy `token` for them.
+    event BuyAllowedUpdated(address indexed user, address indexed token, bool allowed);
+    /// @notice `user` changed the least value of a trade of their balance (USD, 18 decimals).
+    event MinTradeValueUpdated(address indexed user, uint96 minTradeValueUsd);
+    /// @notice `user` changed the oldest oracle answer their trades accept (0: the feeds' own).
+    event MaxOracleAgeUpdated(address indexed user, uint32 maxOracleAge);
     /// @notice A keeper traded `user`'s balance; prices are USD with 18 decimals.
     event TradeExecuted(
         bytes32 indexed tradeId,
@@ -82,10 +99,15 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     /// @notice The vault whose balances this executor swaps.
     // slither-disable-next-line naming-convention
     Vault public immutable VAULT;
+    /// @notice The quote token (USDC): keepers may buy it for every user, any other token only
+    ///         for users who allowed it.
+    // slither-disable-next-line naming-convention
+    address public immutable QUOTE_TOKEN;
 
     // --------------------------------------------------------------- storage
     mapping(address user => UserLimits) private _userLimits;
     mapping(address user => mapping(address token => uint256)) private _maxAmountPerTrade;
+    mapping(address user => mapping(address token => bool)) private _buyAllowed;
     mapping(address keeper => bool) private _keepers;
     mapping(address router => bool) private _routers;
     mapping(bytes32 tradeId => bool) private _usedTradeIds;
@@ -93,15 +115,18 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     // ----------------------------------------------------------- constructor
     /// @param manager The AccessManager that decides who may call the restricted functions.
     /// @param vault The vault whose balances this executor swaps.
-    constructor(address manager, Vault vault) AccessManaged(manager) {
-        if (address(vault) == address(0)) revert ExecutorZeroAddress();
+    /// @param quoteToken The quote token, which keepers may buy for every user.
+    constructor(address manager, Vault vault, address quoteToken) SentinelManaged(manager) {
+        if (address(vault) == address(0) || quoteToken == address(0)) revert ExecutorZeroAddress();
         VAULT = vault;
+        QUOTE_TOKEN = quoteToken;
     }
 
     // ---------------------------------------------------- keeper: the trade
     /// @notice Swaps `amountIn` of `user`'s vault balance of `tokenIn` for `tokenOut`.
     /// @dev Checks, in order: pause, keeper, deadline, router, tradeId, user opt-in,
-    ///      per-trade limit and trade interval, sequencer, both feeds, oracle floor. Then marks
+    ///      per-trade limit, buy allow-list and trade interval, sequencer, both feeds (within
+    ///      the user's maximum oracle age), minimum trade value, oracle floor. Then marks
     ///      `tradeId` used, lets the vault swap (it credits the measured output to `user`) and
     ///      counts the loss against the oracle in the user's daily budget, which it may not exceed.
     /// @param user Whose vault balance is traded; must have opted in.
@@ -128,17 +153,12 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
         if (!_routers[router]) revert ExecutorRouterNotAllowed(router);
         if (_usedTradeIds[tradeId]) revert ExecutorTradeIdUsed(tradeId);
         if (amountIn == 0) revert ExecutorZeroAmount();
-        UserLimits memory limits = _userLimits[user];
-        if (!limits.enabled) revert ExecutorUserNotEnabled(user);
-        uint256 limit = _maxAmountPerTrade[user][tokenIn];
-        if (amountIn > limit) revert ExecutorAmountAboveUserLimit(user, tokenIn, amountIn, limit);
-        if (limits.minTradeInterval != 0) {
-            uint256 nextTradeAt = uint256(limits.lastTradeAt) + limits.minTradeInterval;
-            if (block.timestamp < nextTradeAt) revert ExecutorTradeTooSoon(user, nextTradeAt);
-            _userLimits[user].lastTradeAt = uint64(block.timestamp);
-        }
+        UserLimits memory limits = _checkUserLimits(user, tokenIn, tokenOut, amountIn);
 
-        OracleQuote memory prices = _quote(tokenIn, tokenOut, amountIn);
+        OracleQuote memory prices = _quote(tokenIn, tokenOut, amountIn, limits.maxOracleAge);
+        if (prices.valueUsd < limits.minTradeValueUsd) {
+            revert ExecutorTradeValueBelowMinimum(user, prices.valueUsd, limits.minTradeValueUsd);
+        }
         uint256 floor = _floor(prices.oracleAmountOut, limits.maxSlippageBps);
         if (minAmountOut < floor) revert ExecutorMinOutBelowOracleFloor(minAmountOut, floor);
 
@@ -182,6 +202,33 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     function setMaxAmountPerTrade(address token, uint256 maxAmount) external {
         _maxAmountPerTrade[msg.sender][token] = maxAmount;
         emit MaxAmountPerTradeUpdated(msg.sender, token, maxAmount);
+    }
+
+    /// @notice Allows or forbids keepers to buy `token` for the caller (the quote token is always allowed).
+    /// @param token The token bought.
+    /// @param allowed True to let keepers buy it with the caller's balance.
+    function setBuyAllowed(address token, bool allowed) external {
+        _buyAllowed[msg.sender][token] = allowed;
+        emit BuyAllowedUpdated(msg.sender, token, allowed);
+    }
+
+    /// @notice Sets the least value of a keeper trade of the caller's balance, at the oracle.
+    /// @dev Bounds how many trades a keeper can make of a balance (each pays its own rounding
+    ///      and pool fee); zero removes the minimum.
+    /// @param minTradeValueUsd USD with 18 decimals.
+    function setMinTradeValue(uint96 minTradeValueUsd) external {
+        _userLimits[msg.sender].minTradeValueUsd = minTradeValueUsd;
+        emit MinTradeValueUpdated(msg.sender, minTradeValueUsd);
+    }
+
+    /// @notice Sets the oldest feed answer the caller's trades accept, when tighter than the feed's own.
+    /// @dev The loss budget counts losses against the oracle, so a lagging feed's lag is not
+    ///      counted: a tighter age bounds it. Reverts ExecutorOracleAgeAboveMax above MAX_FEED_AGE.
+    /// @param maxOracleAge Seconds; zero: each feed's own maximum age.
+    function setMaxOracleAge(uint32 maxOracleAge) external {
+        if (maxOracleAge > MAX_FEED_AGE) revert ExecutorOracleAgeAboveMax(maxOracleAge, MAX_FEED_AGE);
+        _userLimits[msg.sender].maxOracleAge = maxOracleAge;
+        emit MaxOracleAgeUpdated(msg.sender, maxOracleAge);
     }
 
     // ---------------------------------------------- admin (restricted, see keepers/access.py)
@@ -237,10 +284,12 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
         view
         returns (uint256)
     {
-        return _floor(_quote(tokenIn, tokenOut, amountIn).oracleAmountOut, _userLimits[user].maxSlippageBps);
+        UserLimits memory limits = _userLimits[user];
+        return _floor(_quote(tokenIn, tokenOut, amountIn, limits.maxOracleAge).oracleAmountOut, limits.maxSlippageBps);
     }
 
-    /// @notice `user`'s opt-in, slippage limit, trade interval and last trade time.
+    /// @notice `user`'s opt-in, slippage limit, trade interval, last trade time, maximum oracle
+    ///         age and minimum trade value.
     /// @param user The user.
     /// @return The stored limits.
     function userLimits(address user) external view returns (UserLimits memory) {
@@ -253,6 +302,14 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     /// @return The limit in `token` units.
     function maxAmountPerTrade(address user, address token) external view returns (uint256) {
         return _maxAmountPerTrade[user][token];
+    }
+
+    /// @notice Whether keepers may buy `token` for `user`.
+    /// @param user The user.
+    /// @param token The token bought.
+    /// @return True for the quote token and for tokens the user allowed.
+    function isBuyAllowed(address user, address token) external view returns (bool) {
+        return token == QUOTE_TOKEN || _buyAllowed[user][token];
     }
 
     /// @notice Whether `keeper` may call `executeTrade`.
@@ -277,6 +334,24 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     }
 
     // --------------------------------------------------------------- internal
+    /// @dev The user's own checks: opt-in, per-trade maximum, buy allow-list, trade interval
+    ///      (whose last trade time it records).
+    function _checkUserLimits(address user, address tokenIn, address tokenOut, uint256 amountIn)
+        private
+        returns (UserLimits memory limits)
+    {
+        limits = _userLimits[user];
+        if (!limits.enabled) revert ExecutorUserNotEnabled(user);
+        uint256 limit = _maxAmountPerTrade[user][tokenIn];
+        if (amountIn > limit) revert ExecutorAmountAboveUserLimit(user, tokenIn, amountIn, limit);
+        if (tokenOut != QUOTE_TOKEN && !_buyAllowed[user][tokenOut]) revert ExecutorBuyNotAllowed(user, tokenOut);
+        if (limits.minTradeInterval != 0) {
+            uint256 nextTradeAt = uint256(limits.lastTradeAt) + limits.minTradeInterval;
+            if (block.timestamp < nextTradeAt) revert ExecutorTradeTooSoon(user, nextTradeAt);
+            _userLimits[user].lastTradeAt = uint64(block.timestamp);
+        }
+    }
+
     function _floor(uint256 oracleAmountOut, uint16 maxSlippageBps) private pure returns (uint256) {
         return Math.mulDiv(oracleAmountOut, MAX_BPS - maxSlippageBps, MAX_BPS, Math.Rounding.Ceil);
     }

@@ -2,16 +2,16 @@
 pragma solidity 0.8.28;
 
 import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
-import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SentinelManaged} from "./SentinelManaged.sol";
 
 /// @title ExecutorOracle
 /// @notice The Executor's price side: one Chainlink feed per token, an optional L2
 ///         sequencer feed, and the validated oracle value of a trade.
 /// @dev Every feed answer is read with a bounded `staticcall`: at most the expected bytes
 ///      are copied, and anything but a well-formed answer reverts with a named error.
-abstract contract ExecutorOracle is AccessManaged {
+abstract contract ExecutorOracle is SentinelManaged {
     /// @notice A token's price feed and what counts as a valid answer.
     struct FeedConfig {
         AggregatorV3Interface feed;
@@ -28,8 +28,8 @@ abstract contract ExecutorOracle is AccessManaged {
         uint256 priceOut; // USD per whole tokenOut, 18 decimals
         uint80 roundIn;
         uint80 roundOut;
-        uint256 oracleAmountOut; // amountIn valued in tokenOut at the oracle prices
-        uint256 valueUsd; // amountIn valued in USD, 18 decimals
+        uint256 oracleAmountOut; // amountIn valued in tokenOut at the oracle prices, rounded up
+        uint256 valueUsd; // amountIn valued in USD, 18 decimals, rounded up
     }
 
     // ---------------------------------------------------------------- errors
@@ -106,7 +106,7 @@ abstract contract ExecutorOracle is AccessManaged {
         if (tokenDecimals > 36) revert ExecutorInvalidFeedConfig(token, "token decimals");
 
         FeedConfig memory config = FeedConfig(feed, maxAge, feedDecimals, tokenDecimals, minAnswer, maxAnswer);
-        _readPrice(config);
+        _readPrice(config, maxAge);
         _feeds[token] = config;
         emit FeedUpdated(token, address(feed), maxAge, minAnswer, maxAnswer);
     }
@@ -134,13 +134,16 @@ abstract contract ExecutorOracle is AccessManaged {
 
     // ------------------------------------------------------------------ views
     /// @notice The oracle value of `amountIn` of `tokenIn` in `tokenOut`, validated.
-    /// @dev Reverts with the named error of any failed check, never a stale answer.
+    /// @dev Reverts with the named error of any failed check, never a stale answer. Both
+    ///      values are rounded up (in the user's favour: the expected output and the loss
+    ///      counted against it are never understated). Feeds' own maximum ages apply; a
+    ///      user's tighter one applies to their trades (`Executor.oracleFloor`).
     /// @param tokenIn Token sold.
     /// @param tokenOut Token bought.
     /// @param amountIn Amount of `tokenIn`.
     /// @return quote Both prices (18 decimals), their round ids, the oracle amount out and USD value.
     function quote(address tokenIn, address tokenOut, uint256 amountIn) external view returns (OracleQuote memory) {
-        return _quote(tokenIn, tokenOut, amountIn);
+        return _quote(tokenIn, tokenOut, amountIn, 0);
     }
 
     /// @notice `token`'s feed configuration (zero feed when none).
@@ -158,7 +161,8 @@ abstract contract ExecutorOracle is AccessManaged {
     }
 
     // --------------------------------------------------------------- internal
-    function _quote(address tokenIn, address tokenOut, uint256 amountIn)
+    /// @dev `maxAge`: a tighter staleness bound than the feeds' own (0: the feeds' own).
+    function _quote(address tokenIn, address tokenOut, uint256 amountIn, uint32 maxAge)
         internal
         view
         returns (OracleQuote memory result)
@@ -166,11 +170,17 @@ abstract contract ExecutorOracle is AccessManaged {
         _checkSequencer();
         FeedConfig memory configIn = _feedOf(tokenIn);
         FeedConfig memory configOut = _feedOf(tokenOut);
-        (result.priceIn, result.roundIn) = _readPrice(configIn);
-        (result.priceOut, result.roundOut) = _readPrice(configOut);
-        // value in USD (18 decimals), then in tokenOut units; mulDiv keeps full precision.
-        result.valueUsd = Math.mulDiv(amountIn, result.priceIn, 10 ** configIn.tokenDecimals);
-        result.oracleAmountOut = Math.mulDiv(result.valueUsd, 10 ** configOut.tokenDecimals, result.priceOut);
+        (result.priceIn, result.roundIn) = _readPrice(configIn, _tighter(configIn.maxAge, maxAge));
+        (result.priceOut, result.roundOut) = _readPrice(configOut, _tighter(configOut.maxAge, maxAge));
+        // value in USD (18 decimals), then in tokenOut units; mulDiv keeps full precision and
+        // rounds up, so a dust trade's expected output is never rounded away.
+        result.valueUsd = Math.mulDiv(amountIn, result.priceIn, 10 ** configIn.tokenDecimals, Math.Rounding.Ceil);
+        result.oracleAmountOut =
+            Math.mulDiv(result.valueUsd, 10 ** configOut.tokenDecimals, result.priceOut, Math.Rounding.Ceil);
+    }
+
+    function _tighter(uint32 feedMaxAge, uint32 maxAge) private pure returns (uint32) {
+        return maxAge != 0 && maxAge < feedMaxAge ? maxAge : feedMaxAge;
     }
 
     function _feedOf(address token) private view returns (FeedConfig memory config) {
@@ -182,7 +192,7 @@ abstract contract ExecutorOracle is AccessManaged {
     ///      with its named error: there is no fallback to a last good price. The feed's
     ///      decimals are read again: a proxy re-pointed to another aggregator must be
     ///      registered again (through the delayed path), not trusted silently.
-    function _readPrice(FeedConfig memory config) private view returns (uint256 price, uint80 roundId) {
+    function _readPrice(FeedConfig memory config, uint32 maxAge) private view returns (uint256 price, uint80 roundId) {
         address feed = address(config.feed);
         bytes32[] memory data = _call(feed, AggregatorV3Interface.latestRoundData.selector, ROUND_DATA_SIZE);
         // words: roundId, answer, startedAt, updatedAt, answeredInRound (the last two unused but for range)
@@ -195,7 +205,7 @@ abstract contract ExecutorOracle is AccessManaged {
         if (roundId == 0 || updatedAt == 0) revert ExecutorIncompleteRound(feed, roundId);
         if (answer <= 0) revert ExecutorInvalidPrice(feed, answer);
         if (updatedAt > block.timestamp) revert ExecutorFuturePrice(feed, updatedAt, block.timestamp);
-        if (block.timestamp - updatedAt > config.maxAge) revert ExecutorStalePrice(feed, updatedAt, config.maxAge);
+        if (block.timestamp - updatedAt > maxAge) revert ExecutorStalePrice(feed, updatedAt, maxAge);
         // Chainlink aggregators clamp answers to their min/max: an answer at a bound is
         // not a price, it is a pinned feed.
         if (answer <= config.minAnswer || (config.maxAnswer != 0 && answer >= config.maxAnswer)) {

@@ -3,11 +3,12 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {IUniswapV2Router02} from "@uniswap/v2-periphery/contracts/interfaces/IUniswapV2Router02.sol";
+import {SentinelManaged} from "./SentinelManaged.sol";
 
 /// @title Vault
 /// @notice Holds allow-listed ERC-20 tokens for many users as per-user balances.
@@ -16,9 +17,12 @@ import {IUniswapV2Router02} from "@uniswap/v2-periphery/contracts/interfaces/IUn
 /// @dev Invariant, per token: sum of user balances == accountedTotal <= balanceOf(vault).
 ///      Whatever arrives outside deposit and swap (a donation) credits no one; `sweep`
 ///      takes only tokens never listed. Pause stops deposits and swaps, never withdrawals.
+///      A token whose balance fell below the accounted total (it rebased down) is in
+///      shortfall: withdrawals pay each unit owed held/accounted (pro rata, never first
+///      come), and deposits and swaps of it stop until the vault covers it again.
 ///      Admin functions are `restricted`: the AccessManager decides who may call them
 ///      and after which delay. ReentrancyGuardTransient needs EIP-1153 (Cancun).
-contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
+contract Vault is SentinelManaged, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using EnumerableSet for EnumerableSet.AddressSet;
 
@@ -43,14 +47,19 @@ contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
     error VaultSweepListedToken(address token);
     /// @notice After a sweep the vault holds `held` of listed `token`, less than the `accounted` total.
     error VaultSweepUncoversListedToken(address token, uint256 held, uint256 accounted);
-    /// @notice A withdrawal of `debited` `token` took `left` out of the vault (a fee charged on top).
-    error VaultWithdrawOverdrawn(address token, uint256 debited, uint256 left);
+    /// @notice Withdrawing `amount` of `token` used up `owed` of the caller's balance (a fee the token
+    ///         charged the vault on top), more than the caller's `balance`: ask for amount * balance / owed.
+    error VaultWithdrawFeeAboveBalance(address token, uint256 amount, uint256 owed, uint256 balance);
+    /// @notice The vault holds `held` of `token`, less than the `accounted` total it owes (the token
+    ///         shrank balances): deposits and swaps of it stop, withdrawals pay pro rata.
+    error VaultTokenShortfall(address token, uint256 held, uint256 accounted);
 
     // ---------------------------------------------------------------- events
     /// @notice `user` deposited and was credited `amount` of `token` (what arrived).
     event Deposited(address indexed user, address indexed token, uint256 amount);
-    /// @notice `user` withdrew `amount` of `token`.
-    event Withdrawn(address indexed user, address indexed token, uint256 amount);
+    /// @notice `user`'s balance of `token` went down by `amount`; the vault sent them `sent`
+    ///         (less than `amount` only for a token in shortfall or one that charges the vault a fee).
+    event Withdrawn(address indexed user, address indexed token, uint256 amount, uint256 sent);
     /// @notice `token` was added to (`allowed` true) or removed from the allow-list.
     event TokenAllowed(address indexed token, bool allowed);
     /// @notice The executor changed from `previousExecutor` to `newExecutor`.
@@ -72,7 +81,7 @@ contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
 
     // ----------------------------------------------------------- constructor
     /// @param manager The AccessManager that decides who may call the restricted functions.
-    constructor(address manager) AccessManaged(manager) {}
+    constructor(address manager) SentinelManaged(manager) {}
 
     // ------------------------------------------------------- external writes
     /// @notice Deposits `amount` of `token` from the caller into the caller's balance.
@@ -86,6 +95,7 @@ contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
         if (amount == 0) revert VaultZeroAmount();
 
         uint256 balanceBefore = IERC20(token).balanceOf(address(this));
+        _checkCovered(token, balanceBefore);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
         credited = IERC20(token).balanceOf(address(this)) - balanceBefore;
         // slither-disable-next-line incorrect-equality
@@ -96,22 +106,37 @@ contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
         emit Deposited(msg.sender, token, credited);
     }
 
-    /// @notice Withdraws `amount` of `token` from the caller's balance to the caller.
+    /// @notice Withdraws `amount` of the caller's balance of `token` to the caller.
     /// @dev Works while paused and for tokens removed from the allow-list: a user can
-    ///      always leave. Order: debit, send, measure what left, event last. A token that
-    ///      takes more than `amount` from the vault (a fee charged on top) reverts, so the
-    ///      vault never owes more than it holds.
+    ///      always leave. A token in shortfall pays `amount` * held / accounted (rounded
+    ///      down): every holder bears the same share of it, whoever leaves first. A token
+    ///      that takes more out of the vault than it sends (a fee charged to the sender on
+    ///      top) debits that fee from the caller's own balance too, at the same rate, so no
+    ///      other holder pays it; what arrives is what the caller gets. Order: measure,
+    ///      debit, send, measure what left, debit a fee, event.
     /// @param token The token to withdraw.
-    /// @param amount Amount to withdraw, at most the caller's balance.
-    function withdraw(address token, uint256 amount) external nonReentrant {
+    /// @param amount Amount of the caller's balance to withdraw, at most that balance.
+    /// @return sent Amount the vault sent (what arrives may be less for a token that burns on transfer).
+    function withdraw(address token, uint256 amount) external nonReentrant returns (uint256 sent) {
         if (amount == 0) revert VaultZeroAmount();
+        uint256 held = IERC20(token).balanceOf(address(this));
+        uint256 accounted = _accountedTotal[token];
+        bool shortfall = held < accounted;
         _debit(msg.sender, token, amount);
-        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransfer(msg.sender, amount);
+        sent = shortfall ? Math.mulDiv(amount, held, accounted) : amount;
+        if (sent != 0) IERC20(token).safeTransfer(msg.sender, sent);
         // slither-disable-next-line reentrancy-balance
-        uint256 left = balanceBefore - IERC20(token).balanceOf(address(this));
-        if (left > amount) revert VaultWithdrawOverdrawn(token, amount, left);
-        emit Withdrawn(msg.sender, token, amount);
+        uint256 left = held - IERC20(token).balanceOf(address(this));
+        uint256 debited = amount;
+        if (left > sent) {
+            // In balance units: what left, scaled back by accounted/held in a shortfall.
+            uint256 owed = shortfall ? Math.mulDiv(left, accounted, held, Math.Rounding.Ceil) : left;
+            uint256 balance = _balances[msg.sender][token];
+            if (owed - amount > balance) revert VaultWithdrawFeeAboveBalance(token, amount, owed, amount + balance);
+            _debit(msg.sender, token, owed - amount);
+            debited = owed;
+        }
+        emit Withdrawn(msg.sender, token, debited, sent);
     }
 
     /// @notice Swaps `amountIn` of `user`'s `tokenIn` for `tokenOut` through `router`
@@ -143,10 +168,13 @@ contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
         if (!_allowedTokens[tokenOut]) revert VaultTokenNotAllowed(tokenOut);
         if (amountIn == 0) revert VaultZeroAmount();
 
-        _debit(user, tokenIn, amountIn);
-
         uint256 inBefore = IERC20(tokenIn).balanceOf(address(this));
         uint256 outBefore = IERC20(tokenOut).balanceOf(address(this));
+        // Selling a token in shortfall would take other holders' share; buying one would
+        // credit the output at a full unit per unit, diluted by it.
+        _checkCovered(tokenIn, inBefore);
+        _checkCovered(tokenOut, outBefore);
+        _debit(user, tokenIn, amountIn);
         IERC20(tokenIn).forceApprove(router, amountIn);
         address[] memory path = new address[](2);
         path[0] = tokenIn;
@@ -281,6 +309,11 @@ contract Vault is AccessManaged, Pausable, ReentrancyGuardTransient {
     }
 
     // --------------------------------------------------------------- internal
+    function _checkCovered(address token, uint256 held) private view {
+        uint256 accounted = _accountedTotal[token];
+        if (held < accounted) revert VaultTokenShortfall(token, held, accounted);
+    }
+
     function _debit(address user, address token, uint256 amount) private {
         uint256 balance = _balances[user][token];
         if (balance < amount) revert VaultInsufficientBalance(user, token, balance, amount);

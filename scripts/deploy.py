@@ -4,14 +4,8 @@ import click
 
 from keepers.chain.accounts import resolve_account
 from keepers.chain.deployment import record_path
-from keepers.cli import (
-    SentinelCommand,
-    deployments_option,
-    load_spec,
-    network_config_option,
-    user_errors,
-)
-from keepers.deploy.deployer import check_can_pay, check_network_spec, deploy
+from keepers.cli import SentinelCommand, deployments_option, load_spec, network_config_option, user_errors
+from keepers.deploy.deployer import check_can_pay, check_network_spec, check_roles, deploy
 from keepers.settings.network import parse_address
 from keepers.settings.nodes import is_local_chain
 
@@ -33,6 +27,7 @@ def cli(ecosystem, network, account_choice, keeper_choices, fresh, yes, network_
     deployer = resolve_account(account_choice, role="deployer", local=local)
     keepers = [_keeper_address(choice, spec.keeper, local) for choice in keeper_choices or (None,)]
     guardian = spec.guardian or (resolve_account(None, role="guardian", local=True).address if local else None)
+    check_roles(spec, deployer, guardian)
     check_can_pay(deployer)
     if not local and not yes:
         click.confirm(f"Deploy to {ecosystem.name}:{network.name} from {deployer.address}?", abort=True)

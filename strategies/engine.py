@@ -19,7 +19,7 @@ of each token, as on-chain; values are in quote units at oracle USD prices.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -69,6 +69,8 @@ class UserLimits:
     max_per_trade: Mapping[str, int]
     min_trade_interval_seconds: int = 0
     kill_switch_drawdown: float | None = None
+    buy_allowed: frozenset[str] | None = None  # tokens the user lets keepers buy for them (None: any)
+    min_trade_value_usd: float = 0.0  # the Executor refuses a trade worth less
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,14 @@ def mark(state: UserState, limits: UserLimits, value_quote: float, now: datetime
 
 
 def choose(state: UserState, limits: UserLimits, asset: str, strategy: str, action: Action,
-           balances: Mapping[str, int], now: datetime, *, chain_time: int,
-           last_trade_at: int) -> TradeIntent | Blocked | None:
+           balances: Mapping[str, int], now: datetime, *, chain_time: int, last_trade_at: int,
+           value_usd: Callable[[str, int], float] | None = None) -> TradeIntent | Blocked | None:
     """What one strategy's decision on the bar ending at ``now`` becomes: a BUY when its
     sleeve is flat, a SELL of what it holds, nothing otherwise (None). BUY sizes from the
     user's sizing; both are capped by the vault balance and the on-chain per-trade
     maximum. ``chain_time`` and ``last_trade_at`` (seconds) are the Executor's clock for
-    its own minimum trade interval; the risk rules read only ``now``."""
+    its own minimum trade interval; the risk rules read only ``now``. ``value_usd(token,
+    amount)`` values a trade at the oracle for the user's minimum trade value."""
     holding = state.holding(asset, strategy)
     quote = limits.quote
     if action == Action.BUY and holding == 0:
@@ -155,7 +158,7 @@ def choose(state: UserState, limits: UserLimits, asset: str, strategy: str, acti
         amount = min(holding, balances[asset], limits.max_per_trade[asset])
     else:
         return None
-    stop = _onchain_stop(limits, token_in, amount, chain_time, last_trade_at)
+    stop = _onchain_stop(limits, token_in, token_out, amount, chain_time, last_trade_at, value_usd)
     if stop is None:
         lock = state.evaluator.blocking_lock(now, asset, side == BUY)
         stop = None if lock is None else (lock.rule, lock.reason)
@@ -164,13 +167,19 @@ def choose(state: UserState, limits: UserLimits, asset: str, strategy: str, acti
     return TradeIntent(asset, strategy, side, token_in, token_out, amount)
 
 
-def _onchain_stop(limits: UserLimits, token_in: str, amount: int, chain_time: int,
-                  last_trade_at: int) -> tuple[str, str] | None:
+def _onchain_stop(limits: UserLimits, token_in: str, token_out: str, amount: int, chain_time: int,
+                  last_trade_at: int, value_usd: Callable[[str, int], float] | None) -> tuple[str, str] | None:
     """The user's on-chain settings that would make the Executor refuse the trade."""
     if limits.max_per_trade[token_in] == 0:
         return "no_allowance", f"the user's on-chain maximum per trade for {token_in} is 0"
+    if token_out != limits.quote and limits.buy_allowed is not None and token_out not in limits.buy_allowed:
+        return "buy_not_allowed", f"the user has not allowed keepers to buy {token_out} (Executor.setBuyAllowed)"
     if amount <= 0:
         return "no_balance", f"no {token_in} in the vault to trade"
+    worth = value_usd(token_in, amount) if limits.min_trade_value_usd and value_usd is not None else None
+    if worth is not None and worth < limits.min_trade_value_usd:
+        return "below_min_trade_value", (
+            f"{worth:.2f} USD is below the user's minimum trade value {limits.min_trade_value_usd:.2f} USD")
     interval = limits.min_trade_interval_seconds
     if interval and chain_time < last_trade_at + interval:
         return "trade_interval", (

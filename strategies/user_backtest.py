@@ -99,7 +99,8 @@ def run_user_backtest(setup: UserBacktestSetup, closes: pd.DataFrame, token_seri
             for strategy in setup.strategies[token]:
                 action = Action(int(actions[(token, strategy.name)][i - 1]))
                 choice = choose(state, limits, token, strategy.name, action, balances, now,
-                                chain_time=int(now.timestamp()), last_trade_at=last_trade_at)
+                                chain_time=int(now.timestamp()), last_trade_at=last_trade_at,
+                                value_usd=lambda symbol, amount: amount / 10 ** setup.decimals[symbol] * usd[symbol])
                 if choice is None:
                     continue
                 row = {"time": stamp, "token": token, "strategy": strategy.name, "side": choice.side}

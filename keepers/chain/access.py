@@ -6,7 +6,15 @@ to GOVERNOR, whose holder has an execution delay: each call is scheduled on-chai
 visible to everyone, cancellable by the guardian, and executable only after the delay,
 time in which users can withdraw. What only stops things (pause, removals) belongs to
 GUARDIAN and acts at once. ADMIN (the manager's own administration: roles and delays)
-carries the same delay, so no later change can undercut it without waiting it out.
+carries the same delay. The true bound is one full delay, not two: a scheduled grant of a
+zero-delay role to a fresh account (or a revoke and grant scheduled together) takes effect
+after one delay, so `admin_ops` flags such operations as dangerous. The owner holds no
+GUARDIAN role: the guardian is another account, so nothing empowering GUARDIAN ever
+becomes the owner's at once. Every authority change of Vault and Executor goes through
+the manager's `updateAuthority` (tagged GOVERNOR here, so the guardian cancels it); the
+contracts refuse a `setAuthority` sent through `execute` (SentinelManaged.sol). Such a
+schedule stays pending (the manager locks setAuthority's role to ADMIN, so the guardian
+cannot cancel it) but can never execute.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ FUNCTION_ROLES = {
 # role for access); tagging them GOVERNOR lets GOVERNOR's guardian cancel them too.
 MANAGER_ADMIN_FUNCTIONS = (
     "grantRole", "revokeRole", "setRoleAdmin", "setRoleGuardian", "setGrantDelay", "setTargetAdminDelay",
-    "updateAuthority", "setTargetClosed", "setTargetFunctionRole", "labelRole",
+    "updateAuthority", "setTargetClosed", "setTargetFunctionRole", "labelRole", "multicall",
 )  # fmt: skip
 
 def selector(contract, name: str) -> bytes:
@@ -99,10 +107,22 @@ def send(manager, call: AdminCall, sender) -> str:
     return f"{call.describe()} already scheduled, takes effect at {utc(ready_at)}"
 
 
+def check_guardian(guardian: str | None, owner: str, *, public: bool) -> None:
+    """The guardian must be an account other than the owner (and exist on public networks)."""
+    if guardian is None and public:
+        raise SentinelError("guardian: a public network needs a guardian account other than the owner; "
+                            "set guardian: <address> in the network file")
+    if guardian is not None and guardian.lower() == owner.lower():
+        raise SentinelError(f"guardian: {guardian} is the owner (--account); the guardian must be another account "
+                            "(set guardian: <address> in the network file)")
+
+
 def role_calls(manager, targets: dict, owner: str, guardian: str | None) -> list[AdminCall]:
     """The manager settings that differ from the roles above for ``targets`` (name ->
-    contract: "Vault", "Executor"): function roles, who guards GOVERNOR, and the owner's
-    (and guardian's) roles, still without a delay."""
+    contract: "Vault", "Executor"): function roles, who guards GOVERNOR, the owner's
+    GOVERNOR (still without a delay) and the guardian's GUARDIAN role. An owner that holds
+    GUARDIAN (older deployments) loses it."""
+    check_guardian(guardian, owner, public=False)
     calls = []
     functions_of = [(targets[name], FUNCTION_ROLES[name]) for name in targets]
     for target, functions in [*functions_of, (manager, dict.fromkeys(MANAGER_ADMIN_FUNCTIONS, GOVERNOR_ROLE))]:
@@ -114,10 +134,12 @@ def role_calls(manager, targets: dict, owner: str, guardian: str | None) -> list
                   for role, sels in by_role.items()]  # fmt: skip
     if manager.getRoleGuardian(GOVERNOR_ROLE) != GUARDIAN_ROLE:
         calls.append(AdminCall(manager, "setRoleGuardian", (GOVERNOR_ROLE, GUARDIAN_ROLE)))
-    members = [(GOVERNOR_ROLE, owner), (GUARDIAN_ROLE, owner)] + ([(GUARDIAN_ROLE, guardian)] if guardian else [])
+    members = [(GOVERNOR_ROLE, owner)] + ([(GUARDIAN_ROLE, guardian)] if guardian else [])
     for role, account in members:
         if not manager.hasRole(role, account)[0]:
             calls.append(AdminCall(manager, "grantRole", (role, account, 0)))
+    if manager.hasRole(GUARDIAN_ROLE, owner)[0]:
+        calls.append(AdminCall(manager, "revokeRole", (GUARDIAN_ROLE, owner)))
     return calls
 
 

@@ -131,9 +131,12 @@ class UserSnapshot:
     min_trade_interval: int
     last_trade_at: int
     max_per_trade: dict[str, int]
+    buy_allowed: dict[str, bool]  # symbol -> may the keeper buy it for the user (the quote: always)
     paused: str | None  # "Executor" or "Vault" when one of them is paused (the Executor first)
     keeper_allowed: bool  # the client's keeper is on the Executor's allow-list (False without one)
-    sequencer: SequencerAnswer | None = None  # the L2 sequencer feed's round, where one is set
+    sequencer: SequencerAnswer | OracleProblem | None = None  # the L2 sequencer feed's round, where one is set
+    max_oracle_age: int = 0  # the user's own staleness limit (0: the feeds' own)
+    min_trade_value_usd: int = 0  # the user's minimum trade value, USD with 18 decimals
 
 
 @dataclass
@@ -222,8 +225,10 @@ class ChainClient:
             )
 
     def feed_problem(self, symbol: str, snapshot: UserSnapshot) -> OracleProblem | None:
-        """Why the Executor would refuse ``symbol``'s price in ``snapshot`` (None: it takes it)."""
-        return feed_problem(snapshot.feeds[symbol], self.feed_rules[symbol], snapshot.block_time)
+        """Why the Executor would refuse ``symbol``'s price in ``snapshot`` for this user's
+        trades (None: it takes it), the user's own tighter maximum age included."""
+        return feed_problem(snapshot.feeds[symbol], self.feed_rules[symbol], snapshot.block_time,
+                            snapshot.max_oracle_age)
 
     def sequencer_problem(self, snapshot: UserSnapshot) -> OracleProblem | None:
         """Why the Executor would refuse every trade for the L2 sequencer (None: no sequencer
@@ -249,6 +254,8 @@ class ChainClient:
             call.add(self.executor.userLimits, user)
             for symbol in symbols:
                 call.add(self.executor.maxAmountPerTrade, user, self.token(symbol))
+            for symbol in symbols:
+                call.add(self.executor.isBuyAllowed, user, self.token(symbol))
             call.add(self.executor.paused)
             call.add(self.vault.paused)
             call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
@@ -264,8 +271,10 @@ class ChainClient:
         rounds = results[1 : 1 + count]
         decimals = results[1 + count : 1 + 2 * count]
         balances = [result[0] for result in results[1 + 2 * count : 1 + 3 * count]]
-        enabled, max_slippage_bps, min_trade_interval, last_trade_at = results[1 + 3 * count][0][:4]
+        enabled, max_slippage_bps, min_trade_interval, last_trade_at, max_oracle_age, min_value = \
+            results[1 + 3 * count][0]
         maxima = [result[0] for result in results[2 + 3 * count : 2 + 4 * count]]
+        buyable = [result[0] for result in results[2 + 4 * count : 2 + 5 * count]]
         (executor_paused,), (vault_paused,), (keeper_allowed,) = results[-3:]
         feeds = {
             symbol: _readable(round_data) or _readable(reported) or FeedAnswer(
@@ -282,9 +291,12 @@ class ChainClient:
             min_trade_interval=min_trade_interval,
             last_trade_at=last_trade_at,
             max_per_trade=dict(zip(symbols, maxima, strict=True)),
+            buy_allowed=dict(zip(symbols, buyable, strict=True)),
             paused="Executor" if executor_paused else "Vault" if vault_paused else None,
             keeper_allowed=keeper_allowed,
             sequencer=sequencer,
+            max_oracle_age=max_oracle_age,
+            min_trade_value_usd=min_value,
         )
 
 

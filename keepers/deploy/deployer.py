@@ -19,7 +19,7 @@ from ape.api import AccountAPI
 from ape.contracts import ContractInstance
 
 from keepers.base.errors import SentinelError
-from keepers.chain.access import AdminCall, hand_over_calls, role_calls, send
+from keepers.chain.access import AdminCall, check_guardian, hand_over_calls, role_calls, send
 from keepers.chain.deployment import (
     DeployedContract,
     DeploymentRecord,
@@ -47,6 +47,11 @@ def check_network_spec(spec: NetworkSpec, *, local_chain: bool) -> None:
         for token in spec.all_tokens:
             check_token_decimals(token.address, token.decimals, f"tokens.{token.symbol}")
             read_feed(token.feed, token)
+
+
+def check_roles(spec: NetworkSpec, deployer: AccountAPI, guardian: str | None) -> None:
+    """Refuses a guardian that is the owner (or none on a public network) before any transaction."""
+    check_guardian(guardian, deployer.address, public=spec.kind == "public")
 
 
 def check_can_pay(deployer: AccountAPI) -> None:
@@ -106,7 +111,7 @@ def _deploy_new(spec: NetworkSpec, ecosystem: str, network: str, deployer: Accou
         record.feeds = {token.symbol: token.feed for token in spec.all_tokens}
     manager = deployer.deploy(project.SentinelAccessManager, deployer.address)
     vault = deployer.deploy(project.Vault, manager.address)
-    executor = deployer.deploy(project.Executor, manager.address, vault.address)
+    executor = deployer.deploy(project.Executor, manager.address, vault.address, record.tokens[spec.quote.symbol])
     record.contracts["AccessManager"] = deployed_contract(manager)
     record.contracts["Vault"] = deployed_contract(vault)
     record.contracts["Executor"] = deployed_contract(executor)

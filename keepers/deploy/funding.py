@@ -1,4 +1,4 @@
-"""Tops up the example users of a local market: mint, deposit, opt in.
+"""Tops up the example users of a local market: mint, deposit, opt in, allow buys.
 
 The users, their deposits and their own on-chain limits come from the keeper's users
 file (data/config/users.yaml, each user's ``fund`` block): one source of truth for the
@@ -32,8 +32,10 @@ def fund_users(users: Sequence[UserConfig], spec: NetworkSpec, record: Deploymen
         if funding is None or user_config.test_account is None:
             continue
         where = f"users.{user_config.id}.fund"
-        for field_name in ("deposits", "max_amount_per_trade"):
-            unknown = set(getattr(funding, field_name)) - {token.symbol for token in spec.all_tokens}
+        buy_allowed = set(user_config.tokens if funding.buy_allowed is None else funding.buy_allowed)
+        for field_name, symbols in (("deposits", funding.deposits), ("max_amount_per_trade", funding.max_amount_per_trade),
+                                    ("buy_allowed", buy_allowed)):
+            unknown = set(symbols) - {token.symbol for token in spec.all_tokens}
             if unknown:
                 raise SentinelError(f"{where}.{field_name}: unknown token(s) {sorted(unknown)} on this network")
         user = accounts.test_accounts[user_config.test_account]
@@ -62,6 +64,22 @@ def fund_users(users: Sequence[UserConfig], spec: NetworkSpec, record: Deploymen
             executor.setDailyLossBudget(budget, sender=user)
             sent += 1
             actions.append(f"loses at most {funding.daily_loss_budget_usd} USD/day")
+        minimum = to_base_units(funding.min_trade_value_usd, 18, f"{where}.min_trade_value_usd")
+        if limits.minTradeValueUsd != minimum:
+            executor.setMinTradeValue(minimum, sender=user)
+            sent += 1
+            actions.append(f"trades of at least {funding.min_trade_value_usd} USD")
+        if limits.maxOracleAge != funding.max_oracle_age_seconds:
+            executor.setMaxOracleAge(funding.max_oracle_age_seconds, sender=user)
+            sent += 1
+            age = funding.max_oracle_age_seconds
+            actions.append(f"oracle answers at most {age} s old" if age else "oracle answers as old as each feed allows")
+        for token in spec.tokens:  # the quote token is always allowed
+            allowed = token.symbol in buy_allowed
+            if executor.isBuyAllowed(user, record.tokens[token.symbol]) != allowed:
+                executor.setBuyAllowed(record.tokens[token.symbol], allowed, sender=user)
+                sent += 1
+                actions.append(f"{'may' if allowed else 'may not'} buy {token.symbol}")
         for symbol, amount in funding.max_amount_per_trade.items():
             token_address = record.tokens[symbol]
             limit = to_base_units(amount, spec.token(symbol).decimals, f"{where}.max_amount_per_trade.{symbol}")

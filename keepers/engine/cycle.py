@@ -278,8 +278,10 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
     decided_at = context.journal.decided_at(bar_time)
     state = UserState(evaluator=risk.evaluator, sleeves=held, peak_quote=risk.peak)
     limits = user_limits(user, context.quote, context.client.token_decimals[context.quote], snapshot)
+    decimals = context.client.token_decimals
     choice = choose(state, limits, token, strategy, signal.action, snapshot.balances,
-                    decided_at, chain_time=snapshot.block_time, last_trade_at=snapshot.last_trade_at)
+                    decided_at, chain_time=snapshot.block_time, last_trade_at=snapshot.last_trade_at,
+                    value_usd=lambda symbol, amount: amount / 10 ** decimals[symbol] * snapshot.feeds[symbol].price)
     if choice is None:
         return f"no trade: {signal.action.name} with {'a position' if held.get((token, strategy)) else 'none'} held"
     checkpoint("after_risk_check")
@@ -295,7 +297,6 @@ def _act(user, context, snapshot, token, strategy, signal, bar_time, held, resul
         risk,
     )
     token_in, token_out = choice.token_in, choice.token_out
-    decimals = context.client.token_decimals
     result.trade_statuses[row.status] += 1
     if row.status == MINED:
         # Later decisions of this cycle size from what the vault holds now.
@@ -317,7 +318,9 @@ def user_limits(user: UserConfig, quote: str, quote_decimals: int, snapshot: Use
     return UserLimits(quote=quote, quote_amount=quote_amount, vault_share=user.sizing.vault_share,
                       max_per_trade=dict(snapshot.max_per_trade),
                       min_trade_interval_seconds=snapshot.min_trade_interval,
-                      kill_switch_drawdown=user.risk.kill_switch_drawdown)
+                      kill_switch_drawdown=user.risk.kill_switch_drawdown,
+                      buy_allowed=frozenset(symbol for symbol, allowed in snapshot.buy_allowed.items() if allowed),
+                      min_trade_value_usd=snapshot.min_trade_value_usd / 10**18)
 
 
 def _halt(snapshot: UserSnapshot) -> tuple[str, str] | None:

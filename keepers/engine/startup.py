@@ -3,9 +3,9 @@
 Every check is a one-line ``SentinelError`` naming the field and the fix: the
 deployment record matches the chain, tokens have code and the configured decimals,
 each user's tokens and strategies resolve, each enabled user has opted in on the
-Executor and allows the configured trade size, the keeper account holds the keeper
-role. Then every trade left unfinished by an earlier run is reconciled with the chain,
-and every recently mined one is checked again (reorgs).
+Executor, allows keepers to buy each of their tokens and allows the configured trade
+size, the keeper account holds the keeper role. Then the trades of every user no live
+keeper holds are reconciled with the chain (unfinished, recently mined, dropped).
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ def user_strategies(config: KeeperConfig, users: tuple[UserConfig, ...]) -> dict
 
 
 def check_user_on_chain(user: UserConfig, client: ChainClient, address: str, spec: NetworkSpec) -> None:
-    """The user's tokens exist, they opted in, and their per-trade maximum of the quote
-    token allows the configured BUY size."""
+    """The user's tokens exist, they opted in, they allow keepers to buy each of them, and
+    their per-trade maximum of the quote token allows the configured BUY size."""
     for token in user.tokens:
         if token not in client.record.tokens or token == spec.quote.symbol:
             raise SentinelError(
@@ -164,6 +164,12 @@ def check_user_on_chain(user: UserConfig, client: ChainClient, address: str, spe
         raise SentinelError(
             f"users.{user.id}: {address} has not enabled trading on Executor {client.executor.address}; "
             "the user calls setUserLimits(true, maxSlippageBps) (or set enabled: false)")
+    for token in user.tokens:
+        if not client.executor.isBuyAllowed(address, client.token(token)):
+            raise SentinelError(
+                f"users.{user.id}.tokens: {address} has not allowed keepers to buy {token} on Executor "
+                f"{client.executor.address}; the user calls setBuyAllowed({client.token(token)}, true) "
+                f"(or remove {token} from tokens)")
     quote = spec.quote.symbol
     maximum = client.executor.maxAmountPerTrade(address, client.token(quote))
     if user.sizing.quote_amount is not None:

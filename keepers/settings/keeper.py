@@ -203,6 +203,13 @@ class Funding(_Strict):
     # The most keepers may lose of the user's value per day against the oracle (the
     # Executor's loss budget); no default: zero would refuse every trade that pays a fee.
     daily_loss_budget_usd: Decimal = Field(ge=0, lt=Decimal(2**96) / 10**18)
+    # Tokens (other than the quote token) the user lets keepers buy for them; unset: the
+    # user's own `tokens`. The Executor refuses to buy any other.
+    buy_allowed: list[str] | None = None
+    # The least USD value of a keeper trade of the user's balance (0: none).
+    min_trade_value_usd: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal(2**96) / 10**18)
+    # The oldest feed answer the user's trades accept, when tighter than the feed's (0: the feed's).
+    max_oracle_age_seconds: int = Field(default=0, ge=0, le=7 * 86_400)
 
 
 class UserConfig(_Strict):

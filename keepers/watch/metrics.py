@@ -83,6 +83,8 @@ class KeeperMetrics:
                                     registry=r)
         self.admin_operations = Gauge("sentinel_admin_operations_pending",
                                       "Scheduled admin operations that affect users (all but sweeps), not yet executed or cancelled", registry=r)
+        self.admin_operations_dangerous = Gauge("sentinel_admin_operations_dangerous",
+                                                "Scheduled admin operations that could shorten a delay or add a role member", registry=r)
 
     def describe(self, settings: KeeperSettings, spec: NetworkSpec, users: Sequence[UserConfig]) -> None:
         """Sets what the configuration fixes: build, limits and thresholds the alert rules compare with."""
@@ -128,6 +130,10 @@ class KeeperMetrics:
     def set_pending_admin_operations(self, count: int) -> None:
         """How many delayed admin operations are scheduled on-chain and still pending."""
         self.admin_operations.set(count)
+
+    def set_dangerous_admin_operations(self, count: int) -> None:
+        """How many pending admin operations could shorten a delay or add a role member."""
+        self.admin_operations_dangerous.set(count)
 
 
 @contextmanager

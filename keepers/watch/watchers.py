@@ -55,6 +55,7 @@ class Watchers:
     def _count_admin_operations(self, _when: datetime) -> None:
         if self.admin_watch is not None:
             self.metrics.set_pending_admin_operations(len(self.admin_watch.affecting_users()))
+            self.metrics.set_dangerous_admin_operations(len(self.admin_watch.dangerous()))
 
     def close(self) -> None:
         """Lets the notifier send what is queued (a few seconds at most), then stops the servers."""

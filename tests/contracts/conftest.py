@@ -158,7 +158,7 @@ def vault(project, manager, owner, tokens, grant_roles):
 
 @pytest.fixture(scope="session")
 def executor(project, manager, owner, keeper, vault, router, tokens, feeds, pools, grant_roles):
-    executor = owner.deploy(project.Executor, manager, vault)
+    executor = owner.deploy(project.Executor, manager, vault, tokens["USDC"])
     grant_roles({"Executor": executor})
     vault.setExecutor(executor, sender=owner)
     executor.addKeeper(keeper, sender=owner)
@@ -182,15 +182,20 @@ def fund(vault):
 
 @pytest.fixture(scope="session")
 def opt_in(executor):
-    """Opts `user` in with a slippage limit, per-trade maxima per token and a daily loss
-    budget (large by default: tests/contracts/test_loss_budget.py tests small ones)."""
+    """Opts `user` in with a slippage limit, per-trade maxima per token, a daily loss
+    budget (large by default: tests/contracts/test_loss_budget.py tests small ones) and
+    the tokens keepers may buy for them (`buy`; default: every token given a maximum,
+    the quote token needs none)."""
 
     def configure(user, max_amounts: dict, slippage_bps: int = DEFAULT_SLIPPAGE_BPS,
-                  loss_budget_usd: int = DEFAULT_LOSS_BUDGET_USD):  # fmt: skip
+                  loss_budget_usd: int = DEFAULT_LOSS_BUDGET_USD, buy=None):  # fmt: skip
         executor.setUserLimits(True, slippage_bps, sender=user)
         executor.setDailyLossBudget(loss_budget_usd, sender=user)
         for token, amount in max_amounts.items():
             executor.setMaxAmountPerTrade(token, amount, sender=user)
+        for token in max_amounts if buy is None else buy:
+            if not executor.isBuyAllowed(user, token):
+                executor.setBuyAllowed(token, True, sender=user)
 
     return configure
 
@@ -217,9 +222,10 @@ def funded_alice(alice, usdc, weth, fund, opt_in):
 @pytest.fixture
 def trader(funded_alice, wbtc, fund, executor):
     """Alice: 10,000 USDC, 5 WETH and 0.5 WBTC in the vault; per-trade maxima 5,000 USDC,
-    2 WETH, 0.1 WBTC; slippage 1%."""
+    2 WETH, 0.1 WBTC; slippage 1%; keepers may buy WETH and WBTC for her."""
     fund(funded_alice, wbtc, units(0.5, 8))
     executor.setMaxAmountPerTrade(wbtc, units(0.1, 8), sender=funded_alice)
+    executor.setBuyAllowed(wbtc, True, sender=funded_alice)
     return funded_alice
 
 

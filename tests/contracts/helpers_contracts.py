@@ -85,11 +85,11 @@ def oracle_amount_out(
     feed_decimals_in=FEED_DECIMALS, feed_decimals_out=FEED_DECIMALS,
 ):  # fmt: skip
     """The oracle value of `amount_in` in tokenOut units, by hand: both answers scaled to
-    18-decimal USD, the value in USD rounded down, then in tokenOut rounded down."""
+    18-decimal USD, the value in USD rounded up, then in tokenOut rounded up (the user's favour)."""
     price_in = answer_in * 10 ** (18 - feed_decimals_in)
     price_out = answer_out * 10 ** (18 - feed_decimals_out)
-    value_usd = amount_in * price_in // 10**decimals_in
-    return value_usd * 10**decimals_out // price_out
+    value_usd = -(-amount_in * price_in // 10**decimals_in)
+    return -(-value_usd * 10**decimals_out // price_out)
 
 
 def oracle_floor(oracle_out, slippage_bps):

@@ -19,12 +19,15 @@ from helpers_contracts import (
     units,
 )
 
+from keepers.base.errors import SentinelError
 from keepers.chain.access import (
     ADMIN_ROLE,
     GOVERNOR_ROLE,
     GUARDIAN_ROLE,
     AdminCall,
+    check_guardian,
     hand_over_calls,
+    role_calls,
     send,
 )
 from keepers.chain.admin_ops import pending_operations
@@ -200,8 +203,9 @@ def test_admin_drops_own_delay__at_once__reverts(manager, delayed):
 
 
 def test_admin_drops_own_delay__scheduled__waits_the_delay_twice(chain, manager, delayed):
-    """Scheduling waits the current delay; the lower delay then takes effect only after
-    the difference (AccessManager's setback): no way under DELAY."""
+    """Scheduling waits the current delay; the lower delay of an existing member then takes
+    effect only after the difference (AccessManager's setback). Not the bound: a revoke and
+    grant, or a fresh account, reaches zero after one delay (tests below)."""
     data = schedule(manager, delayed, manager, "grantRole", GOVERNOR_ROLE, delayed.address, 0)
     chain.mine(deltatime=DELAY)
     manager.execute(manager, data, sender=delayed)
@@ -238,3 +242,147 @@ def test_send__schedules_then_executes_when_ready(chain, manager, executor, dela
     chain.mine(deltatime=DELAY)
     assert send(manager, call, delayed).endswith("executed (scheduled)")
     assert executor.isKeeper(attacker) is True
+
+
+# ------------------------- issue 26.1: no authority change the guardian cannot cancel
+@pytest.fixture
+def attacker_manager(project, attacker):
+    """A manager the attacker controls."""
+    return attacker.deploy(project.SentinelAccessManager, attacker)
+
+
+@pytest.mark.parametrize("target_name", ["vault", "executor"])
+def test_set_authority__scheduled_through_execute__refused_after_the_delay_and_nothing_moves(
+    request, chain, manager, vault, delayed, guardian, attacker_manager, holders, usdc, weth, target_name
+):
+    """OpenZeppelin treats a scheduled `setAuthority` as ADMIN's own (the guardian's cancel
+    reverts); the contracts refuse it when it executes, so the takeover never lands."""
+    target = request.getfixturevalue(target_name)
+    data = schedule(manager, delayed, target, "setAuthority", attacker_manager.address)
+    with reverts_with(manager.AccessManagerUnauthorizedCancel, msgsender=guardian, caller=delayed, target=target):
+        manager.cancel(delayed, target, data, sender=guardian)
+    chain.mine(deltatime=DELAY)
+    before = custody_state(vault, [usdc, weth], holders)
+
+    with reverts_with(target.SentinelManagedSetAuthorityViaExecute, newAuthority=attacker_manager):
+        manager.execute(target, data, sender=delayed)
+
+    assert target.authority() == manager.address
+    assert custody_state(vault, [usdc, weth], holders) == before
+
+
+@pytest.mark.parametrize("target_name", ["vault", "executor"])
+def test_update_authority__scheduled__guardian_cancels_or_it_moves_after_the_delay(
+    request, chain, manager, vault, delayed, guardian, attacker_manager, holders, usdc, weth, target_name
+):
+    target = request.getfixturevalue(target_name)
+    data = schedule(manager, delayed, manager, "updateAuthority", target.address, attacker_manager.address)
+    before = custody_state(vault, [usdc, weth], holders)
+
+    manager.cancel(delayed, manager, data, sender=guardian)  # the attack: cancelled
+    chain.mine(deltatime=DELAY)
+    with reverts_with(manager.AccessManagerNotScheduled, operationId=manager.hashOperation(delayed, manager, data)):
+        manager.execute(manager, data, sender=delayed)
+    assert target.authority() == manager.address
+    assert custody_state(vault, [usdc, weth], holders) == before
+
+    # The legitimate path: scheduled, not cancelled, executed after the whole delay.
+    data = schedule(manager, delayed, manager, "updateAuthority", target.address, attacker_manager.address)
+    chain.mine(deltatime=DELAY)
+    manager.execute(manager, data, sender=delayed)
+    assert target.authority() == attacker_manager.address
+
+
+# ------------------------------------------ issue 26.2: the owner is no guardian
+def test_owner__holds_no_zero_delay_role_after_the_hand_over(manager, delayed, guardian):
+    assert manager.hasRole(GUARDIAN_ROLE, delayed) == (False, 0)
+    assert manager.hasRole(GOVERNOR_ROLE, delayed) == (True, DELAY)
+    assert manager.hasRole(ADMIN_ROLE, delayed) == (True, DELAY)
+    assert manager.hasRole(GUARDIAN_ROLE, guardian) == (True, 0)
+
+
+def test_power_moved_to_guardian__never_the_owners_at_once(chain, manager, vault, delayed, guardian, attacker, holders,
+                                                           usdc, weth):  # fmt: skip
+    """A delayed change that empowers GUARDIAN: the owner gains nothing from it."""
+    selector = vault.setExecutor.encode_input(attacker.address)[:4]
+    data = schedule(manager, delayed, manager, "setTargetFunctionRole", vault.address, [selector], GUARDIAN_ROLE)
+    chain.mine(deltatime=DELAY)
+    manager.execute(manager, data, sender=delayed)
+    before = custody_state(vault, [usdc, weth], holders)
+
+    with reverts_with(vault.AccessManagedUnauthorized, caller=delayed):
+        vault.setExecutor(attacker, sender=delayed)
+
+    assert custody_state(vault, [usdc, weth], holders) == before
+    vault.setExecutor(attacker, sender=guardian)  # the guardian now holds that power
+    assert vault.executor() == attacker.address
+
+
+def test_role_calls__guardian_is_the_owner__refused(manager, vault, owner):
+    with pytest.raises(SentinelError, match="guardian: .* is the owner"):
+        role_calls(manager, {"Vault": vault}, owner.address, owner.address)
+    with pytest.raises(SentinelError, match="guardian: a public network needs a guardian"):
+        check_guardian(None, owner.address, public=True)
+    check_guardian(None, owner.address, public=False)  # local chains: none is allowed
+
+
+def test_role_calls__owner_holding_guardian__loses_it(manager, vault, executor, owner, guardian):
+    manager.grantRole(GUARDIAN_ROLE, owner, 0, sender=owner)  # as older deployments did
+    calls = role_calls(manager, {"Vault": vault, "Executor": executor}, owner.address, guardian.address)
+    assert [call.describe() for call in calls] == [f"revokeRole({GUARDIAN_ROLE}, {owner.address})"]
+    send(manager, calls[0], owner)
+    assert manager.hasRole(GUARDIAN_ROLE, owner) == (False, 0)
+
+
+# ------------------------------------------- issue 26.3: the true bound is one delay
+def test_fresh_account_zero_delay_governor__one_delay__flagged_and_guardian_cancels(
+    chain, manager, vault, executor, delayed, guardian, attacker
+):
+    data = schedule(manager, delayed, manager, "grantRole", GOVERNOR_ROLE, attacker.address, 0)
+    [pending] = pending_operations(manager, {"Vault": vault, "Executor": executor})
+    assert pending.danger == f"adds {attacker.address} to GOVERNOR with a 0 s delay"
+    assert "DANGEROUS: adds" in pending.describe(chain.blocks.head.timestamp)
+
+    manager.cancel(delayed, manager, data, sender=guardian)
+    assert pending_operations(manager, {"Vault": vault, "Executor": executor}) == []
+
+    # Not cancelled: after exactly one delay the fresh account acts with none.
+    data = schedule(manager, delayed, manager, "grantRole", GOVERNOR_ROLE, attacker.address, 0)
+    chain.mine(deltatime=DELAY)
+    manager.execute(manager, data, sender=delayed)
+    assert manager.hasRole(GOVERNOR_ROLE, attacker) == (True, 0)
+    vault.setExecutor(attacker, sender=attacker)
+    assert vault.executor() == attacker.address
+
+
+def test_revoke_then_grant__one_delay_to_zero__flagged(chain, manager, vault, executor, delayed):
+    revoke = schedule(manager, delayed, manager, "revokeRole", GOVERNOR_ROLE, delayed.address)
+    grant = schedule(manager, delayed, manager, "grantRole", GOVERNOR_ROLE, delayed.address, 0)
+    pending = {op.function: op for op in pending_operations(manager, {"Vault": vault, "Executor": executor})}
+    assert pending["revokeRole"].danger == ""
+    assert pending["grantRole"].danger == f"lowers {delayed.address}'s GOVERNOR delay from {DELAY} s to 0 s"
+
+    chain.mine(deltatime=DELAY)
+    manager.execute(manager, revoke, sender=delayed)
+    manager.execute(manager, grant, sender=delayed)
+    assert manager.hasRole(GOVERNOR_ROLE, delayed) == (True, 0)  # one delay, not two
+
+
+def test_pending_operations__value_moving_call__not_flagged(manager, vault, executor, delayed, attacker):
+    schedule(manager, delayed, vault, "setExecutor", attacker.address)
+    schedule(manager, delayed, manager, "setGrantDelay", GOVERNOR_ROLE, DELAY)  # longer: safe
+    assert [op.danger for op in pending_operations(manager, {"Vault": vault, "Executor": executor})] == ["", ""]
+
+
+# ------------------------------- issue 26.9: the guardian cancels a scheduled multicall
+def test_multicall__scheduled__flagged_and_guardian_cancels(manager, vault, executor, delayed, guardian, attacker):
+    assert manager.getTargetFunctionRole(manager, manager.multicall.encode_input([])[:4]) == GOVERNOR_ROLE
+    inner = manager.grantRole.encode_input(GOVERNOR_ROLE, attacker.address, 0)
+    data = schedule(manager, delayed, manager, "multicall", [inner])
+    [pending] = pending_operations(manager, {"Vault": vault, "Executor": executor})
+    assert pending.danger == f"multicall: adds {attacker.address} to GOVERNOR with a 0 s delay"
+
+    tx = manager.cancel(delayed, manager, data, sender=guardian)
+
+    assert tx.events.filter(manager.OperationCanceled)[0].operationId == manager.hashOperation(delayed, manager, data)
+    assert pending_operations(manager, {"Vault": vault, "Executor": executor}) == []

@@ -222,9 +222,9 @@ def test_execute_trade__not_keeper__reverts(
 
 
 def test_execute_trade__keeper_removed__reverts(
-    executor, vault, owner, router, keeper, actors, usdc, weth, trade_id, deadline
+    executor, vault, owner, guardian, router, keeper, actors, usdc, weth, trade_id, deadline
 ):
-    tx = executor.removeKeeper(keeper, sender=owner)
+    tx = executor.removeKeeper(keeper, sender=guardian)
     assert tx.events.filter(executor.KeeperUpdated) == [executor.KeeperUpdated(keeper=keeper, allowed=False)]
     before = custody_state(vault, [usdc, weth], actors)
 

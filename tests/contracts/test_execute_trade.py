@@ -133,8 +133,8 @@ def test_execute_trade__non_keeper__reverts(executor, trade, outsider):
         trade(sender=outsider)
 
 
-def test_execute_trade__removed_keeper__reverts(executor, trade, owner, keeper):
-    tx = executor.removeKeeper(keeper, sender=owner)
+def test_execute_trade__removed_keeper__reverts(executor, trade, owner, guardian, keeper):
+    tx = executor.removeKeeper(keeper, sender=guardian)
     assert tx.events == [executor.KeeperUpdated(keeper=keeper, allowed=False)]
     with reverts_with(executor.ExecutorUnauthorizedKeeper, caller=keeper):
         trade()
@@ -170,8 +170,8 @@ def test_execute_trade__router_not_allowed__reverts(executor, trade, outsider):
         trade(router=outsider)
 
 
-def test_execute_trade__router_removed__reverts(executor, trade, router, owner):
-    tx = executor.removeRouter(router, sender=owner)
+def test_execute_trade__router_removed__reverts(executor, trade, router, owner, guardian):
+    tx = executor.removeRouter(router, sender=guardian)
     assert tx.events == [executor.RouterUpdated(router=router, allowed=False)]
     with reverts_with(executor.ExecutorRouterNotAllowed, router=router):
         trade()
@@ -231,9 +231,9 @@ def test_execute_trade__zero_limit_for_token__reverts(executor, trade, trader, w
 
 # ------------------------------------------------------------------ reverts: feeds and the pool
 @pytest.mark.parametrize("side", ["tokenIn", "tokenOut"])
-def test_execute_trade__feed_not_set__reverts(executor, trade, owner, usdc, weth, side):
+def test_execute_trade__feed_not_set__reverts(executor, trade, owner, guardian, usdc, weth, side):
     token = usdc if side == "tokenIn" else weth
-    tx = executor.removeFeed(token, sender=owner)
+    tx = executor.removeFeed(token, sender=guardian)
     assert tx.events == [executor.FeedRemoved(token=token)]
     with reverts_with(executor.ExecutorFeedNotSet, token=token):
         trade(minAmountOut=units(1, 18))
@@ -281,8 +281,8 @@ def test_execute_trade__same_token__reverts(executor, vault, trade, usdc):
         trade(tokenOut=usdc)
 
 
-def test_execute_trade__token_not_allowed_in_vault__reverts(executor, vault, trade, owner, weth):
-    tx = vault.delistToken(weth, sender=owner)
+def test_execute_trade__token_not_allowed_in_vault__reverts(executor, vault, trade, owner, guardian, weth):
+    tx = vault.delistToken(weth, sender=guardian)
     assert tx.events == [vault.TokenAllowed(token=weth, allowed=False)]
     with reverts_with(vault.VaultTokenNotAllowed, token=weth):
         trade()

@@ -28,11 +28,13 @@ def new_feed(make_feed):
 
 
 # ------------------------------------------------------------------ deployment
-def test_deploy__zero_vault__reverts(project, owner, chain):
+@pytest.mark.parametrize("zero", ["vault", "quote token"])  # the quote token: issue 26
+def test_deploy__zero_vault__reverts(project, owner, chain, usdc, zero):
     # Checked at the raw revert data: Ape's decoding of constructor reverts depends on
     # which contracts it has seen before (eth_abi InvalidPointer after the oracle tests).
     bytecode = project.Executor.contract_type.deployment_bytecode.bytecode
-    arguments = abi_encode(["address", "address"], [owner.address, ZERO_ADDRESS]).hex()
+    vault, quote = (ZERO_ADDRESS, usdc.address) if zero == "vault" else (owner.address, ZERO_ADDRESS)
+    arguments = abi_encode(["address", "address", "address"], [owner.address, vault, quote]).hex()
     with pytest.raises(Web3ContractCustomError) as raised:
         chain.provider.web3.eth.call({"from": owner.address, "data": bytecode + arguments})
     assert raised.value.data == "0x" + function_signature_to_4byte_selector("ExecutorZeroAddress()").hex()
@@ -198,10 +200,10 @@ def test_remove_feed__by_guardian(executor, guardian, weth, usdc):
         executor.quote(usdc, weth, units(1, 6))
 
 
-def test_remove_feed__not_set__reverts(executor, owner, make_token):
+def test_remove_feed__not_set__reverts(executor, owner, guardian, make_token):
     token = make_token("NEW", 18)
     with reverts_with(executor.ExecutorFeedNotSet, token=token):
-        executor.removeFeed(token, sender=owner)
+        executor.removeFeed(token, sender=guardian)
 
 
 def test_remove_feed__outsider__reverts(executor, outsider, weth):
@@ -241,7 +243,7 @@ def test_set_sequencer_feed__not_governor__reverts(request, executor, make_feed,
 def test_set_user_limits(executor, bob, enabled, slippage_bps):
     tx = executor.setUserLimits(enabled, slippage_bps, sender=bob)
     assert tx.events == [executor.UserLimitsUpdated(user=bob, enabled=enabled, maxSlippageBps=slippage_bps)]
-    assert executor.userLimits(bob) == (enabled, slippage_bps, 0, 0)
+    assert executor.userLimits(bob) == (enabled, slippage_bps, 0, 0, 0, 0)  # + maxOracleAge, minTradeValueUsd (issue 26)
 
 
 def test_set_min_trade_interval__keeps_other_limits(executor, bob):
@@ -249,14 +251,14 @@ def test_set_min_trade_interval__keeps_other_limits(executor, bob):
     tx = executor.setMinTradeInterval(3_600, sender=bob)
     assert tx.events == [executor.MinTradeIntervalUpdated(user=bob, minTradeInterval=3_600)]
     executor.setUserLimits(True, 50, sender=bob)
-    assert executor.userLimits(bob) == (True, 50, 3_600, 0)
+    assert executor.userLimits(bob) == (True, 50, 3_600, 0, 0, 0)  # + maxOracleAge, minTradeValueUsd (issue 26)
 
 
 def test_set_user_limits__slippage_above_max__reverts(executor, bob):
     too_much = MAX_USER_SLIPPAGE_BPS + 1
     with reverts_with(executor.ExecutorSlippageAboveMax, slippageBps=too_much, maxBps=MAX_USER_SLIPPAGE_BPS):
         executor.setUserLimits(True, too_much, sender=bob)
-    assert executor.userLimits(bob) == (False, 0, 0, 0)
+    assert executor.userLimits(bob) == (False, 0, 0, 0, 0, 0)  # + maxOracleAge, minTradeValueUsd (issue 26)
 
 
 @pytest.mark.parametrize("symbol", ["USDC", "WBTC", "WETH"])
@@ -273,7 +275,7 @@ def test_set_max_amount_per_trade(executor, tokens, bob, alice, symbol):
 
 
 # ------------------------------------------------------------------ pause
-@pytest.mark.parametrize("role", ["owner", "guardian"])
+@pytest.mark.parametrize("role", ["guardian"])  # issue 26: the owner is no guardian
 def test_pause(executor, owner, guardian, role):
     pauser = {"owner": owner, "guardian": guardian}[role]
     tx = executor.pause(sender=pauser)
@@ -281,9 +283,9 @@ def test_pause(executor, owner, guardian, role):
     assert executor.paused() is True
 
 
-@pytest.mark.parametrize("role", ["keeper", "outsider"])
-def test_pause__not_owner_or_guardian__reverts(executor, keeper, outsider, role):
-    caller = {"keeper": keeper, "outsider": outsider}[role]
+@pytest.mark.parametrize("role", ["owner", "keeper", "outsider"])
+def test_pause__not_guardian__reverts(executor, owner, keeper, outsider, role):
+    caller = {"owner": owner, "keeper": keeper, "outsider": outsider}[role]
     with reverts_with(executor.AccessManagedUnauthorized, caller=caller):
         executor.pause(sender=caller)
 
@@ -351,6 +353,6 @@ def test_views__defaults(executor, keeper, router, outsider, trade_id, make_toke
     assert executor.isRouter(outsider) is False
     assert executor.isTradeIdUsed(trade_id(1)) is False
     assert executor.sequencer() == (ZERO_ADDRESS, 0)
-    assert executor.userLimits(outsider) == (False, 0, 0, 0)
+    assert executor.userLimits(outsider) == (False, 0, 0, 0, 0, 0)  # + maxOracleAge, minTradeValueUsd (issue 26)
     config = executor.feedConfig(make_token("NONE", 18))
     assert config.feed == ZERO_ADDRESS and config.maxAge == 0 and config.tokenDecimals == 0

@@ -59,6 +59,7 @@ from keepers.chain.access import GOVERNOR_ROLE, AdminCall, send
 from keepers.chain.uniswap import uniswap_v2_container
 
 SYMBOLS = ("WETH", "WBTC", "USDC")
+QUOTE = "USDC"  # the Executor's quote token: keepers may buy it for every user
 STRAY = "STRAY"  # a token never listed, only donated: the one sweep can take
 DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6, STRAY: 18}
 USERS = ("alice", "bob", "carol")
@@ -135,15 +136,23 @@ def base_units(symbol: str, whole: float) -> int:
     return units(whole, DECIMALS[symbol])
 
 
+def oracle_value_usd(amount_in: int, answer_in: int, symbol_in: str) -> int:
+    """The Executor's USD value of ``amount_in`` (18 decimals), rounded up."""
+    return -(-amount_in * answer_in * 10 ** (18 - FEED_DECIMALS) // 10 ** DECIMALS[symbol_in])
+
+
+def oracle_amount(amount_in: int, answer_in: int, symbol_in: str, answer_out: int, symbol_out: str) -> int:
+    """The oracle value of ``amount_in`` in tokenOut units: rounded up twice (the user's favour)."""
+    value_usd = oracle_value_usd(amount_in, answer_in, symbol_in)
+    return -(-value_usd * 10 ** DECIMALS[symbol_out] // (answer_out * 10 ** (18 - FEED_DECIMALS)))
+
+
 def oracle_floor(
     amount_in: int, answer_in: int, symbol_in: str, answer_out: int, symbol_out: str, slippage_bps: int
 ) -> int:
     """The Executor's floor, computed independently: value at both feed answers (scaled
-    to 18 decimals, rounded down twice), less the user's slippage, rounded up."""
-    price_in = answer_in * 10 ** (18 - FEED_DECIMALS)
-    price_out = answer_out * 10 ** (18 - FEED_DECIMALS)
-    value_usd = amount_in * price_in // 10 ** DECIMALS[symbol_in]
-    oracle_amount_out = value_usd * 10 ** DECIMALS[symbol_out] // price_out
+    to 18 decimals, rounded up twice), less the user's slippage, rounded up."""
+    oracle_amount_out = oracle_amount(amount_in, answer_in, symbol_in, answer_out, symbol_out)
     return -(-oracle_amount_out * (MAX_BPS - slippage_bps) // MAX_BPS)
 
 
@@ -151,8 +160,8 @@ def oracle_loss_usd(amount_in: int, answer_in: int, symbol_in: str, amount_out: 
                     symbol_out: str) -> int:  # fmt: skip
     """What a fill of ``amount_out`` loses against the oracle, in USD (18 decimals), as the
     Executor counts it: the USD value of the shortfall below the oracle amount, rounded up."""
-    value_usd = amount_in * answer_in * 10 ** (18 - FEED_DECIMALS) // 10 ** DECIMALS[symbol_in]
-    oracle_amount_out = value_usd * 10 ** DECIMALS[symbol_out] // (answer_out * 10 ** (18 - FEED_DECIMALS))
+    value_usd = oracle_value_usd(amount_in, answer_in, symbol_in)
+    oracle_amount_out = oracle_amount(amount_in, answer_in, symbol_in, answer_out, symbol_out)
     if amount_out >= oracle_amount_out:
         return 0
     return -(-value_usd * (oracle_amount_out - amount_out) // oracle_amount_out)
@@ -327,9 +336,9 @@ class CustodyMachine(RuleBasedStateMachine):
         self.updated_at[symbol] = env.node.call_uint(env.feeds[symbol], "latestTimestamp")
 
     def _spent_now(self, user: str, now: int) -> int:
-        """The user's counted losses at ``now``, drained at the budget's rate (as on-chain)."""
+        """The user's counted losses at ``now``, drained at half the budget per window (as on-chain)."""
         spent, counted_at = self.losses[user]
-        drained = LOSS_BUDGET_USD[user] * (now - counted_at) // LOSS_WINDOW
+        drained = LOSS_BUDGET_USD[user] // 2 * (now - counted_at) // LOSS_WINDOW
         return max(spent - drained, 0)
 
     def _token(self, symbol: str):
@@ -538,7 +547,7 @@ class CustodyMachine(RuleBasedStateMachine):
             loss = oracle_loss_usd(
                 amount_in, self.answers[symbol_in], symbol_in, quoted, self.answers[symbol_out], symbol_out
             )
-            if self._spent_now(user, now) + loss > LOSS_BUDGET_USD[user]:
+            if self._spent_now(user, now) + loss > LOSS_BUDGET_USD[user] // 2:
                 reasons.append("ExecutorLossBudgetExceeded")
 
         before = self.state
@@ -875,6 +884,8 @@ def test_custody_invariants_hold_under_random_operations(
         assert node.send(user, executor, "setDailyLossBudget", LOSS_BUDGET_USD[name]).ok
         assert node.send(user, executor, "setMinTradeInterval", MIN_TRADE_INTERVAL[name]).ok
         for symbol, token in tokens.items():
+            if symbol != QUOTE:
+                assert node.send(user, executor, "setBuyAllowed", token, True).ok
             assert node.send(user, executor, "setMaxAmountPerTrade", token, base_units(symbol, maxima[symbol])).ok
             assert node.send(user, token, "approve", vault, 2**256 - 1).ok
             amount = base_units(symbol, SEED_DEPOSITS[name][symbol])

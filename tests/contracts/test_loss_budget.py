@@ -66,13 +66,14 @@ def test_compounding_keeper__stops_at_the_budget__reverts_and_nothing_moves(exec
         round_trip()
 
 
-def test_loss_budget__drains_at_the_budget_rate(executor, trader, round_trip, chain):
-    executor.setDailyLossBudget(BUDGET_USD, sender=trader)
+def test_loss_budget__drains_at_half_the_budget_per_window(executor, trader, round_trip, chain):
+    executor.setDailyLossBudget(2 * BUDGET_USD, sender=trader)  # room for one leg at once
     round_trip()
     spent = executor.lossBudget(trader).spentUsd
     assert 0 < spent <= BUDGET_USD
     chain.mine(deltatime=LOSS_WINDOW // 4)
     drained = executor.lossBudget(trader).spentUsd
+    # Half the budget drains per window (issue 26: loss in any 24 h at most the budget).
     assert drained == pytest.approx(max(spent - BUDGET_USD // 4, 0), abs=BUDGET_USD // 1000)
     chain.mine(deltatime=LOSS_WINDOW)
     assert executor.lossBudget(trader).spentUsd == 0
@@ -95,3 +96,29 @@ def test_loss_budget__trade_above_the_oracle_value__costs_nothing(executor, trad
     assert len(tx.events.filter(executor.TradeExecuted)) == 1
     assert round_trip.losses == [0]
     assert executor.lossBudget(trader) == (0, 0)
+
+
+def test_loss_budget__any_24_hours__at_most_the_budget(executor, trader, round_trip, chain, ledger):
+    """Issue 26, point 5: a compromised keeper trading at the floor whenever the budget lets
+    it, for a day (the measured attack took $199.99 against $100/day): the losses in that
+    24 h window stay within $100, and the contract states the bound for any window."""
+    budget = units(100, 18)
+    executor.setDailyLossBudget(budget, sender=trader)
+    assert executor.maxLossWithin(trader, LOSS_WINDOW) == budget
+    assert executor.maxLossWithin(trader, 7 * LOSS_WINDOW) == units(400, 18)  # B/2 + 7 * B/2
+    assert executor.maxLossWithin(trader, 0) == budget // 2
+    start = chain.pending_timestamp
+    refused = 0
+    while chain.pending_timestamp < start + LOSS_WINDOW - 3 * 3600:
+        before = ledger()
+        try:
+            round_trip()
+        except Exception:  # noqa: BLE001 - the exact error is checked just below
+            refused += 1
+            assert ledger() == before
+            with reverts_with(executor.ExecutorLossBudgetExceeded, user=trader, budgetUsd=budget):
+                round_trip()
+            chain.mine(deltatime=3 * 3600)
+    assert refused >= 3  # the budget bound, again and again, not the clock
+    assert chain.pending_timestamp - start <= LOSS_WINDOW
+    assert sum(round_trip.losses) <= budget

@@ -270,6 +270,7 @@ def test_execute_trade__decimals(
     assert tx.events == [executor.FeedUpdated(token=token, feed=feed, maxAge=MAX_AGE, minAnswer=0, maxAnswer=0)]
     fund(trader, token, units(10, token_decimals))
     executor.setMaxAmountPerTrade(token, units(10, token_decimals), sender=trader)
+    executor.setBuyAllowed(token, True, sender=trader)  # the user trades it both ways
 
     token_answer, usdc_answer = feed.latestAnswer(), feeds["USDC"].latestAnswer()
     assert token_answer == units(PRICE_USD, feed_decimals)

@@ -76,8 +76,8 @@ def test_deposit__token_not_allowed__reverts(vault, alice, make_token):
     assert vault.balanceOf(alice, stranger) == 0
 
 
-def test_deposit__token_removed_from_allow_list__reverts(vault, owner, alice, usdc):
-    vault.delistToken(usdc, sender=owner)
+def test_deposit__token_removed_from_allow_list__reverts(vault, owner, guardian, alice, usdc):
+    vault.delistToken(usdc, sender=guardian)
     usdc.mint(alice, 100, sender=alice)
     usdc.approve(vault, 100, sender=alice)
     before = custody_state(vault, [usdc], {"alice": alice})
@@ -179,9 +179,9 @@ def test_withdraw__while_paused__works(vault, guardian, alice, usdc, fund):
     }
 
 
-def test_withdraw__token_removed_from_allow_list__works(vault, owner, alice, usdc, fund):
+def test_withdraw__token_removed_from_allow_list__works(vault, owner, guardian, alice, usdc, fund):
     fund(alice, usdc, units(1_000, 6))
-    vault.delistToken(usdc, sender=owner)
+    vault.delistToken(usdc, sender=guardian)
     before = custody_state(vault, [usdc], {"alice": alice})
 
     tx = vault.withdraw(usdc, units(1_000, 6), sender=alice)
@@ -290,10 +290,10 @@ def test_swap__same_token__reverts(vault, direct_swapper, router, bob, usdc, fun
 
 
 @pytest.mark.parametrize("side", ["tokenIn", "tokenOut"])
-def test_swap__token_not_allowed__reverts(vault, owner, direct_swapper, router, bob, usdc, weth, fund, deadline, side):
+def test_swap__token_not_allowed__reverts(vault, owner, guardian, direct_swapper, router, bob, usdc, weth, fund, deadline, side):
     fund(bob, usdc, units(100, 6))
     removed = usdc if side == "tokenIn" else weth
-    vault.delistToken(removed, sender=owner)
+    vault.delistToken(removed, sender=guardian)
     before = custody_state(vault, [usdc, weth], {"bob": bob})
 
     with reverts_with(vault.VaultTokenNotAllowed, token=removed):
@@ -485,8 +485,8 @@ def test_sweep__guardian__reverts(vault, guardian, outsider, stray):
 
 
 # -------------------------------------------------------- pause / unpause
-@pytest.mark.parametrize("pauser_name", ["guardian", "owner"])
-def test_pause__by_guardian_or_owner__pauses_and_emits(request, vault, pauser_name):
+@pytest.mark.parametrize("pauser_name", ["guardian"])  # issue 26: the owner is no guardian
+def test_pause__by_guardian__pauses_and_emits(request, vault, pauser_name):
     pauser = request.getfixturevalue(pauser_name)
 
     tx = vault.pause(sender=pauser)
@@ -495,8 +495,8 @@ def test_pause__by_guardian_or_owner__pauses_and_emits(request, vault, pauser_na
     assert vault.paused()
 
 
-@pytest.mark.parametrize("caller_name", ["keeper", "alice", "outsider"])
-def test_pause__not_guardian_or_owner__reverts(request, vault, caller_name):
+@pytest.mark.parametrize("caller_name", ["owner", "keeper", "alice", "outsider"])
+def test_pause__not_guardian__reverts(request, vault, caller_name):
     caller = request.getfixturevalue(caller_name)
 
     with reverts_with(vault.AccessManagedUnauthorized, caller=caller):
@@ -508,7 +508,7 @@ def test_pause__already_paused__reverts(vault, guardian, owner):
     vault.pause(sender=guardian)
 
     with reverts_with(vault.EnforcedPause):
-        vault.pause(sender=owner)
+        vault.pause(sender=guardian)
 
 
 def test_unpause__by_owner__unpauses_and_emits(vault, guardian, owner):

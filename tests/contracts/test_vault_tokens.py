@@ -217,23 +217,6 @@ def test_deposit__nothing_arrives__reverts(project, owner, vault, alice):
     assert custody_state(vault, [token], {"alice": alice}) == before
 
 
-def test_withdraw__token_takes_a_fee_on_top__reverts(project, owner, vault, alice, bob):
-    """A token that charges the sender a fee on top of what it sends: the withdrawal would
-    take more from the vault than it debited, leaving other users' balances uncovered."""
-    token = owner.deploy(project.MockFeeOnTransferToken, "Fee on top", "TOP", 18)
-    token.setFeeOnTop(True, sender=owner)
-    vault.listToken(token, sender=owner)
-    for user in (alice, bob):
-        token.mint(user, units(101, 18), sender=user)
-        token.approve(vault, units(100, 18), sender=user)
-        vault.deposit(token, units(100, 18), sender=user)
-    before = custody_state(vault, [token], {"alice": alice, "bob": bob})
-
-    with reverts_with(vault.VaultWithdrawOverdrawn, token=token, debited=units(100, 18), left=units(101, 18)):
-        vault.withdraw(token, units(100, 18), sender=alice)
-    assert custody_state(vault, [token], {"alice": alice, "bob": bob}) == before
-
-
 # -------------------------------- keeper trades of a listed weird token
 LISTED_PRICE_USD = 10
 # The fee-on-transfer token loses 1% on the way in or out, the pool takes 0.3%, and
@@ -307,7 +290,7 @@ def test_execute_trade__buy_listed_weird_token__credits_what_arrived(
     executor, vault, router, keeper, alice, listed_token, listed_kind, listed_pair, usdc, fund, opt_in, trade_id, chain
 ):
     fund(alice, usdc, units(1_000, 6))
-    opt_in(alice, {usdc: units(1_000, 6)}, LISTED_SLIPPAGE_BPS)
+    opt_in(alice, {usdc: units(1_000, 6)}, LISTED_SLIPPAGE_BPS, buy=(listed_token,))
     floor = executor.oracleFloor(alice, usdc, listed_token, units(1_000, 6))
     holders = {"alice": alice, "keeper": keeper}
     before = custody_state(vault, [listed_token, usdc], holders)

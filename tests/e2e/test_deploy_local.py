@@ -2,7 +2,8 @@
 
 import json
 
-from helpers_e2e import assert_ok, assert_user_error, block_number
+import yaml
+from helpers_e2e import PROJECT_ROOT, assert_ok, assert_user_error, block_number
 
 NETWORK = ("--network", "local")  # the short name users type; Ape's full form below
 
@@ -95,3 +96,18 @@ def test_deploy__unknown_network_file_field__names_it(start_anvil, ape_run, tmp_
     result = ape_run("deploy", *NETWORK, "--network-config", str(config), "--deployments", str(tmp_path),
                      env={"APE_FOUNDRY_HOST": start_anvil()})
     assert_user_error(result, str(config), "quote.decimals")
+
+
+def test_deploy__guardian_is_the_owner__refused_before_any_transaction(start_anvil, ape_run, tmp_path):
+    """Issue 26: a guardian that is the owner would hold a zero-delay role beside the delayed ones."""
+    url = start_anvil()
+    document = yaml.safe_load((PROJECT_ROOT / "data" / "networks" / "local.yaml").read_text())
+    document["guardian"] = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's dev account 0, the deployer
+    config = tmp_path / "network.yaml"
+    config.write_text(yaml.safe_dump(document))
+    blocks = block_number(url)
+    result = ape_run("deploy", *NETWORK, "--network-config", str(config), "--deployments", str(tmp_path),
+                     env={"APE_FOUNDRY_HOST": url})
+    assert_user_error(result, "guardian: 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 is the owner",
+                      "the guardian must be another account")
+    assert block_number(url) == blocks

@@ -29,6 +29,7 @@ from helpers_e2e import (
 SEPOLIA = ("--network", "sepolia")
 SEPOLIA_FORK = ("--network", "sepolia-fork")
 UNUSED_ADDRESS = "0x000000000000000000000000000000000000dEaD"
+GUARDIAN_ADDRESS = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # anvil's dev account 2, not the deployer
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,7 @@ def upstream(tmp_path_factory, ape_run):
         "kind": "public",
         "chain_id": SEPOLIA_CHAIN_ID,
         "router": record["contracts"]["UniswapV2Router02"]["address"],
+        "guardian": GUARDIAN_ADDRESS,  # deploy refuses a public network without one (issue 26)
         "quote": _public_token(local["quote"], record),
         "tokens": [_public_token(token, record) for token in local["tokens"]],
     }
@@ -262,6 +264,8 @@ def test_sepolia__keeper_once_as_typed__checks_the_chain_and_runs_a_cycle(
     send_as(upstream["url"], user, executor, "setUserLimits(bool,uint16)", ["bool", "uint16"], [True, 100])
     send_as(upstream["url"], user, executor, "setMaxAmountPerTrade(address,uint256)", ["address", "uint256"],
             [record["tokens"]["USDC"], 10**9])
+    send_as(upstream["url"], user, executor, "setBuyAllowed(address,bool)", ["address", "bool"],
+            [record["tokens"]["WETH"], True])
     (tmp_path / "users.yaml").write_text(yaml.safe_dump({"users": [
         {"id": "dora", "address": user, "tokens": ["WETH"], "sizing": {"quote_amount": 100}}]}))
     (tmp_path / "keeper.yaml").write_text(yaml.safe_dump({

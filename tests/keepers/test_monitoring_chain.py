@@ -101,7 +101,7 @@ def test_prometheus_scrapes_the_keeper_and_evaluates_the_alert_rules_and_a_webho
             return sorted(alert["metric"]["alertname"] for alert in prometheus.query("ALERTS"))
         assert eventually(lambda: alerts() == ["SentinelAdminOperationPending"], timeout=20), alerts()
         rules = prometheus.rules()
-        assert len(rules) == 7 and {rule["health"] for rule in rules} == {"ok"}, rules
+        assert len(rules) == 8 and {rule["health"] for rule in rules} == {"ok"}, rules
         with urllib.request.urlopen(f"{page}api/trades", timeout=10) as answer:  # the keeper's own status API
             assert sorted(trade["user"] for trade in json.load(answer)) == ["alice", "alice", "bob"]
         with urllib.request.urlopen(f"{page}api/users", timeout=10) as answer:  # as the last cycle read them
