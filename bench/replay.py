@@ -43,7 +43,7 @@ def measure(bars: int) -> None:
     from keepers.engine.scheduler import Scheduler
     from keepers.engine.startup import build_context
     from keepers.persistence.store import Store
-    from keepers.replay.runner.runner import MarketWalk, Replay, ReplayWindow, chain_offset
+    from keepers.replay.runner import MarketWalk, Replay, ReplayWindow, chain_offset
 
     folder = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     users = [user_entry(f"user{i}", 3 + i, ["WETH", "WBTC", "LTC"]) for i in range(3)]

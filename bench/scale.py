@@ -53,7 +53,7 @@ def measure(user_count: int, slots: int) -> None:
         with_test_accounts,
     )
 
-    from keepers.cluster.tasks.local_servers import PostgresServer, RedisServer
+    from keepers.cluster.local_servers import PostgresServer, RedisServer
     from keepers.engine.bars import backfill_from_file
     from keepers.persistence.store import Store
 
@@ -133,7 +133,7 @@ def drain(store_url: str, redis_server, users: list[dict], slots: int) -> dict:
     import redis
     from taskiq.kicker import AsyncKicker
 
-    from keepers.cluster.tasks.tasks import CYCLE_TASK, current_slot, make_broker
+    from keepers.cluster.tasks import CYCLE_TASK, current_slot, make_broker
     from keepers.persistence.store import Store
 
     first = current_slot(INTERVAL) + 1

@@ -31,8 +31,8 @@ from keepers.cli import (
     require_record,
     user_errors,
 )
-from keepers.replay.runner.cluster_run import ClusterRequest, run_cluster
-from keepers.replay.runner.runner import SAMPLE_PRICES
+from keepers.replay.cluster_run import ClusterRequest, run_cluster
+from keepers.replay.runner import SAMPLE_PRICES
 from keepers.settings.keeper import load_keeper_config
 
 

@@ -26,8 +26,8 @@ from keepers.cli import (
     require_record,
     user_errors,
 )
-from keepers.replay.runner.runner import SAMPLE_PRICES
-from keepers.replay.runner.simulate import ReplayRequest, simulate
+from keepers.replay.runner import SAMPLE_PRICES
+from keepers.replay.simulate import ReplayRequest, simulate
 from keepers.settings.keeper import load_keeper_config
 from keepers.watch.api import DEFAULT_API
 

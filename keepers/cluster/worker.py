@@ -1,4 +1,4 @@
-"""One worker of the distributed form (keepers/cluster/tasks/tasks.py): the cycle task it runs, the
+"""One worker of the distributed form (keepers/cluster/tasks.py): the cycle task it runs, the
 keeper account it alone signs with, and its start on a store other workers share.
 
 A keeper account sends from one process at a time (two would clash on nonces), so a
@@ -20,7 +20,7 @@ from taskiq_redis import RedisStreamBroker
 
 from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
-from keepers.cluster.tasks.tasks import current_slot, work
+from keepers.cluster.tasks import current_slot, work
 from keepers.engine.scheduler import Scheduler
 from keepers.persistence.store import Store
 

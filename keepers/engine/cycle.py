@@ -13,7 +13,7 @@ import resource
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from keepers.base.clock import now_utc, utc
 from keepers.base.units import to_base_units
@@ -21,6 +21,7 @@ from keepers.chain.admin_ops import AdminWatch
 from keepers.chain.client import ChainClient, UserSnapshot
 from keepers.chain.oracle_rules import FeedAnswer
 from keepers.engine.bars import (
+    backfill_from_rounds,
     bar_start,
     closed_closes,
     newest_closed_bars,
@@ -183,8 +184,7 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
         return
     decided = store.last_decided_bars(user.id)
     open_decisions = store.unsettled_signals(user.id)
-    newest = newest_closed_bars(store, [settings.price_series[t] for t in tokens], settings.timeframe_seconds,
-                                snapshot.block_time)
+    newest = _newest_bars_filled(context, tokens, snapshot.block_time, result, risk, now)
     signals, unfinished_decisions = [], []
     for token in tokens:
         series = settings.price_series[token]
@@ -222,6 +222,40 @@ def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleR
         outcome = _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now,
                        address)
         store.settle_signal(user.id, token, strategy.name, bar_time, outcome)
+
+
+def _newest_bars_filled(context: KeeperContext, tokens: list[str], block_time: int, result: CycleResult,
+                        risk: RiskManager, now: datetime) -> dict[str, datetime]:
+    """Series -> its newest closed bar, the one just before the chain's current bar: after
+    a gap (no keeper ran for a while) the missed bars are filled from the feed's rounds
+    (each bar's close the answer in force at its end), and only the newest is decided;
+    the ones in between are recorded as skipped with the reason, never decided late."""
+    store, timeframe = context.store, context.config.settings.timeframe_seconds
+    series_of = {token: context.config.settings.price_series[token] for token in tokens}
+    newest = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
+    expected = bar_start(block_time, timeframe) - timedelta(seconds=timeframe)
+    for token, series in series_of.items():
+        have = newest.get(series)
+        if have is None or have >= expected:
+            continue  # no history yet (the start-up warm-up fills it), or nothing missed
+        missed = int((expected - have).total_seconds()) // timeframe
+        client = context.client
+        backfill_from_rounds(store, client.feed_contracts[token], series, client.feed_decimals[token], timeframe,
+                             missed + 1)
+        if missed > 1:
+            reason = (f"bars {have + timedelta(seconds=timeframe):%Y-%m-%d %H:%M} to "
+                      f"{expected - timedelta(seconds=timeframe):%Y-%m-%d %H:%M} closed while no keeper ran: "
+                      "skipped, only the newest is decided")
+            risk.block(token, "bars_skipped", reason, now)
+            result.events.append(f"{token} {reason}")
+    filled = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
+    for token, series in series_of.items():
+        if series in filled and filled[series] < expected:  # the feed had no round to fill it with
+            reason = f"no answer of the feed in the bar of {expected:%Y-%m-%d %H:%M}: nothing decided on a stale bar"
+            risk.block(token, "bar_missing", reason, now)
+            result.events.append(f"{token} {reason}")
+            del filled[series]
+    return filled
 
 
 def _signal_on_closed_bars(strategy: Strategy, store: Store, series: str, timeframe_seconds: int,

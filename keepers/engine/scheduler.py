@@ -78,7 +78,7 @@ class Scheduler:
         The lease is taken for the cycle and given back after it: between two cycles
         nobody holds the user, so a second keeper, an operator's action or the replay's
         market mover gets the user at once instead of waiting for the lease to expire.
-        With ``slot`` (a worker sharing the store with others, keepers/cluster/tasks/tasks.py)
+        With ``slot`` (a worker sharing the store with others, keepers/cluster/tasks.py)
         the cycle runs only if no worker ran that user's cycle of that slot before, and
         its round-robin number is the slot."""
         self.beat()

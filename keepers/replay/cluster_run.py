@@ -20,11 +20,11 @@ from ape import accounts, chain
 from keepers import PROJECT_ROOT
 from keepers.base.errors import SentinelError
 from keepers.chain.deployment import DeploymentRecord
-from keepers.cluster.tasks.local_servers import PostgresServer, RedisServer, terminate
+from keepers.cluster.local_servers import PostgresServer, RedisServer, terminate
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED
-from keepers.replay.runner.driver import market_driver_for
-from keepers.replay.runner.runner import MarketLeases, MarketWalk, chain_offset, load_window, walk_between_cycles
+from keepers.replay.driver import market_driver_for
+from keepers.replay.runner import MarketLeases, MarketWalk, chain_offset, load_window, walk_between_cycles
 from keepers.settings.keeper import KeeperConfig
 from keepers.settings.network import NetworkSpec
 

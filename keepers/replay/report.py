@@ -35,7 +35,7 @@ from rich.table import Table  # noqa: E402
 
 from keepers.persistence.store import Store  # noqa: E402
 from keepers.persistence.tables import MINED
-from keepers.replay.runner.runner import ReplayWindow  # noqa: E402
+from keepers.replay.runner import ReplayWindow  # noqa: E402
 from keepers.settings.keeper import UserConfig  # noqa: E402
 from keepers.views.report import trade_costs, user_report  # noqa: E402
 from strategies.base import Strategy  # noqa: E402

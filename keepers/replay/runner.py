@@ -28,7 +28,7 @@ from keepers.base.errors import SentinelError
 from keepers.engine.cycle import CycleResult
 from keepers.engine.scheduler import Scheduler
 from keepers.persistence.store import Store
-from keepers.replay.runner.driver import MarketDriver
+from keepers.replay.driver import MarketDriver
 from keepers.settings.network import NetworkSpec
 from strategies.data import DataError, PriceData, load_prices
 

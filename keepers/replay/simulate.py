@@ -16,9 +16,9 @@ from keepers.chain.client import UserSnapshot
 from keepers.chain.deployment import DeploymentRecord
 from keepers.engine.cycle import user_limits
 from keepers.persistence.store import Store
-from keepers.replay.runner.driver import market_driver_for
-from keepers.replay.runner.report import ReplayContext, compare_user, print_summary, write_run_report
-from keepers.replay.runner.runner import MarketWalk, Replay, chain_offset, load_window
+from keepers.replay.driver import market_driver_for
+from keepers.replay.report import ReplayContext, compare_user, print_summary, write_run_report
+from keepers.replay.runner import MarketWalk, Replay, chain_offset, load_window
 from keepers.runner.process import KeeperProcess
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec

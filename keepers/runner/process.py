@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from keepers.base.errors import SentinelError
 from keepers.base.redact import redact_url
 from keepers.chain.deployment import DeploymentRecord
-from keepers.cluster.tasks.tasks import dispatch_until_signalled, make_broker
-from keepers.cluster.tasks.worker import Worker, claim_account
+from keepers.cluster.tasks import dispatch_until_signalled, make_broker
+from keepers.cluster.worker import Worker, claim_account
 from keepers.engine.cycle import KeeperContext
 from keepers.engine.scheduler import Scheduler
 from keepers.engine.startup import build_context, reconcile_at_start, warm_up_history

@@ -1,4 +1,4 @@
-"""MockMarketDriver and keepers/replay/runner/driver.py: one transaction pushes every feed and
+"""MockMarketDriver and keepers/replay/driver.py: one transaction pushes every feed and
 trades every real Uniswap V2 pool to the new oracle price, for tokens of 6, 8 and 18
 decimals; the Executor then accepts a trade at that price."""
 
@@ -10,11 +10,11 @@ from fractions import Fraction
 import pytest
 from helpers_contracts import FEED_DECIMALS, PRICES_USD, reverts_with, units
 
-import keepers.replay.runner.driver as market_driver_module
+import keepers.replay.driver as market_driver_module
 from keepers.base.errors import SentinelError
 from keepers.chain.deployment import DeployedContract, DeploymentRecord, load_record
 from keepers.chain.uniswap import uniswap_v2_container
-from keepers.replay.runner.driver import MarketDriver, advance_time, deploy_market_driver
+from keepers.replay.driver import MarketDriver, advance_time, deploy_market_driver
 
 PAIR = uniswap_v2_container("UniswapV2Pair")
 

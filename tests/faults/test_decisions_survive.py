@@ -7,6 +7,7 @@ it; and a keeper gives each user's lease back between cycles."""
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 
 import pytest
 from helpers_keeper import assert_store_matches_chain
@@ -88,3 +89,21 @@ def test_a_decision_its_keeper_died_on_expires_with_its_reason_once_the_next_bar
     assert store_after.leases() == []  # the keeper gave bob back after its cycle
     store.close()
     store_after.close()
+
+
+def test_after_a_gap_the_missed_bars_are_filled_from_the_rounds_and_only_the_newest_is_decided(run):
+    keeper, store, _ = run.start(keeper_id="faults-keeper")
+    (first,) = keeper.run_once()
+    assert first.error is None, first.line()
+    decided_before = {s.bar_time for s in store.signals("bob")}
+    for _ in range(3):  # the keeper is down for three bars; the market moves on
+        run.system.next_bar()
+    (after,) = keeper.run_once()
+    assert after.error is None, after.line()
+    bars = [bar.bar_time for bar in store.bars("BTC", 86_400)]  # the missed ones filled: no hole
+    assert all(later - earlier == timedelta(days=1) for earlier, later in zip(bars, bars[1:])), bars[-6:]
+    new_decisions = {s.bar_time for s in store.signals("bob")} - decided_before
+    assert new_decisions == {bars[-2]}  # the newest closed bar only (the last is the chain's open one)
+    skipped = [event for event in store.risk_events("bob") if event.rule == "bars_skipped"]
+    assert skipped and "closed while no keeper ran" in skipped[0].reason
+    store.close()

@@ -28,7 +28,7 @@ from keepers.engine.bars import bar_start
 from keepers.engine.positions import sleeves, stored_sleeves
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, UNFINISHED
-from keepers.replay.runner.driver import MarketDriver, deploy_market_driver
+from keepers.replay.driver import MarketDriver, deploy_market_driver
 from keepers.settings.keeper import KeeperConfig, load_keeper_config
 from keepers.settings.network import NetworkSpec, load_network_spec, spec_path_for
 

@@ -1,4 +1,4 @@
-"""Real servers for the tests: PostgreSQL and Redis (keepers/cluster/tasks/local_servers.py, shared
+"""Real servers for the tests: PostgreSQL and Redis (keepers/cluster/local_servers.py, shared
 with `make cluster`) and a Prometheus, started from Debian's binaries (`make setup`
 installs the packages when they are missing), each stopped by its process id; a
 webhook receiver (http.server in a thread of the test process)."""
@@ -15,7 +15,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from keepers.cluster.tasks.local_servers import (
+from keepers.cluster.local_servers import (
     PostgresServer,
     RedisServer,
     free_port,

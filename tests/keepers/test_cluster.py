@@ -31,7 +31,7 @@ from helpers_keeper import (
 )
 from servers import RedisServer
 
-from keepers.cluster.tasks.tasks import current_slot
+from keepers.cluster.tasks import current_slot
 from keepers.engine.bars import backfill_from_file
 from keepers.persistence.store import Store
 
