@@ -29,7 +29,7 @@ from keepers.engine.bars import (
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
-from keepers.engine.positions import Portfolio, portfolio, stored_sleeves
+from keepers.engine.positions import portfolio, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow
@@ -126,7 +126,7 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     result = CycleResult(user_id=user.id, started_at=started)
     try:
         risk = RiskManager(context.store, user.id, user.risk)
-        _cycle(user, context, number, result, risk)
+        Cycle(user, context, number, result, risk).run()
         result.kill_switch = any(lock.until is None for lock in risk.evaluator.locks)
     except Exception as error:  # noqa: BLE001 - recorded with the cycle, shown on its line
         result.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:500]
@@ -144,118 +144,232 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     return result
 
 
-def _cycle(user: UserConfig, context: KeeperContext, number: int, result: CycleResult, risk: RiskManager) -> None:
-    store, settings = context.store, context.config.settings
-    address = context.user_addresses[user.id]
-    for row in store.trades(user.id, UNFINISHED):  # a bounded read: the user's open rows only
-        settled = context.journal.reconcile(row, risk)
-        result.events.append(f"reconciled {row.trade_id[:10]} -> {settled.status}")
-    symbols = [context.quote, *user.tokens]
-    snapshot = context.client.snapshot(address, symbols)
-    checkpoint("after_price_read")
-    now = datetime.fromtimestamp(snapshot.block_time, UTC)
-    result.block_time = now
-    result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at
-                                for token, feed in snapshot.feeds.items() if isinstance(feed, FeedAnswer)}
-    decimals = context.client.token_decimals
-    result.balances = {token: amount / 10 ** decimals[token] for token, amount in snapshot.balances.items()}
-    quote_problem = context.client.feed_problem(context.quote, snapshot)
-    prices = _usable_prices(user, context, snapshot, result, risk, now)
-    book = portfolio(stored_sleeves(store, user.id), (), now, quote=context.quote, decimals=decimals,
-                     balances=snapshot.balances,
-                     prices_usd={**prices, context.quote: snapshot.feeds[context.quote].price}
-                     if quote_problem is None else {})
-    held = book.sleeves
-    if book.vault_value_quote is not None:
-        # Marked on the bar clock: the end of the newest closed bar, as the user backtest marks it.
-        _mark_value(book, result, risk, bar_start(snapshot.block_time, settings.timeframe_seconds))
-    tokens = user.tokens if settings.rotation == "all" else [user.tokens[number % len(user.tokens)]]
-    tokens = [token for token in tokens if token in prices]
-    sequencer = context.client.sequencer_problem(snapshot)
-    halt = (quote_problem.rule, f"{context.quote} feed: {quote_problem.reason}") if quote_problem \
-        else (sequencer.rule, sequencer.reason) if sequencer else _halt(snapshot) or _admin_stop(user, context)
-    if halt is not None:
-        # Nothing is decided while no trade could go through, so the bar stays open for
-        # a decision once the cause clears.
+@dataclass(frozen=True)
+class BarDecision:
+    """A strategy's call on one closed bar of one token, before the user engine sizes it."""
+
+    token: str
+    strategy: Strategy
+    bar_time: datetime
+    signal: Signal
+    recorded_before: bool  # stored by an earlier cycle that died before acting on it
+
+
+class Cycle:
+    """One user's cycle, step by step: ``run`` reads as its table of contents. The steps
+    share the cycle's state (the user, the chain snapshot, the risk manager, the result)
+    instead of passing it along."""
+
+    def __init__(self, user: UserConfig, context: KeeperContext, number: int, result: CycleResult,
+                 risk: RiskManager) -> None:
+        self.user, self.context, self.number, self.result, self.risk = user, context, number, result, risk
+        self.store, self.settings = context.store, context.config.settings
+        self.decimals = context.client.token_decimals
+
+    def run(self) -> None:
+        """settle -> read -> check -> value -> (halt?) -> decide -> act."""
+        self.settle()
+        self.read()
+        prices = self.check()
+        self.value(prices)
+        tokens = self.tokens(prices)
+        if self.halted(tokens):
+            return
+        for decision in self.decide(tokens):
+            outcome = self.act(decision)
+            self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
+                                     outcome)
+
+    def settle(self) -> None:
+        """Reconciles the user's unfinished trades with the chain (a bounded read: its open rows)."""
+        for row in self.store.trades(self.user.id, UNFINISHED):
+            settled = self.context.journal.reconcile(row, self.risk)
+            self.result.events.append(f"reconciled {row.trade_id[:10]} -> {settled.status}")
+
+    def read(self) -> None:
+        """One Multicall3 read: block time, feeds, balances, the user's on-chain settings."""
+        context, result = self.context, self.result
+        self.snapshot = snapshot = context.client.snapshot(context.user_addresses[self.user.id],
+                                                           [context.quote, *self.user.tokens])
+        checkpoint("after_price_read")
+        self.now = result.block_time = datetime.fromtimestamp(snapshot.block_time, UTC)
+        result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at
+                                    for token, feed in snapshot.feeds.items() if isinstance(feed, FeedAnswer)}
+        result.balances = {token: amount / 10 ** self.decimals[token] for token, amount in snapshot.balances.items()}
+
+    def check(self) -> dict[str, float]:
+        """Each token's price by the Executor's rules: valid readings go into their bars,
+        invalid ones stop the token (recorded); returns the valid prices."""
+        prices, readings = {}, {}
+        for token in self.user.tokens:
+            problem = self.context.client.feed_problem(token, self.snapshot)
+            if problem is not None:
+                self.block(token, problem.rule, problem.reason, label=token, verb="")
+                continue
+            readings[self.settings.price_series[token]] = self.snapshot.feeds[token]
+            prices[token] = self.snapshot.feeds[token].price
+        record_readings(self.store, readings, self.settings.timeframe_seconds)
+        self.quote_problem = self.context.client.feed_problem(self.context.quote, self.snapshot)
+        return prices
+
+    def value(self, prices: dict[str, float]) -> None:
+        """The portfolio at those prices; the drawdown kill switch watches its value,
+        marked on the bar clock (the end of the newest closed bar), as the user backtest marks it."""
+        quote, result = self.context.quote, self.result
+        valid = {**prices, quote: self.snapshot.feeds[quote].price} if self.quote_problem is None else {}
+        self.book = book = portfolio(stored_sleeves(self.store, self.user.id), (), self.now, quote=quote,
+                                     decimals=self.decimals, balances=self.snapshot.balances, prices_usd=valid)
+        if book.vault_value_quote is None:
+            return
+        result.vault_value_quote, result.position_value_quote = book.vault_value_quote, book.position_value_quote
+        result.realised_pnl_quote, result.open_pnl_quote = book.realised_pnl_quote, book.open_pnl_quote
+        lock = self.risk.check_drawdown(book.vault_value_quote,
+                                        bar_start(self.snapshot.block_time, self.settings.timeframe_seconds))
+        result.vault_peak_quote = self.risk.peak
+        if lock is not None:
+            result.events.append(f"KILL SWITCH: {lock.reason}")
+
+    def tokens(self, prices: dict[str, float]) -> list[str]:
+        """The tokens this cycle decides on: every token, or one in turn (round robin), with a valid price."""
+        tokens = self.user.tokens if self.settings.rotation == "all" else [
+            self.user.tokens[self.number % len(self.user.tokens)]]
+        return [token for token in tokens if token in prices]
+
+    def halted(self, tokens: list[str]) -> bool:
+        """Whether something stops every trade of the user now (recorded per token). Nothing
+        is decided then, so the bar stays open for a decision once the cause clears."""
+        snapshot, quote_problem = self.snapshot, self.quote_problem
+        sequencer = self.context.client.sequencer_problem(snapshot)
+        halt = (quote_problem.rule, f"{self.context.quote} feed: {quote_problem.reason}") if quote_problem \
+            else (sequencer.rule, sequencer.reason) if sequencer else _halt(snapshot) or _admin_stop(
+                self.user, self.context)
+        for token in tokens if halt else ():
+            self.block(token, *halt, label=token)
+        return halt is not None
+
+    def decide(self, tokens: list[str]) -> list[BarDecision]:
+        """Each strategy's decision on the newest closed bar of its token, recorded; a
+        decision an earlier cycle recorded but did not act on is acted on within its bar
+        and expires (with the reason stored) after it."""
+        store, user, result = self.store, self.user, self.result
+        decided = store.last_decided_bars(user.id)
+        open_decisions = store.unsettled_signals(user.id)
+        newest = self.newest_bars(tokens)
+        decisions = []
         for token in tokens:
-            risk.block(token, *halt, now)
-            result.blocks_by_rule[halt[0]] += 1
-            result.events.append(f"{token} blocked by {halt[0]}: {halt[1]}")
-        return
-    decided = store.last_decided_bars(user.id)
-    open_decisions = store.unsettled_signals(user.id)
-    newest = _newest_bars_filled(context, tokens, snapshot.block_time, result, risk, now)
-    signals, unfinished_decisions = [], []
-    for token in tokens:
-        series = settings.price_series[token]
-        bar_time = newest.get(series)
-        if bar_time is None:
-            continue  # no history yet
-        for strategy in context.user_strategies[(user.id, token)]:
-            for old in open_decisions:
-                # A decision stays valid until the next bar closes: one its keeper died on
-                # is acted on within its bar, and expires (with the reason stored) after it.
-                if (old.asset, old.strategy) == (token, strategy.name) and old.bar_time < bar_time:
-                    reason = f"expired: not acted on before the bar of {bar_time:%Y-%m-%d %H:%M} closed"
-                    store.settle_signal(user.id, token, strategy.name, old.bar_time, reason)
-                    result.events.append(
-                        f"{token} {strategy.name} {old.action} of bar {old.bar_time:%Y-%m-%d} {reason}")
-            decided_bar = decided.get((token, strategy.name))
-            still_open = any((old.asset, old.strategy, old.bar_time) == (token, strategy.name, bar_time)
-                             for old in open_decisions)
-            if decided_bar is not None and decided_bar >= bar_time and not still_open:
-                continue  # decided and acted on: the steady state
-            decision = (token, strategy, bar_time, _signal_on_closed_bars(
-                strategy, store, series, settings.timeframe_seconds, snapshot.block_time))
-            # A decision recorded but not acted on (the keeper died in between) is acted on
-            # now: the same closes give the same signal, and its trade id is the same.
-            (unfinished_decisions if still_open else signals).append(decision)
-    recorded = store.add_signals([
-        SignalRow(user_id=user.id, asset=token, strategy=strategy.name, bar_time=bar_time,
-                  action=signal.action.name, confidence=signal.confidence, reason=signal.reason[:500],
-                  indicators={k: (None if v != v else v) for k, v in signal.indicators.items()}, created_at=now_utc())
-        for token, strategy, bar_time, signal in signals
-    ])
-    result.signals += len(recorded)
-    acting = [decision for decision in signals if (decision[0], decision[1].name) in recorded]  # else another
-    for token, strategy, bar_time, signal in acting + unfinished_decisions:  # keeper decided this bar
-        outcome = _act(user, context, snapshot, token, strategy.name, signal, bar_time, held, result, risk, now,
-                       address)
-        store.settle_signal(user.id, token, strategy.name, bar_time, outcome)
+            series = self.settings.price_series[token]
+            bar_time = newest.get(series)
+            if bar_time is None:
+                continue  # no history yet
+            for strategy in self.context.user_strategies[(user.id, token)]:
+                for old in open_decisions:
+                    if (old.asset, old.strategy) == (token, strategy.name) and old.bar_time < bar_time:
+                        reason = f"expired: not acted on before the bar of {bar_time:%Y-%m-%d %H:%M} closed"
+                        store.settle_signal(user.id, token, strategy.name, old.bar_time, reason)
+                        result.events.append(
+                            f"{token} {strategy.name} {old.action} of bar {old.bar_time:%Y-%m-%d} {reason}")
+                still_open = any((old.asset, old.strategy, old.bar_time) == (token, strategy.name, bar_time)
+                                 for old in open_decisions)
+                decided_bar = decided.get((token, strategy.name))
+                if decided_bar is not None and decided_bar >= bar_time and not still_open:
+                    continue  # decided and acted on: the steady state
+                # The same closes give the same signal, and its trade id is the same.
+                signal = _signal_on_closed_bars(strategy, store, series, self.settings.timeframe_seconds,
+                                                self.snapshot.block_time)
+                decisions.append(BarDecision(token, strategy, bar_time, signal, recorded_before=still_open))
+        fresh = [decision for decision in decisions if not decision.recorded_before]
+        recorded = store.add_signals([
+            SignalRow(user_id=user.id, asset=d.token, strategy=d.strategy.name, bar_time=d.bar_time,
+                      action=d.signal.action.name, confidence=d.signal.confidence, reason=d.signal.reason[:500],
+                      indicators={k: (None if v != v else v) for k, v in d.signal.indicators.items()},
+                      created_at=now_utc())
+            for d in fresh])
+        result.signals += len(recorded)
+        # Another keeper may have recorded a fresh decision first: it acts on it, not this one.
+        return ([d for d in fresh if (d.token, d.strategy.name) in recorded]
+                + [d for d in decisions if d.recorded_before])
 
+    def newest_bars(self, tokens: list[str]) -> dict[str, datetime]:
+        """Series -> its newest closed bar, the one just before the chain's current bar: after
+        a gap (no keeper ran for a while) the missed bars are filled from the feed's rounds
+        (each bar's close the answer in force at its end), and only the newest is decided;
+        the ones in between are recorded as skipped with the reason, never decided late."""
+        store, timeframe, block_time = self.store, self.settings.timeframe_seconds, self.snapshot.block_time
+        series_of = {token: self.settings.price_series[token] for token in tokens}
+        newest = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
+        expected = bar_start(block_time, timeframe) - timedelta(seconds=timeframe)
+        client = self.context.client
+        for token, series in series_of.items():
+            have = newest.get(series)
+            if have is None or have >= expected:
+                continue  # no history yet (the start-up warm-up fills it), or nothing missed
+            missed = int((expected - have).total_seconds()) // timeframe
+            backfill_from_rounds(store, client.feed_contracts[token], series, client.feed_decimals[token],
+                                 timeframe, missed + 1)
+            if missed > 1:
+                self.note(token, "bars_skipped", f"bars {have + timedelta(seconds=timeframe):%Y-%m-%d %H:%M} to "
+                          f"{expected - timedelta(seconds=timeframe):%Y-%m-%d %H:%M} closed while no keeper ran: "
+                          "skipped, only the newest is decided")
+        filled = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
+        for token, series in series_of.items():
+            if series in filled and filled[series] < expected:  # the feed had no round to fill it with
+                self.note(token, "bar_missing", f"no answer of the feed in the bar of {expected:%Y-%m-%d %H:%M}: "
+                          "nothing decided on a stale bar")
+                del filled[series]
+        return filled
 
-def _newest_bars_filled(context: KeeperContext, tokens: list[str], block_time: int, result: CycleResult,
-                        risk: RiskManager, now: datetime) -> dict[str, datetime]:
-    """Series -> its newest closed bar, the one just before the chain's current bar: after
-    a gap (no keeper ran for a while) the missed bars are filled from the feed's rounds
-    (each bar's close the answer in force at its end), and only the newest is decided;
-    the ones in between are recorded as skipped with the reason, never decided late."""
-    store, timeframe = context.store, context.config.settings.timeframe_seconds
-    series_of = {token: context.config.settings.price_series[token] for token in tokens}
-    newest = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
-    expected = bar_start(block_time, timeframe) - timedelta(seconds=timeframe)
-    for token, series in series_of.items():
-        have = newest.get(series)
-        if have is None or have >= expected:
-            continue  # no history yet (the start-up warm-up fills it), or nothing missed
-        missed = int((expected - have).total_seconds()) // timeframe
-        client = context.client
-        backfill_from_rounds(store, client.feed_contracts[token], series, client.feed_decimals[token], timeframe,
-                             missed + 1)
-        if missed > 1:
-            reason = (f"bars {have + timedelta(seconds=timeframe):%Y-%m-%d %H:%M} to "
-                      f"{expected - timedelta(seconds=timeframe):%Y-%m-%d %H:%M} closed while no keeper ran: "
-                      "skipped, only the newest is decided")
-            risk.block(token, "bars_skipped", reason, now)
-            result.events.append(f"{token} {reason}")
-    filled = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
-    for token, series in series_of.items():
-        if series in filled and filled[series] < expected:  # the feed had no round to fill it with
-            reason = f"no answer of the feed in the bar of {expected:%Y-%m-%d %H:%M}: nothing decided on a stale bar"
-            risk.block(token, "bar_missing", reason, now)
-            result.events.append(f"{token} {reason}")
-            del filled[series]
-    return filled
+    def act(self, decision: BarDecision) -> str:
+        """Sizes, checks and executes one recorded decision, as the user engine chooses it
+        (BUY when flat, SELL when holding) on the bar clock (the decided bar's end);
+        returns its outcome, stored with the signal."""
+        context, snapshot, token, strategy = self.context, self.snapshot, decision.token, decision.strategy.name
+        held = self.book.sleeves
+        state = UserState(evaluator=self.risk.evaluator, sleeves=held, peak_quote=self.risk.peak)
+        limits = user_limits(self.user, context.quote, self.decimals[context.quote], snapshot)
+        choice = choose(state, limits, token, strategy, decision.signal.action, snapshot.balances,
+                        context.journal.decided_at(decision.bar_time), chain_time=snapshot.block_time,
+                        last_trade_at=snapshot.last_trade_at, value_usd=self.value_usd)
+        if choice is None:
+            held_text = "a position" if held.get((token, strategy)) else "none"
+            return f"no trade: {decision.signal.action.name} with {held_text} held"
+        checkpoint("after_risk_check")
+        label = f"{token} {strategy} {choice.side}"
+        if isinstance(choice, Blocked):
+            self.block(token, choice.rule, choice.reason, label=label)
+            return f"blocked by {choice.rule}: {choice.reason}"
+        row = context.journal.execute(
+            Decision(user_id=self.user.id, user_address=context.user_addresses[self.user.id], asset=token,
+                     strategy=strategy, side=choice.side, bar_time=decision.bar_time, token_in=choice.token_in,
+                     token_out=choice.token_out, amount_in=choice.amount_in),
+            self.risk,
+        )
+        self.result.trade_statuses[row.status] += 1
+        token_in, token_out = choice.token_in, choice.token_out
+        if row.status == MINED:
+            # Later decisions of this cycle size from what the vault holds now.
+            snapshot.balances[token_in] -= row.amount_in
+            snapshot.balances[token_out] += row.amount_out
+            self.result.events.append(
+                f"{label} {row.amount_in / 10 ** self.decimals[token_in]:.6g} {token_in} -> "
+                f"{row.amount_out / 10 ** self.decimals[token_out]:.6g} {token_out} ({decision.signal.reason})")
+        else:
+            self.result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
+        return f"{choice.side} trade {row.trade_id} {row.status}"
+
+    def value_usd(self, symbol: str, amount: int) -> float:
+        """Base units of ``symbol`` at this cycle's oracle price, in USD."""
+        return amount / 10 ** self.decimals[symbol] * self.snapshot.feeds[symbol].price
+
+    def block(self, token: str, rule: str, reason: str, *, label: str, verb: str = "blocked by ") -> None:
+        """Records that ``rule`` stopped a trade (or a token) of the user, and why."""
+        self.risk.block(token, rule, reason, self.now)
+        self.result.blocks_by_rule[rule] += 1
+        self.result.events.append(f"{label} {verb}{rule}: {reason}")
+
+    def note(self, token: str, rule: str, reason: str) -> None:
+        """Records why a bar was not decided (not a stopped trade)."""
+        self.risk.block(token, rule, reason, self.now)
+        self.result.events.append(f"{token} {reason}")
 
 
 def _signal_on_closed_bars(strategy: Strategy, store: Store, series: str, timeframe_seconds: int,
@@ -275,73 +389,6 @@ def _shared_signal(strategy_class: type[Strategy], params, store: Store, series:
                    before: datetime) -> Signal:
     closes = closed_closes(store, series, timeframe_seconds, int(before.timestamp()))
     return strategy_class(**params.model_dump()).signal_now(closes)
-
-
-def _usable_prices(user, context, snapshot: UserSnapshot, result, risk, now) -> dict[str, float]:
-    """Records every valid reading into its bar; blocks (and records) the invalid ones."""
-    prices, readings = {}, {}
-    for token in user.tokens:
-        problem = context.client.feed_problem(token, snapshot)
-        if problem is not None:
-            risk.block(token, problem.rule, problem.reason, now)
-            result.blocks_by_rule[problem.rule] += 1
-            result.events.append(f"{token} {problem.rule}: {problem.reason}")
-            continue
-        readings[context.config.settings.price_series[token]] = snapshot.feeds[token]
-        prices[token] = snapshot.feeds[token].price
-    record_readings(context.store, readings, context.config.settings.timeframe_seconds)
-    return prices
-
-
-def _mark_value(book: Portfolio, result: CycleResult, risk: RiskManager, now: datetime) -> None:
-    """Records the vault and position value in quote units; the drawdown kill switch watches it."""
-    result.vault_value_quote = book.vault_value_quote
-    result.position_value_quote = book.position_value_quote
-    result.realised_pnl_quote = book.realised_pnl_quote
-    result.open_pnl_quote = book.open_pnl_quote
-    lock = risk.check_drawdown(book.vault_value_quote, now)
-    result.vault_peak_quote = risk.peak
-    if lock is not None:
-        result.events.append(f"KILL SWITCH: {lock.reason}")
-
-
-def _act(user, context, snapshot, token, strategy, signal, bar_time, held, result, risk, now, address) -> str:
-    """Sizes, checks and executes one recorded signal, as the user engine chooses it
-    (BUY when flat, SELL when holding), on the bar clock: the decided bar's end; returns
-    its outcome, stored with the signal."""
-    decided_at = context.journal.decided_at(bar_time)
-    state = UserState(evaluator=risk.evaluator, sleeves=held, peak_quote=risk.peak)
-    limits = user_limits(user, context.quote, context.client.token_decimals[context.quote], snapshot)
-    decimals = context.client.token_decimals
-    choice = choose(state, limits, token, strategy, signal.action, snapshot.balances,
-                    decided_at, chain_time=snapshot.block_time, last_trade_at=snapshot.last_trade_at,
-                    value_usd=lambda symbol, amount: amount / 10 ** decimals[symbol] * snapshot.feeds[symbol].price)
-    if choice is None:
-        return f"no trade: {signal.action.name} with {'a position' if held.get((token, strategy)) else 'none'} held"
-    checkpoint("after_risk_check")
-    label = f"{token} {strategy} {choice.side}"
-    if isinstance(choice, Blocked):
-        risk.block(token, choice.rule, choice.reason, now)
-        result.blocks_by_rule[choice.rule] += 1
-        result.events.append(f"{label} blocked by {choice.rule}: {choice.reason}")
-        return f"blocked by {choice.rule}: {choice.reason}"
-    row = context.journal.execute(
-        Decision(user_id=user.id, user_address=address, asset=token, strategy=strategy, side=choice.side,
-                 bar_time=bar_time, token_in=choice.token_in, token_out=choice.token_out, amount_in=choice.amount_in),
-        risk,
-    )
-    token_in, token_out = choice.token_in, choice.token_out
-    result.trade_statuses[row.status] += 1
-    if row.status == MINED:
-        # Later decisions of this cycle size from what the vault holds now.
-        snapshot.balances[token_in] -= row.amount_in
-        snapshot.balances[token_out] += row.amount_out
-        result.events.append(
-            f"{label} {row.amount_in / 10 ** decimals[token_in]:.6g} {token_in} -> "
-            f"{row.amount_out / 10 ** decimals[token_out]:.6g} {token_out} ({signal.reason})")
-    else:
-        result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
-    return f"{choice.side} trade {row.trade_id} {row.status}"
 
 
 def user_limits(user: UserConfig, quote: str, quote_decimals: int, snapshot: UserSnapshot) -> UserLimits:

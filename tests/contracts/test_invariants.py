@@ -6,7 +6,13 @@ market through deposits, withdrawals, keeper trades, donations, sweeps, feed upd
 changes, outsiders' attempts, and a governor's delayed admin operations (scheduled,
 cancelled by the guardian, executed once their delay has passed, refused when called at
 once). Each trade's loss against the oracle counts in the user's daily loss budget (one
-user has a small one). Python keeps the expected ledger; after every step:
+user has a small one). Users also change their buy allow-list (the quote token is always
+allowed), their minimum trade value and their maximum oracle age (a tighter age makes their
+trades stale sooner). A fourth listed token, REB (a rebasing token: deposits, withdrawals,
+rebases up and down), has a feed but no pool: while a rebase down leaves the vault short of
+it, its withdrawals pay amount * held / accounted and its deposits and swaps are refused.
+Python keeps the expected ledger (for REB down to each holder's token shares, so every
+rounding of the token is predicted exactly); after every step:
 
 - per token, the users' balances add up to ``vault.accountedTotal`` which is at most what
   the vault holds, and every balance and the surplus equal the model;
@@ -15,7 +21,10 @@ user has a small one). Python keeps the expected ledger; after every step:
   to them, is at least the oracle floor then;
 - donations credit no one; only a never-listed token can be swept; keeper and outsider
   wallets never grow; the vault leaves no allowance behind;
-- an admin operation takes effect only through the schedule, after its delay.
+- an admin operation takes effect only through the schedule, after its delay;
+- REB's vault balances add up to its accounted total, every REB balance (vault and wallets)
+  equals the model, and the vault's coverage (held / accounted) falls only when the token
+  itself shrinks (a rebase), never by a withdrawal, deposit or sweep.
 
 Every transaction's outcome is predicted before it is sent, including the reason of a
 revert (any of the checks that fail), and compared with the chain.
@@ -61,7 +70,10 @@ from keepers.chain.uniswap import uniswap_v2_container
 SYMBOLS = ("WETH", "WBTC", "USDC")
 QUOTE = "USDC"  # the Executor's quote token: keepers may buy it for every user
 STRAY = "STRAY"  # a token never listed, only donated: the one sweep can take
-DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6, STRAY: 18}
+# A listed rebasing token (MockRebasingToken) with a feed and no pool: deposits, withdrawals,
+# rebases, and keeper trades of it only while the vault is short of it (refused).
+ODD = "REB"
+DECIMALS = {"WETH": 18, "WBTC": 8, "USDC": 6, STRAY: 18, ODD: 18}
 USERS = ("alice", "bob", "carol")
 MAX_BPS = 10_000
 MAX_USER_SLIPPAGE_BPS = 1_000
@@ -109,7 +121,18 @@ SEED_DEPOSITS = {
     "carol": {"WETH": 1, "WBTC": 0.05, "USDC": 2_000},
 }
 # Largest single deposit, donation or per-trade maximum a step draws (whole tokens).
-AMOUNT_CAP = {"WETH": 40, "WBTC": 2, "USDC": 100_000, STRAY: 40}
+AMOUNT_CAP = {"WETH": 40, "WBTC": 2, "USDC": 100_000, STRAY: 40, ODD: 40}
+# REB: each user's seed deposit and per-trade maximum (whole tokens), its feed price, the
+# rebases a step draws (percent: 5 and 9 shrink it by 95% and 91%) and its share unit.
+ODD_SEED, ODD_MAX_PER_TRADE, ODD_PRICE_USD = 10, 40, 1
+REBASE_PERCENTS = (5, 9, 99, 101, 110)
+ODD_ONE = 10**18  # MockRebasingToken: balance = shares * scale / 1e18
+# The Executor's bound on a user's maximum oracle age (ExecutorOracle.MAX_FEED_AGE, 7 days).
+MAX_FEED_AGE = 7 * 24 * 3600
+# What users set as their own minimum trade value (USD, 18 decimals) and maximum oracle age
+# (seconds; 0: the feeds' own; the last is one second above the bound).
+MIN_TRADE_VALUES = (0, units(1, 18), units(500, 18), units(10**6, 18))
+ORACLE_AGES = (0, 60, 600, MAX_AGE, MAX_FEED_AGE, MAX_FEED_AGE + 1)
 
 MACHINE_SETTINGS = settings(
     max_examples=50,
@@ -319,7 +342,25 @@ class CustodyMachine(RuleBasedStateMachine):
         self.executed: set[str] = set()
         # Steps per example for the rules that are not about moving funds, so that
         # trades, deposits and withdrawals get most of the steps.
-        self.budget = {"pause": 2, "limits": 3, "attack": 3, "admin": 3}
+        # The user settings of issue 26: keepers may buy for a user the quote token and what
+        # the user allowed (the test allows every listed token first), no trade below the
+        # user's minimum value, no price older than the user's maximum age (0: the feeds').
+        self.buy_allowed = {(user, symbol): True for user in USERS for symbol in (*SYMBOLS, ODD)}
+        for user, symbol in self.buy_allowed:
+            assert env.node.call_uint(env.executor, "isBuyAllowed", env.users[user], self._token(symbol)) == 1
+        self.min_value = dict.fromkeys(USERS, 0)
+        self.max_age = dict.fromkeys(USERS, 0)
+        # REB, the rebasing token, modelled down to its shares: scale 1e18 at the start, so
+        # every holder's shares are its balance then.
+        assert self.state["scale", ODD] == ODD_ONE
+        self.odd_scale = ODD_ONE
+        self.odd_shares = {"vault": self.state["held", ODD]}
+        self.odd_shares.update({user: self.state["wallet", user, ODD] for user in USERS})
+        self.odd_balances = {user: self.state["vault", user, ODD] for user in USERS}
+        assert sum(self.odd_balances.values()) == self.state["accounted", ODD] <= self.state["held", ODD]
+        # The vault's least coverage of REB (held / accounted, at most 1), set only by a rebase.
+        self.odd_cover = (1, 1)
+        self.budget = {"pause": 2, "limits": 3, "attack": 3, "admin": 3, "rebase": 3, "odd deposit": 4}
 
     def teardown(self):
         self.env.chain.restore(self.snapshot)
@@ -342,7 +383,28 @@ class CustodyMachine(RuleBasedStateMachine):
         return max(spent - drained, 0)
 
     def _token(self, symbol: str):
-        return self.env.stray if symbol == STRAY else self.env.tokens[symbol]
+        if symbol in (STRAY, ODD):
+            return self.env.stray if symbol == STRAY else self.env.odd
+        return self.env.tokens[symbol]
+
+    def _oracle_age(self, user: str) -> int:
+        """The oldest answer ``user``'s trades accept: their own age when tighter than the feeds'."""
+        return self.max_age[user] if 0 < self.max_age[user] < MAX_AGE else MAX_AGE
+
+    def _odd_balance(self, holder: str) -> int:
+        """REB's balanceOf for ``holder`` ("vault" or a user): shares * scale / 1e18, rounded down."""
+        return self.odd_shares[holder] * self.odd_scale // ODD_ONE
+
+    def _odd_transfer(self, sender: str | None, recipient: str, value: int):
+        """A REB transfer (or a mint, sender None): it moves value * 1e18 / scale shares, rounded down."""
+        shares = value * ODD_ONE // self.odd_scale
+        if sender is not None:
+            assert self.odd_shares[sender] >= shares, f"the model lets {sender} move more REB shares than it has"
+            self.odd_shares[sender] -= shares
+        self.odd_shares[recipient] += shares
+
+    def _odd_short(self) -> bool:
+        return self._odd_balance("vault") < sum(self.odd_balances.values())
 
     def _expect(self, action: str, outcome: Outcome, reasons: list[str]):
         self.outcomes[f"{action}: {outcome.error or 'ok'}"] += 1
@@ -485,7 +547,7 @@ class CustodyMachine(RuleBasedStateMachine):
             amount_in = 1
 
         now = self._now()
-        stale = [s for s in {symbol_in, symbol_out} if now - self.updated_at[s] > MAX_AGE]
+        stale = [s for s in {symbol_in, symbol_out} if now - self.updated_at[s] > self._oracle_age(user)]
         floor = oracle_floor(
             amount_in, self.answers[symbol_in], symbol_in, self.answers[symbol_out], symbol_out, self.slippage[user]
         )
@@ -528,10 +590,14 @@ class CustodyMachine(RuleBasedStateMachine):
             reasons.append("ExecutorUserNotEnabled")
         if amount_in > limit:
             reasons.append("ExecutorAmountAboveUserLimit")
+        if symbol_out != QUOTE and not self.buy_allowed[user, symbol_out]:
+            reasons.append("ExecutorBuyNotAllowed")
         if self._too_soon(user, now):
             reasons.append("ExecutorTradeTooSoon")
         if stale:
             reasons.append("ExecutorStalePrice")
+        if oracle_value_usd(amount_in, self.answers[symbol_in], symbol_in) < self.min_value[user]:
+            reasons.append("ExecutorTradeValueBelowMinimum")
         if min_amount_out < floor:
             reasons.append("ExecutorMinOutBelowOracleFloor")
         if symbol_in == symbol_out:
@@ -585,11 +651,13 @@ class CustodyMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.surplus[STRAY] > 0)
     @rule(data=st.data())
     def owner_sweeps_stray(self, data):
-        """Some or all of the stray token: the one sweep that may succeed."""
+        """Some or all of the stray token: the one sweep that may succeed (not while the vault
+        is short of a listed token: REB after a rebase down)."""
         amount = data.draw(st.integers(1, self.surplus[STRAY]), label="amount")
         outcome = self.env.node.send(self.env.owner, self.env.vault, "sweep", self.env.stray, self.env.owner, amount)
-        self._expect("sweep", outcome, [])
-        self.surplus[STRAY] -= amount
+        self._expect("sweep", outcome, ["VaultSweepUncoversListedToken"] if self._odd_short() else [])
+        if outcome.ok:
+            self.surplus[STRAY] -= amount
         self._settle(self.state, [])
 
     @rule(mode=st.sampled_from(["part", "all", "more", "zero"]), data=st.data())
@@ -615,6 +683,8 @@ class CustodyMachine(RuleBasedStateMachine):
             reasons.append("VaultZeroAmount")
         elif amount > surplus:
             reasons.append("VaultSweepExceedsSurplus")
+        elif self._odd_short():  # checked after the transfer, for every listed token
+            reasons.append("VaultSweepUncoversListedToken")
         self._expect("sweep", outcome, reasons)
         if outcome.ok:
             self.surplus[symbol] -= amount
@@ -694,8 +764,28 @@ class CustodyMachine(RuleBasedStateMachine):
     def user_changes_limits(self, user, symbol, data):
         env = self.env
         self.budget["limits"] -= 1
-        setting = data.draw(st.sampled_from(["per-trade maximum", "opt-in and slippage", "trade interval"]))
-        if setting == "trade interval":
+        setting = data.draw(st.sampled_from(["per-trade maximum", "opt-in and slippage", "trade interval",
+                                             "buy allow-list", "minimum trade value", "oracle age"]))  # fmt: skip
+        account, token = env.users[user], env.tokens[symbol]
+        if setting == "buy allow-list":
+            allowed = data.draw(st.booleans(), label="allowed")
+            self._expect("set buy allowed", env.node.send(account, env.executor, "setBuyAllowed", token, allowed), [])
+            if symbol != QUOTE:  # the quote token stays allowed whatever the user sets
+                self.buy_allowed[user, symbol] = allowed
+            assert env.node.call_uint(env.executor, "isBuyAllowed", account, token) == self.buy_allowed[user, symbol]
+        elif setting == "minimum trade value":
+            minimum = data.draw(st.sampled_from(MIN_TRADE_VALUES), label="minTradeValueUsd")
+            self._expect("set minimum value", env.node.send(account, env.executor, "setMinTradeValue", minimum), [])
+            self.min_value[user] = minimum
+            assert env.executor.userLimits(account).minTradeValueUsd == minimum
+        elif setting == "oracle age":
+            age = data.draw(st.sampled_from(ORACLE_AGES), label="maxOracleAge")
+            outcome = env.node.send(account, env.executor, "setMaxOracleAge", age)
+            self._expect("set oracle age", outcome, ["ExecutorOracleAgeAboveMax"] if age > MAX_FEED_AGE else [])
+            if outcome.ok:
+                self.max_age[user] = age
+            assert env.executor.userLimits(account).maxOracleAge == self.max_age[user]
+        elif setting == "trade interval":
             interval = data.draw(st.sampled_from([0, 1, 60, 600, MAX_AGE]), label="minTradeInterval")
             outcome = env.node.send(env.users[user], env.executor, "setMinTradeInterval", interval)
             self._expect("set interval", outcome, [])
@@ -816,6 +906,10 @@ class CustodyMachine(RuleBasedStateMachine):
         limit, balance = self.max_amount[user, symbol], self.balances[user, symbol]
         if not (self.enabled[user] and limit > 0 and balance > 0) or self._too_soon(user, now):
             return False
+        if self.min_value[user] or not all(self.buy_allowed[user, other] for other in SYMBOLS):
+            return False
+        if any(now - self.updated_at[other] > self._oracle_age(user) for other in SYMBOLS):
+            return False
         return {"above balance": balance < limit, "at limit": limit <= balance}.get(fault, True)
 
     def _align_pool(self, symbol_a: str, symbol_b: str):
@@ -835,6 +929,120 @@ class CustodyMachine(RuleBasedStateMachine):
                 assert env.node.send(env.donor, env.tokens[symbol_b], "mint", pair, target_b - reserve_b).ok
         assert env.node.send(env.donor, pair, "sync").ok
 
+    # ------------------------------------------------- REB, the rebasing token
+    @precondition(lambda self: self.budget["odd deposit"] > 0)
+    @rule(user=st.sampled_from(USERS), data=st.data())
+    def odd_deposit(self, user, data):
+        """Credited what arrived (the token's rounding predicted to the unit); refused while
+        the vault is short of REB (VaultTokenShortfall), while it is paused, and when the
+        token would move less than one unit (VaultZeroAmount)."""
+        env, account = self.env, self.env.users[user]
+        self.budget["odd deposit"] -= 1
+        amount = data.draw(amounts(base_units(ODD, AMOUNT_CAP[ODD])), label="amount")
+        assert env.node.send(account, env.odd, "mint", account, amount).ok
+        self._odd_transfer(None, user, amount)
+        held, accounted = self._odd_balance("vault"), sum(self.odd_balances.values())
+        shares = amount * ODD_ONE // self.odd_scale
+        credited = (self.odd_shares["vault"] + shares) * self.odd_scale // ODD_ONE - held
+        assert credited <= amount
+        reasons = []
+        if self.paused["vault"]:
+            reasons.append("EnforcedPause")
+        if held < accounted:
+            reasons.append("VaultTokenShortfall")
+        if credited == 0:
+            reasons.append("VaultZeroAmount")
+        outcome = env.node.send(account, env.vault, "deposit", env.odd, amount)
+        self._expect("REB deposit", outcome, reasons)
+        if outcome.ok:
+            assert outcome.value == credited
+            self._odd_transfer(user, "vault", amount)
+            self.odd_balances[user] += credited
+        self._settle(self.state, [])
+
+    @precondition(lambda self: self.budget["rebase"] > 0)
+    @rule(percent=st.sampled_from(REBASE_PERCENTS))
+    def odd_rebases(self, percent):
+        """Every REB balance scales by percent / 100; down, the vault holds less than it owes."""
+        env = self.env
+        self.budget["rebase"] -= 1
+        self._expect("REB rebase", env.node.send(env.donor, env.odd, "rebase", percent, 100), [])
+        self.odd_scale = self.odd_scale * percent // 100
+        held, accounted = self._odd_balance("vault"), sum(self.odd_balances.values())
+        self.odd_cover = (held, accounted) if held < accounted else (1, 1)
+        self._settle(self.state, [])
+
+    @rule(user=st.sampled_from(USERS), mode=st.sampled_from(["part", "all", "more", "zero"]), data=st.data())
+    def odd_withdraw(self, user, mode, data):
+        """Always open (paused or short): in a shortfall it pays amount * held / accounted,
+        rounded down, whoever withdraws first, and debits exactly amount; what arrives in the
+        user's wallet is what the token delivers (the invariants check it to the unit)."""
+        env, balance = self.env, self.odd_balances[user]
+        if mode == "part" and balance > 1:
+            amount = data.draw(st.integers(1, balance - 1), label="amount")
+        elif mode == "zero":
+            amount = 0
+        elif mode == "more":
+            amount = balance + data.draw(st.integers(1, 10**24), label="excess")
+        else:
+            amount = balance
+        held, accounted = self._odd_balance("vault"), sum(self.odd_balances.values())
+        short = held < accounted
+        reasons = []
+        if amount == 0:
+            reasons.append("VaultZeroAmount")
+        elif amount > balance:
+            reasons.append("VaultInsufficientBalance")
+        outcome = env.node.send(env.users[user], env.vault, "withdraw", env.odd, amount)
+        self._expect("REB withdraw" + (" in shortfall" if short else ""), outcome, reasons)
+        if outcome.ok:
+            sent = amount * held // accounted if short else amount
+            assert outcome.value == sent
+            self._odd_transfer("vault", user, sent)
+            # The token never takes more than it was asked to send, so nothing beyond amount is debited.
+            assert held - self._odd_balance("vault") <= sent
+            self.odd_balances[user] -= amount
+        self._settle(self.state, [])
+
+    @precondition(lambda self: self._odd_short())
+    @rule(user=st.sampled_from(USERS), sell=st.booleans(), share_bps=st.integers(1, MAX_BPS))
+    def keeper_trades_odd_in_shortfall(self, user, sell, share_bps):
+        """A keeper sells REB for USDC, or buys REB with USDC, while the vault is short of it,
+        at a fresh REB price and at the oracle floor: refused with VaultTokenShortfall unless
+        an earlier check refuses first; nothing moves."""
+        env = self.env
+        self._update_feed(ODD, units(ODD_PRICE_USD, FEED_DECIMALS))
+        symbol_in, symbol_out = (ODD, QUOTE) if sell else (QUOTE, ODD)
+        limit = base_units(ODD, ODD_MAX_PER_TRADE) if sell else self.max_amount[user, QUOTE]
+        balance = self.odd_balances[user] if sell else self.balances[user, QUOTE]
+        amount_in = max(1, min(limit, balance) * share_bps // MAX_BPS)
+        now = self._now()
+        floor = oracle_floor(
+            amount_in, self.answers[symbol_in], symbol_in, self.answers[symbol_out], symbol_out, self.slippage[user]
+        )
+        reasons = ["VaultTokenShortfall"]  # the vault checks both tokens' coverage before anything moves
+        if self.paused["executor"] or self.paused["vault"]:
+            reasons.append("EnforcedPause")
+        if not self.enabled[user]:
+            reasons.append("ExecutorUserNotEnabled")
+        if amount_in > limit:
+            reasons.append("ExecutorAmountAboveUserLimit")
+        if symbol_out != QUOTE and not self.buy_allowed[user, symbol_out]:
+            reasons.append("ExecutorBuyNotAllowed")
+        if self._too_soon(user, now):
+            reasons.append("ExecutorTradeTooSoon")
+        if any(now - self.updated_at[s] > self._oracle_age(user) for s in (symbol_in, symbol_out)):
+            reasons.append("ExecutorStalePrice")
+        if oracle_value_usd(amount_in, self.answers[symbol_in], symbol_in) < self.min_value[user]:
+            reasons.append("ExecutorTradeValueBelowMinimum")
+        trade_id = (len(self.used_trade_ids) + 1).to_bytes(32, "big")  # unused: the trade reverts
+        outcome = env.node.send(
+            env.keeper, env.executor, "executeTrade", env.users[user], self._token(symbol_in),
+            self._token(symbol_out), amount_in, floor, env.router, now + 600, trade_id,
+        )  # fmt: skip
+        self._expect("REB trade in shortfall", outcome, reasons)
+        self._settle(self.state, [])
+
     # ---------------------------------------------------------- invariants
     @invariant()
     def users_add_up_to_accounted_total_within_holdings(self):
@@ -853,6 +1061,26 @@ class CustodyMachine(RuleBasedStateMachine):
         assert self.state["paused", "executor"] == self.paused["executor"]
 
     @invariant()
+    def odd_token_matches_model(self):
+        """REB: the users' balances add up to the accounted total; every balance, the vault's
+        and the users' wallets (shares * scale, rounded down) equals the model."""
+        state = self.state
+        assert sum(state["vault", user, ODD] for user in USERS) == state["accounted", ODD]
+        for user in USERS:
+            assert state["vault", user, ODD] == self.odd_balances[user], user
+            assert state["wallet", user, ODD] == self._odd_balance(user), user
+        assert state["scale", ODD] == self.odd_scale
+        assert state["held", ODD] == self._odd_balance("vault")
+
+    @invariant()
+    def odd_coverage_falls_only_by_rebase(self):
+        """accounted <= held but for the token's own shrinking: held / accounted is at least
+        what the last rebase left (at most 1), so withdrawals share a shortfall pro rata."""
+        held, accounted = self.state["held", ODD], self.state["accounted", ODD]
+        num, den = self.odd_cover
+        assert held * den >= accounted * num, (held, accounted, self.odd_cover)
+
+    @invariant()
     def keeper_and_outsider_never_gain(self):
         for key, start in self.bystanders.items():
             assert self.state[key] <= start, key
@@ -866,11 +1094,16 @@ class CustodyMachine(RuleBasedStateMachine):
 @pytest.mark.parametrize("depth", ["short", pytest.param("long", marks=pytest.mark.long)])
 def test_custody_invariants_hold_under_random_operations(
     chain, accounts, owner, guardian, keeper, alice, bob, outsider, tokens, feeds, uniswap, router, add_pool, vault,
-    executor, manager, make_token, node, depth,
+    executor, manager, make_token, node, project, depth,
 ):
     users = {"alice": alice, "bob": bob, "carol": accounts[6]}
     governor, stray, new_token = accounts[9], make_token(STRAY, DECIMALS[STRAY]), make_token("NEW", 18)
     send(manager, AdminCall(manager, "grantRole", (GOVERNOR_ROLE, governor.address, ADMIN_DELAY)), owner)
+    odd = make_token(ODD, DECIMALS[ODD], project.MockRebasingToken)
+    odd_feed = owner.deploy(project.MockFeed, FEED_DECIMALS, units(ODD_PRICE_USD, FEED_DECIMALS))
+    vault.listToken(odd, sender=owner)
+    executor.setFeed(odd, odd_feed, MAX_AGE, 0, 0, sender=owner)
+    assert executor.MAX_FEED_AGE() == MAX_FEED_AGE
     add_pool(tokens["WETH"], PRICES_USD["WETH"], tokens["WBTC"], PRICES_USD["WBTC"])
     pair_container = uniswap_v2_container("UniswapV2Pair")
     pairs = {}
@@ -891,6 +1124,11 @@ def test_custody_invariants_hold_under_random_operations(
             amount = base_units(symbol, SEED_DEPOSITS[name][symbol])
             assert node.send(user, token, "mint", user, amount).ok
             assert node.send(user, vault, "deposit", token, amount).ok
+        assert node.send(user, executor, "setBuyAllowed", odd, True).ok
+        assert node.send(user, executor, "setMaxAmountPerTrade", odd, base_units(ODD, ODD_MAX_PER_TRADE)).ok
+        assert node.send(user, odd, "approve", vault, 2**256 - 1).ok
+        assert node.send(user, odd, "mint", user, base_units(ODD, ODD_SEED)).ok
+        assert node.send(user, vault, "deposit", odd, base_units(ODD, ODD_SEED)).ok
 
     wallets = {**users, "keeper": keeper, "outsider": outsider}
     reads = [
@@ -908,6 +1146,12 @@ def test_custody_invariants_hold_under_random_operations(
         reads.append((("held", s), tokens[s].address, tokens[s].balanceOf.encode_input(vault)))
         reads.append((("allowance", s), tokens[s].address, tokens[s].allowance.encode_input(vault, router)))
     reads.append((("held", STRAY), stray.address, stray.balanceOf.encode_input(vault)))
+    for name, user in users.items():
+        reads.append((("vault", name, ODD), vault.address, vault.balanceOf.encode_input(user, odd)))
+        reads.append((("wallet", name, ODD), odd.address, odd.balanceOf.encode_input(user)))
+    reads.append((("accounted", ODD), vault.address, vault.accountedTotal.encode_input(odd)))
+    reads.append((("held", ODD), odd.address, odd.balanceOf.encode_input(vault)))
+    reads.append((("scale", ODD), odd.address, odd.scale.encode_input()))
     reads.append((("paused", "vault"), vault.address, vault.paused.encode_input()))
     reads.append((("paused", "executor"), executor.address, executor.paused.encode_input()))
     calls = [(to, data.to_0x_hex()) for _, to, data in reads]
@@ -917,9 +1161,10 @@ def test_custody_invariants_hold_under_random_operations(
 
     CustodyMachine.env = SimpleNamespace(
         chain=chain, node=node, read_state=read_state, vault=vault, executor=executor, router=router,
-        tokens=tokens, feeds=feeds, pairs=pairs, users=users, owner=owner, guardian=guardian, keeper=keeper,
+        tokens=tokens, feeds={**feeds, ODD: odd_feed}, pairs=pairs, users=users,
+        owner=owner, guardian=guardian, keeper=keeper,
         outsider=outsider, donor=accounts[7], manager=manager, governor=governor, stray=stray,
-        new_token=new_token,
+        new_token=new_token, odd=odd,
     )  # fmt: skip
     CustodyMachine.outcomes = Counter()
     node.request("anvil_setBlockTimestampInterval", [1])
