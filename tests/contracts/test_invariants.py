@@ -131,8 +131,8 @@ ODD_ONE = 10**18  # MockRebasingToken: balance = shares * scale / 1e18
 MAX_FEED_AGE = 7 * 24 * 3600
 # What users set as their own minimum trade value (USD, 18 decimals) and maximum oracle age
 # (seconds; 0: the feeds' own; the last is one second above the bound).
-MIN_TRADE_VALUES = (0, units(1, 18), units(500, 18), units(10**6, 18))
-ORACLE_AGES = (0, 60, 600, MAX_AGE, MAX_FEED_AGE, MAX_FEED_AGE + 1)
+MIN_TRADE_VALUES = (units(500, 18), 0, units(1, 18), units(10**6, 18))
+ORACLE_AGES = (60, MAX_FEED_AGE + 1, 0, 600, MAX_AGE, MAX_FEED_AGE)
 
 MACHINE_SETTINGS = settings(
     max_examples=50,
@@ -360,7 +360,7 @@ class CustodyMachine(RuleBasedStateMachine):
         assert sum(self.odd_balances.values()) == self.state["accounted", ODD] <= self.state["held", ODD]
         # The vault's least coverage of REB (held / accounted, at most 1), set only by a rebase.
         self.odd_cover = (1, 1)
-        self.budget = {"pause": 2, "limits": 3, "attack": 3, "admin": 3, "rebase": 3, "odd deposit": 4}
+        self.budget = {"pause": 2, "limits": 3, "attack": 3, "admin": 3, "odd": 5}
 
     def teardown(self):
         self.env.chain.restore(self.snapshot)
@@ -507,12 +507,13 @@ class CustodyMachine(RuleBasedStateMachine):
             self.feeds_heartbeat()
         self._trade(data, fault)
 
-    def _trade(self, data, fault: str | None, symbols: tuple[str, str] | None = None):
+    def _trade(self, data, fault: str | None, symbols: tuple[str, str] | None = None, user: str | None = None):
         """One keeper trade: draw it, predict every reason it may revert for (or its exact
         output), send it, compare, and check which balances moved."""
         env = self.env
         if symbols:
-            user = data.draw(st.sampled_from(USERS), label="user")
+            if user is None:
+                user = data.draw(st.sampled_from(USERS), label="user")
             symbol_in, symbol_out = symbols
         else:
             now = self._now()
@@ -762,10 +763,14 @@ class CustodyMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.budget["limits"] > 0)
     @rule(user=st.sampled_from(USERS), symbol=st.sampled_from(SYMBOLS), data=st.data())
     def user_changes_limits(self, user, symbol, data):
+        """A user changes one of their own settings. After a change of the buy allow-list, the
+        minimum trade value or the maximum oracle age (some time later, after a heartbeat or
+        not), a keeper trade for that user follows in the same step (buying the token whose
+        allowance changed)."""
         env = self.env
         self.budget["limits"] -= 1
-        setting = data.draw(st.sampled_from(["per-trade maximum", "opt-in and slippage", "trade interval",
-                                             "buy allow-list", "minimum trade value", "oracle age"]))  # fmt: skip
+        setting = data.draw(st.sampled_from(["buy allow-list", "per-trade maximum", "minimum trade value",
+                                             "opt-in and slippage", "oracle age", "trade interval"]))  # fmt: skip
         account, token = env.users[user], env.tokens[symbol]
         if setting == "buy allow-list":
             allowed = data.draw(st.booleans(), label="allowed")
@@ -773,11 +778,14 @@ class CustodyMachine(RuleBasedStateMachine):
             if symbol != QUOTE:  # the quote token stays allowed whatever the user sets
                 self.buy_allowed[user, symbol] = allowed
             assert env.node.call_uint(env.executor, "isBuyAllowed", account, token) == self.buy_allowed[user, symbol]
+            seller = data.draw(st.sampled_from([other for other in SYMBOLS if other != symbol]), label="tokenIn")
+            self._trade(data, fault=None, symbols=(seller, symbol), user=user)  # a keeper buys it for them
         elif setting == "minimum trade value":
             minimum = data.draw(st.sampled_from(MIN_TRADE_VALUES), label="minTradeValueUsd")
             self._expect("set minimum value", env.node.send(account, env.executor, "setMinTradeValue", minimum), [])
             self.min_value[user] = minimum
             assert env.executor.userLimits(account).minTradeValueUsd == minimum
+            self._trade(data, fault=None, symbols=tuple(data.draw(st.permutations(SYMBOLS))[:2]), user=user)
         elif setting == "oracle age":
             age = data.draw(st.sampled_from(ORACLE_AGES), label="maxOracleAge")
             outcome = env.node.send(account, env.executor, "setMaxOracleAge", age)
@@ -785,6 +793,12 @@ class CustodyMachine(RuleBasedStateMachine):
             if outcome.ok:
                 self.max_age[user] = age
             assert env.executor.userLimits(account).maxOracleAge == self.max_age[user]
+            if data.draw(st.booleans(), label="heartbeat first"):
+                self.feeds_heartbeat()
+            seconds = data.draw(st.sampled_from([0, 30, 61, 601]), label="seconds before the trade")
+            if seconds:
+                env.chain.mine(deltatime=seconds)
+            self._trade(data, fault=None, symbols=tuple(data.draw(st.permutations(SYMBOLS))[:2]), user=user)
         elif setting == "trade interval":
             interval = data.draw(st.sampled_from([0, 1, 60, 600, MAX_AGE]), label="minTradeInterval")
             outcome = env.node.send(env.users[user], env.executor, "setMinTradeInterval", interval)
@@ -930,14 +944,32 @@ class CustodyMachine(RuleBasedStateMachine):
         assert env.node.send(env.donor, pair, "sync").ok
 
     # ------------------------------------------------- REB, the rebasing token
-    @precondition(lambda self: self.budget["odd deposit"] > 0)
+    @precondition(lambda self: self.budget["odd"] > 0)
     @rule(user=st.sampled_from(USERS), data=st.data())
-    def odd_deposit(self, user, data):
+    def odd_token_step(self, user, data):
+        """One REB step (a few per example, so that the three main tokens keep most steps): a
+        deposit, a rebase (more likely while the vault covers REB), a withdrawal, or, while the
+        vault is short of REB, a keeper trade of it."""
+        self.budget["odd"] -= 1
+        if self._odd_short():
+            actions = ["withdraw", "trade in shortfall", "deposit", "rebase", "withdraw"]
+        else:
+            actions = ["withdraw", "rebase", "deposit", "rebase"]
+        action = data.draw(st.sampled_from(actions), label="REB action")
+        if action == "deposit":
+            self._odd_deposit(user, data)
+        elif action == "rebase":
+            self._odd_rebase(data.draw(st.sampled_from(REBASE_PERCENTS), label="percent"))
+        elif action == "withdraw":
+            self._odd_withdraw(user, data.draw(st.sampled_from(["part", "all", "more", "zero"]), label="mode"), data)
+        else:
+            self._odd_trade_in_shortfall(user, data.draw(st.booleans(), label="sell"), data)
+
+    def _odd_deposit(self, user, data):
         """Credited what arrived (the token's rounding predicted to the unit); refused while
         the vault is short of REB (VaultTokenShortfall), while it is paused, and when the
         token would move less than one unit (VaultZeroAmount)."""
         env, account = self.env, self.env.users[user]
-        self.budget["odd deposit"] -= 1
         amount = data.draw(amounts(base_units(ODD, AMOUNT_CAP[ODD])), label="amount")
         assert env.node.send(account, env.odd, "mint", account, amount).ok
         self._odd_transfer(None, user, amount)
@@ -960,20 +992,16 @@ class CustodyMachine(RuleBasedStateMachine):
             self.odd_balances[user] += credited
         self._settle(self.state, [])
 
-    @precondition(lambda self: self.budget["rebase"] > 0)
-    @rule(percent=st.sampled_from(REBASE_PERCENTS))
-    def odd_rebases(self, percent):
+    def _odd_rebase(self, percent):
         """Every REB balance scales by percent / 100; down, the vault holds less than it owes."""
         env = self.env
-        self.budget["rebase"] -= 1
         self._expect("REB rebase", env.node.send(env.donor, env.odd, "rebase", percent, 100), [])
         self.odd_scale = self.odd_scale * percent // 100
         held, accounted = self._odd_balance("vault"), sum(self.odd_balances.values())
         self.odd_cover = (held, accounted) if held < accounted else (1, 1)
         self._settle(self.state, [])
 
-    @rule(user=st.sampled_from(USERS), mode=st.sampled_from(["part", "all", "more", "zero"]), data=st.data())
-    def odd_withdraw(self, user, mode, data):
+    def _odd_withdraw(self, user, mode, data):
         """Always open (paused or short): in a shortfall it pays amount * held / accounted,
         rounded down, whoever withdraws first, and debits exactly amount; what arrives in the
         user's wallet is what the token delivers (the invariants check it to the unit)."""
@@ -1004,9 +1032,7 @@ class CustodyMachine(RuleBasedStateMachine):
             self.odd_balances[user] -= amount
         self._settle(self.state, [])
 
-    @precondition(lambda self: self._odd_short())
-    @rule(user=st.sampled_from(USERS), sell=st.booleans(), share_bps=st.integers(1, MAX_BPS))
-    def keeper_trades_odd_in_shortfall(self, user, sell, share_bps):
+    def _odd_trade_in_shortfall(self, user, sell, data):
         """A keeper sells REB for USDC, or buys REB with USDC, while the vault is short of it,
         at a fresh REB price and at the oracle floor: refused with VaultTokenShortfall unless
         an earlier check refuses first; nothing moves."""
@@ -1015,6 +1041,7 @@ class CustodyMachine(RuleBasedStateMachine):
         symbol_in, symbol_out = (ODD, QUOTE) if sell else (QUOTE, ODD)
         limit = base_units(ODD, ODD_MAX_PER_TRADE) if sell else self.max_amount[user, QUOTE]
         balance = self.odd_balances[user] if sell else self.balances[user, QUOTE]
+        share_bps = data.draw(st.integers(1, MAX_BPS), label="amountIn, bps of the most allowed")
         amount_in = max(1, min(limit, balance) * share_bps // MAX_BPS)
         now = self._now()
         floor = oracle_floor(
@@ -1186,9 +1213,13 @@ def test_custody_invariants_hold_under_random_operations(
         "deposit: ok", "withdraw: ok", "withdraw: VaultInsufficientBalance", "donate: ok", "sweep: ok",
         "sweep: VaultSweepListedToken", "admin schedule: ok", "admin cancel: ok", "admin execute: ok",
         "admin execute: AccessManagerNotReady", "admin call at once: AccessManagerNotScheduled",
+        "set buy allowed: ok", "set minimum value: ok", "set oracle age: ok", "REB deposit: ok",
+        "REB withdraw in shortfall: ok", "REB trade in shortfall: VaultTokenShortfall",
+        "sweep: VaultSweepUncoversListedToken",
     ):  # fmt: skip
         assert seen[required] > 0, f"no '{required}' in {dict(seen)}"
-    for required in ("ExecutorStalePrice", ROUTER_INSUFFICIENT_OUTPUT, "ExecutorLossBudgetExceeded"):
+    for required in ("ExecutorStalePrice", ROUTER_INSUFFICIENT_OUTPUT, "ExecutorLossBudgetExceeded",
+                     "ExecutorBuyNotAllowed"):  # fmt: skip
         assert trade_results[required] > 0, f"no trade ended in '{required}': {dict(trade_results)}"
     assert trade_results["ok"] >= 20, dict(trade_results)
     assert len(trade_results) >= 8, dict(trade_results)

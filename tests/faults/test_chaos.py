@@ -94,7 +94,7 @@ def test_one_keeper_killed_at_random_thirty_times_while_the_market_moves(run, tm
 
 def test_two_keepers_on_one_store_killed_at_random_while_the_market_moves(run, tmp_path):
     before = vault_balances(run.system, bob_address(run))
-    chaos(run, tmp_path, ["chaos-a", "chaos-b"], kills=20, seed=2512)
+    chaos(run, tmp_path, ["chaos-a", "chaos-b"], kills=10, seed=2512)
     assert_everything_accounted(run, before)
 
 
