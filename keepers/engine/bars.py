@@ -103,13 +103,17 @@ def backfill_bars(store: Store, data: PriceData, timeframe_seconds: int) -> dict
 def backfill_from_rounds(store: Store, feed, series: str, decimals: int, timeframe_seconds: int,
                          bars_wanted: int) -> int:
     """Walks the feed's past rounds back (current phase only: round ids are not
-    consecutive across phases) until ``bars_wanted`` bars are covered; returns bars added."""
+    consecutive across phases) until ``bars_wanted`` bars are covered; returns bars added.
+    The first batch asks for a few rounds per bar wanted and each next one for twice as
+    many (up to ROUND_BATCH): filling a short gap costs one small read."""
     latest = feed.latestRoundData()
     phase, aggregator_round = latest[0] >> PHASE_SHIFT, latest[0] & ((1 << PHASE_SHIFT) - 1)
     points: dict[datetime, list[tuple[int, float]]] = {}
     next_round = aggregator_round
+    size = min(ROUND_BATCH, 2 * bars_wanted + 2)
     while next_round > 0 and len(points) <= bars_wanted:
-        batch = range(next_round, max(next_round - ROUND_BATCH, 0), -1)
+        batch = range(next_round, max(next_round - size, 0), -1)
+        size = min(ROUND_BATCH, 2 * size)
         call = Call()
         for number in batch:
             call.add(feed.getRoundData, (phase << PHASE_SHIFT) | number)
