@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 from helpers_contracts import FEED_DECIMALS, PRICES_USD, reverts_with, units
 
-import keepers.replay.driver as market_driver_module
+import keepers.chain.onchain as onchain_module
 from keepers.base.errors import SentinelError
 from keepers.chain.deployment import DeployedContract, DeploymentRecord, load_record
 from keepers.chain.uniswap import uniswap_v2_container
@@ -174,6 +174,6 @@ def test_move__sender_anvil_cannot_sign_for__refused(driver):
 
 
 def test_deploy__public_network__refused(driver, owner, record_file, monkeypatch):
-    monkeypatch.setattr(market_driver_module, "is_local_chain", lambda network: False)
+    monkeypatch.setattr(onchain_module, "is_local_chain", lambda network: False)  # where the check reads it
     with pytest.raises(SentinelError, match="only on local chains and forks"):
         deploy_market_driver(load_record(record_file), "USDC", owner, record_file)

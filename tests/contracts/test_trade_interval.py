@@ -10,12 +10,20 @@ INTERVAL = 3_600
 
 @pytest.fixture
 def trade_at(executor, router, keeper, trader, usdc, weth, chain, trade_id, feeds, owner):
-    """Sends a 100 USDC -> WETH trade in a block stamped `timestamp`, feeds refreshed."""
+    """Sends a 100 USDC -> WETH trade in a block stamped `timestamp`, feeds refreshed in the
+    two blocks before it. Block times are pinned (one second a block) from two seconds
+    before: the trade's block has its stamp whatever the node's clock did since."""
 
     def execute(timestamp, n):
+        if timestamp - 2 > chain.blocks.head.timestamp:  # else the feeds were refreshed a moment ago
+            chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
+            try:
+                chain.pending_timestamp = timestamp - 2
+                for symbol in ("USDC", "WETH"):
+                    feeds[symbol].updateAnswer(feeds[symbol].latestAnswer(), sender=owner)
+            finally:
+                chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
         chain.pending_timestamp = timestamp
-        for symbol in ("USDC", "WETH"):
-            feeds[symbol].updateAnswer(feeds[symbol].latestAnswer(), sender=owner)
         floor = executor.oracleFloor(trader, usdc, weth, AMOUNT_IN)
         return executor.executeTrade(
             trader, usdc, weth, AMOUNT_IN, floor, router, timestamp + 600, trade_id(n), sender=keeper
