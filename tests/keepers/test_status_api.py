@@ -19,6 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
+from keepers.engine.positions import apply_trade, position_row, stored_sleeves
 from keepers.persistence.store import Store
 from keepers.persistence.tables import (
     INTENT,
@@ -32,6 +33,7 @@ from keepers.settings.keeper import load_keeper_config
 from keepers.settings.network import load_network_spec, spec_path_for
 from keepers.watch.api import serving_api
 from keepers.watch.api_data import StatusData
+from strategies.engine import Sleeve
 
 DAY0 = datetime(2024, 9, 1, tzinfo=UTC)
 TOKEN = "s3cret-status-token-0123"
@@ -50,8 +52,12 @@ def add_cycle(store: Store, user: str, day: int, value: float, trade_side: str |
             asset="WETH", strategy="bollinger", side=trade_side, bar_time=bar, token_in="0x" + "2" * 40,
             token_out="0x" + "3" * 40, amount_in=1_000 * 10**6 if buying else 4 * 10**17, status=INTENT,
             replaced_tx_hashes=[], created_at=now_utc(), updated_at=now_utc()))
-        store.update_trade(trade_id, status=MINED, amount_out=4 * 10**17 if buying else 1_100 * 10**6,
-                           tx_hash="0x" + "ab" * 32)
+        mined = store.update_trade(trade_id, status=MINED, amount_out=4 * 10**17 if buying else 1_100 * 10**6,
+                                   tx_hash="0x" + "ab" * 32)
+        # The position the journal writes with a mined trade (the same transaction there).
+        sleeve = stored_sleeves(store, user).get(("WETH", "bollinger"), Sleeve())
+        apply_trade(sleeve, mined, 6)
+        store.update_trade(trade_id, position_row(user, "WETH", "bollinger", sleeve))
         store.add_signals([SignalRow(user_id=user, asset="WETH", strategy="bollinger", bar_time=bar,
                                      action=trade_side, confidence=0.8, reason="close under the lower band",
                                      indicators={}, created_at=now_utc())])
