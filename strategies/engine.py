@@ -1,6 +1,6 @@
 """One user's trading state machine, shared by the keeper and the user backtest.
 
-Both call the same functions, in the same order, once per closed bar:
+Both run the same steps, in the same order, once per closed bar:
 
 1. ``mark`` the user's value at the bar's oracle prices: the drawdown kill switch
    engages on it (a lock without an end: no trade, BUY or SELL, until a person clears it);
@@ -8,8 +8,13 @@ Both call the same functions, in the same order, once per closed bar:
    ``TradeIntent`` (side, sized amount) or a ``Blocked`` stop with its rule and reason,
    from the sleeve it holds, the vault balances, the user's on-chain limits and the risk
    rules;
-3. ``record_fill`` (or ``record_failure``) once the trade is done: the sleeve and the
-   risk rules' trade record follow it.
+3. book the trade once it is done: the sleeve (``Sleeve.buy`` / ``Sleeve.sell``) and the
+   risk rules' ``TradeRecord`` follow it. The backtest calls ``record_fill`` /
+   ``record_failure``; the keeper's journal books the same two things through the store
+   (a position row and ``RiskManager.record_trade``), since they must survive a crash.
+
+``mark`` and ``choose`` are called by both as they are; the keeper's risk manager keeps
+the evaluator and the peak in the store around them.
 
 The rules' clock is the bar clock: ``now`` is the end of the decided bar (the
 backtester's fill bar), never a block timestamp or the wall clock, so the same bars give
@@ -22,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from strategies.base import Action
 from strategies.risk import KILL_SWITCH, Lock, RiskEvaluator, RiskLimits, TradeRecord
@@ -124,7 +130,13 @@ def drawdown_reason(value_quote: float, peak_quote: float, limit: float) -> str 
     return f"vault value {value_quote:,.2f} is {drawdown:.1%} below its peak {peak_quote:,.2f} (limit {limit:.0%})"
 
 
-def mark(state: UserState, limits: UserLimits, value_quote: float, now: datetime) -> Lock | None:
+class DrawdownLimit(Protocol):
+    """Whatever carries the user's drawdown limit (``UserLimits``, the keeper's risk profile)."""
+
+    kill_switch_drawdown: float | None
+
+
+def mark(state: UserState, limits: DrawdownLimit, value_quote: float, now: datetime) -> Lock | None:
     """Raises the peak to ``value_quote`` and engages the drawdown kill switch when the
     value fell far enough below it; returns the lock it engaged, if any."""
     if limits.kill_switch_drawdown is None or value_quote <= 0:

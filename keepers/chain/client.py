@@ -204,7 +204,7 @@ class ChainClient:
             self.feed_rules[symbol] = FeedRules(max_age_seconds=config.maxAge, decimals=config.feedDecimals,
                                                 min_answer=config.minAnswer, max_answer=config.maxAnswer)
         sequencer_feed, self.sequencer_grace_seconds = self.executor.sequencer()
-        if int(sequencer_feed, 16) if isinstance(sequencer_feed, str) else sequencer_feed:
+        if sequencer_feed != ZERO_ADDRESS:
             self.sequencer_feed = Contract(sequencer_feed, abi=npm_abi(AGGREGATOR_V3_ABI))
 
     def check_system(self) -> None:

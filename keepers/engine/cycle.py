@@ -196,6 +196,7 @@ class Cycle:
         result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at
                                     for token, feed in snapshot.feeds.items() if isinstance(feed, FeedAnswer)}
         result.balances = {token: amount / 10 ** self.decimals[token] for token, amount in snapshot.balances.items()}
+        self.limits = user_limits(self.user, context.quote, self.decimals[context.quote], snapshot)
 
     def check(self) -> dict[str, float]:
         """Each token's price by the Executor's rules: valid readings go into their bars,
@@ -325,8 +326,7 @@ class Cycle:
         context, snapshot, token, strategy = self.context, self.snapshot, decision.token, decision.strategy.name
         held = self.book.sleeves
         state = UserState(evaluator=self.risk.evaluator, sleeves=held, peak_quote=self.risk.peak)
-        limits = user_limits(self.user, context.quote, self.decimals[context.quote], snapshot)
-        choice = choose(state, limits, token, strategy, decision.signal.action, snapshot.balances,
+        choice = choose(state, self.limits, token, strategy, decision.signal.action, snapshot.balances,
                         context.journal.decided_at(decision.bar_time), chain_time=snapshot.block_time,
                         last_trade_at=snapshot.last_trade_at, value_usd=self.value_usd)
         if choice is None:

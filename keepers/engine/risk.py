@@ -17,7 +17,7 @@ from datetime import datetime
 from keepers.persistence.store import Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, RiskTradeRow
 from keepers.settings.keeper import RiskProfile, UserConfig
-from strategies.engine import drawdown_reason
+from strategies.engine import UserState, mark
 from strategies.risk import GLOBAL, KILL_SWITCH, Lock, RiskEvaluator, TradeRecord
 
 GLOBAL_KILL_SWITCH = "global_kill_switch"
@@ -79,17 +79,16 @@ class RiskManager:
         self.store.add_risk_event(self.user_id, asset, rule, reason, now)
 
     def check_drawdown(self, value_quote: float, now: datetime) -> Lock | None:
-        """Engages the kill switch when the vault value fell ``kill_switch_drawdown``
-        below its peak; returns the lock it engaged, if any."""
-        limit = self.limits.kill_switch_drawdown
-        if limit is None or value_quote <= 0:
-            return None
-        if self.peak is None or value_quote > self.peak:  # written only when it rises
-            self.peak = self.store.raise_peak(self.user_id, value_quote, now)
-        reason = drawdown_reason(value_quote, self.peak, limit)
-        if reason is None or any(lock.rule == KILL_SWITCH for lock in self.evaluator.locks):
-            return None
-        return self.engage_kill_switch(reason, now)
+        """The user engine's ``mark`` over the stored state: raises the stored peak (written
+        only when it rises) and engages the kill switch when the vault value fell
+        ``kill_switch_drawdown`` below it; returns the lock it engaged, if any."""
+        state = UserState(evaluator=self.evaluator, peak_quote=self.peak)
+        lock = mark(state, self.limits, value_quote, now)
+        if state.peak_quote is not None and (self.peak is None or state.peak_quote > self.peak):
+            self.peak = self.store.raise_peak(self.user_id, state.peak_quote, now)
+        if lock is not None:
+            self.store.save_lock(self._lock_row(lock, now))
+        return lock
 
     def engage_kill_switch(self, reason: str, now: datetime) -> Lock:
         """Stops every trade of this user until a person clears it."""

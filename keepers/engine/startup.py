@@ -93,13 +93,14 @@ def _reconcile_user(context: KeeperContext, user: UserConfig, report: Callable[[
     store, journal = context.store, context.journal
     oldest_unsettled_block = chain.blocks.head.number - REORG_DEPTH_BLOCKS
     risk = RiskManager(store, user.id, user.risk)
-    mined = store.trades(user.id, [MINED])
+    rows = store.trades(user.id, [*UNFINISHED, MINED, DROPPED])  # one read at start, used twice
+    mined = [row for row in rows if row.status == MINED]
     if mined and not store.positions(user.id):  # a store from before revision 0005: built once
         held = sleeves(mined, context.client.token_decimals[context.quote])
         store.rebuild_positions(user.id, [position_row(user.id, asset, strategy, sleeve)
                                           for (asset, strategy), sleeve in held.items()])
         report(f"{user.id}: positions built from {len(mined)} mined trade(s)")
-    for row in store.trades(user.id, [*UNFINISHED, MINED, DROPPED]):
+    for row in rows:
         if row.status == MINED:
             if row.block_number < oldest_unsettled_block:
                 continue

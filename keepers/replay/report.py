@@ -37,7 +37,7 @@ from keepers.persistence.store import Store  # noqa: E402
 from keepers.persistence.tables import MINED
 from keepers.replay.runner import ReplayWindow  # noqa: E402
 from keepers.settings.keeper import UserConfig  # noqa: E402
-from keepers.views.report import trade_costs, user_report  # noqa: E402
+from keepers.views.report import UNISWAP_V2_FEE, trade_costs, user_report  # noqa: E402
 from strategies.base import Strategy  # noqa: E402
 from strategies.engine import BUY, UserLimits  # noqa: E402
 from strategies.risk import RiskLimits  # noqa: E402
@@ -130,7 +130,7 @@ def backtest_user(user: UserConfig, strategies: dict[str, tuple[Strategy, ...]],
         usd = {quote: 1.0, fill.token: close}
         sold = fill.amount_in / 10 ** decimals[symbol_in] * usd[symbol_in]
         bought = fill.amount_out / 10 ** decimals[symbol_out] * usd[symbol_out]
-        fee = sold * (1 - 997 / 1000)
+        fee = sold * UNISWAP_V2_FEE
         fees, impact = fees + fee, impact + (sold - bought) - fee
         tokens, quote_amount = ((fill.amount_out, fill.amount_in) if buying else (fill.amount_in, fill.amount_out))
         rows.append({"time": fill.time, "token": fill.token, "strategy": fill.strategy, "side": fill.side,
