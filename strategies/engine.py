@@ -199,6 +199,50 @@ def _onchain_stop(limits: UserLimits, token_in: str, token_out: str, amount: int
     return None
 
 
+LOSS_WINDOW_SECONDS = 86_400  # ExecutorLossBudget.LOSS_WINDOW
+
+
+@dataclass
+class LossBudget:
+    """The Executor's daily loss budget of one user, counted as ExecutorLossBudget.sol counts
+    it: each fill's loss against the oracle is added, the sum may reach half the budget and
+    drains at half the budget per day; a trade that would pass half is refused (reverts).
+    The keeper needs no copy (the chain counts, and its preflight sees the revert); the
+    user backtest counts with this one, on the bar clock."""
+
+    daily_usd: float
+    spent_usd: float = 0.0
+    updated_at: int = 0  # unix seconds of the last count
+
+    def spent_at(self, when: int) -> float:
+        """The losses still counted at ``when``, after draining."""
+        drained = self.daily_usd / 2 * max(when - self.updated_at, 0) / LOSS_WINDOW_SECONDS
+        return max(self.spent_usd - drained, 0.0)
+
+    def refusal(self, loss_usd: float, when: int) -> str | None:
+        """Why the Executor refuses a fill losing ``loss_usd`` at ``when`` (None: it fits)."""
+        if loss_usd <= 0:
+            return None
+        spent = self.spent_at(when)
+        if spent + loss_usd <= self.daily_usd / 2:
+            return None
+        return (f"loses {loss_usd:.2f} USD against the oracle; {spent:.2f} of the daily loss budget's "
+                f"{self.daily_usd / 2:.2f} USD at once is counted (ExecutorLossBudgetExceeded)")
+
+    def count(self, loss_usd: float, when: int) -> None:
+        """Adds a fill's loss (a gain counts nothing)."""
+        if loss_usd > 0:
+            self.spent_usd, self.updated_at = self.spent_at(when) + loss_usd, when
+
+
+def loss_against_oracle(value_in_usd: float, oracle_out: float, amount_out: int) -> float:
+    """What a fill of ``amount_out`` lost against ``oracle_out`` (the output at oracle prices)
+    of an input worth ``value_in_usd``, in USD, as the Executor counts it."""
+    if amount_out >= oracle_out:
+        return 0.0
+    return value_in_usd * (oracle_out - amount_out) / oracle_out
+
+
 def record_fill(state: UserState, intent: TradeIntent, amount_in: int, amount_out: int, quote_decimals: int,
                 now: datetime) -> tuple[float | None, list[Lock]]:
     """Books a filled trade into its sleeve and the risk record at the bar clock ``now``;

@@ -20,7 +20,18 @@ import numpy as np
 import pandas as pd
 
 from strategies.base import Action, Strategy
-from strategies.engine import BUY, TradeIntent, UserLimits, UserState, choose, mark, record_failure, record_fill
+from strategies.engine import (
+    BUY,
+    LossBudget,
+    TradeIntent,
+    UserLimits,
+    UserState,
+    choose,
+    loss_against_oracle,
+    mark,
+    record_failure,
+    record_fill,
+)
 from strategies.risk import RiskLimits
 
 FEE_BASE, INPUT_AFTER_FEE = 1000, 997  # Uniswap V2: 997/1000 of every input counts
@@ -39,6 +50,7 @@ class UserBacktestSetup:
     balances: Mapping[str, int]  # base units by symbol, the quote's included
     decimals: Mapping[str, int]
     max_slippage_bps: int  # the Executor's oracle floor: the user's own slippage limit
+    daily_loss_budget_usd: float  # the Executor's loss budget (0: no losing fill executes)
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ def run_user_backtest(setup: UserBacktestSetup, closes: pd.DataFrame, token_seri
     actions = {(token, strategy.name): strategy.signals(prices[token_series[token]].to_numpy(dtype=float)).action
                for token in setup.tokens for strategy in setup.strategies[token]}
     state = UserState.fresh(setup.risk)
+    budget = LossBudget(setup.daily_loss_budget_usd)
     balances = dict(setup.balances)
     fills, blocks, failures, values = [], [], [], []
     last_trade_at = 0
@@ -108,16 +121,21 @@ def run_user_backtest(setup: UserBacktestSetup, closes: pd.DataFrame, token_seri
                     blocks.append({**row, "rule": choice.rule, "reason": choice.reason})
                     continue
                 reserves = pool_state.setdefault(token, pools(token, usd[token]))
-                filled = _swap(choice, reserves, usd, setup)
-                if filled is None:
+                swap = _swap(choice, reserves, usd, setup)
+                when = int(now.timestamp())
+                loss = loss_against_oracle(swap.value_in_usd, swap.oracle_out, swap.amount_out)
+                refused = ("the pool pays less than the oracle floor" if swap.amount_out < swap.oracle_floor
+                           else budget.refusal(loss, when))
+                if refused is not None:
                     record_failure(state, token, now)
-                    failures.append({**row, "reason": "the pool pays less than the oracle floor"})
+                    failures.append({**row, "reason": refused})
                     continue
-                out, pool_state[token] = filled
+                out, pool_state[token] = swap.amount_out, swap.reserves_after
+                budget.count(loss, when)
                 balances[choice.token_in] -= choice.amount_in
                 balances[choice.token_out] = balances.get(choice.token_out, 0) + out
                 record_fill(state, choice, choice.amount_in, out, setup.decimals[quote], now)
-                last_trade_at = int(now.timestamp())
+                last_trade_at = when
                 fills.append({**row, "amount_in": choice.amount_in, "amount_out": out})
     return UserBacktestResult(
         fills=pd.DataFrame(fills, columns=["time", "token", "strategy", "side", "amount_in", "amount_out"]),
@@ -127,17 +145,27 @@ def run_user_backtest(setup: UserBacktestSetup, closes: pd.DataFrame, token_seri
     )
 
 
+@dataclass(frozen=True)
+class _Swap:
+    """What the pool pays for an intent, against what the oracle says it is worth."""
+
+    amount_out: int
+    reserves_after: tuple[int, int]  # (quote, token)
+    value_in_usd: float
+    oracle_out: float  # base units of the output at oracle prices
+    oracle_floor: float  # the least the Executor accepts: oracle_out less the user's slippage
+
+
 def _swap(intent: TradeIntent, reserves: tuple[int, int], usd: Mapping[str, float],
-          setup: UserBacktestSetup) -> tuple[int, tuple[int, int]] | None:
-    """The pool's output for the intent and the pool after it, or None when the output is
-    below the Executor's oracle floor (the keeper refuses to send such a trade)."""
+          setup: UserBacktestSetup) -> _Swap:
+    """The pool's output for the intent and the pool after it, with the oracle's view."""
     quote_reserve, token_reserve = reserves
     buying = intent.side == BUY
     reserve_in, reserve_out = (quote_reserve, token_reserve) if buying else (token_reserve, quote_reserve)
     out = amount_out(intent.amount_in, reserve_in, reserve_out)
     value_in = intent.amount_in / 10 ** setup.decimals[intent.token_in] * usd[intent.token_in]
     oracle_out = value_in / usd[intent.token_out] * 10 ** setup.decimals[intent.token_out]
-    if out < oracle_out * (MAX_BPS - setup.max_slippage_bps) / MAX_BPS:
-        return None
     reserve_in, reserve_out = reserve_in + intent.amount_in, reserve_out - out
-    return out, ((reserve_in, reserve_out) if buying else (reserve_out, reserve_in))
+    return _Swap(amount_out=out, reserves_after=(reserve_in, reserve_out) if buying else (reserve_out, reserve_in),
+                 value_in_usd=value_in, oracle_out=oracle_out,
+                 oracle_floor=oracle_out * (MAX_BPS - setup.max_slippage_bps) / MAX_BPS)

@@ -62,6 +62,7 @@ class ReplayContext:
     starting_balances: dict[str, dict[str, int]]  # user -> vault balances (base units) when the replay started
     limits: dict[str, UserLimits]  # user -> sizing and on-chain limits when the replay started
     max_slippage_bps: dict[str, int]  # user -> the Executor's slippage limit
+    daily_loss_budget_usd: dict[str, float]  # user -> the Executor's daily loss budget
 
     def starting_quote(self, user_id: str) -> float:
         """The user's quote balance when the replay started, in quote units."""
@@ -119,7 +120,8 @@ def backtest_user(user: UserConfig, strategies: dict[str, tuple[Strategy, ...]],
         tokens=[token for token in user.tokens if token in strategies], strategies=strategies,
         limits=context.limits[user.id], risk=RiskLimits(**user.risk.model_dump(exclude={"kill_switch_drawdown"})),
         balances=context.starting_balances[user.id], decimals=decimals,
-        max_slippage_bps=context.max_slippage_bps[user.id])
+        max_slippage_bps=context.max_slippage_bps[user.id],
+        daily_loss_budget_usd=context.daily_loss_budget_usd[user.id])
     pools = constant_product_pools(context.pool_depth_quote, context.seed_prices, quote, decimals)
     result = run_user_backtest(setup, context.window.closes, context.token_series, pools)
     rows, fees, impact = [], 0.0, 0.0

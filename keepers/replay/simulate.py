@@ -78,7 +78,8 @@ def simulate(request: ReplayRequest, config: KeeperConfig, users: tuple[UserConf
             starting_balances={user_id: snapshot.balances for user_id, snapshot in starting.items()},
             limits={user.id: user_limits(user, spec.quote.symbol, spec.quote.decimals, starting[user.id])
                     for user in users},
-            max_slippage_bps={user_id: snapshot.max_slippage_bps for user_id, snapshot in starting.items()})
+            max_slippage_bps={user_id: snapshot.max_slippage_bps for user_id, snapshot in starting.items()},
+            daily_loss_budget_usd=_loss_budgets(process, users))
         strategies = process.context.user_strategies
         comparisons = {user.id: compare_user(store, user, {t: strategies[(user.id, t)] for t in user.tokens}, context)
                        for user in users}
@@ -107,6 +108,12 @@ def _replay_with_progress(replay: Replay, console: Console, bars: int, pace_seco
             progress.update(task, completed=done)
 
         return replay.run(on_bar, pace_seconds=pace_seconds)
+
+
+def _loss_budgets(process: KeeperProcess, users: tuple[UserConfig, ...]) -> dict[str, float]:
+    """Each user's daily loss budget on the Executor (USD) before the first bar."""
+    client, addresses = process.context.client, process.context.user_addresses
+    return {user.id: client.executor.lossBudget(addresses[user.id]).dailyBudgetUsd / 10**18 for user in users}
 
 
 def _starting_state(process: KeeperProcess, users: tuple[UserConfig, ...],

@@ -15,10 +15,12 @@ from strategies.engine import (
     BUY,
     SELL,
     Blocked,
+    LossBudget,
     TradeIntent,
     UserLimits,
     UserState,
     choose,
+    loss_against_oracle,
     mark,
     record_failure,
     record_fill,
@@ -146,16 +148,17 @@ def falling_market(bars: int) -> pd.DataFrame:
     return pd.DataFrame({"ETH": np.linspace(3_000.0, 1_500.0, bars)}, index=index)
 
 
-def setup(kill_switch: float | None) -> UserBacktestSetup:
+def setup(kill_switch: float | None, loss_budget_usd: float = 1_000) -> UserBacktestSetup:
     return UserBacktestSetup(
         tokens=["WETH"], strategies={"WETH": [Alternating()]},
         limits=limits(kill_switch_drawdown=kill_switch), risk=NO_RULES,
-        balances={"USDC": 10_000 * USDC, "WETH": 2 * WETH}, decimals={"USDC": 6, "WETH": 18}, max_slippage_bps=100)
+        balances={"USDC": 10_000 * USDC, "WETH": 2 * WETH}, decimals={"USDC": 6, "WETH": 18}, max_slippage_bps=100,
+        daily_loss_budget_usd=loss_budget_usd)
 
 
-def run(kill_switch: float | None, bars: int = 40):
+def run(kill_switch: float | None, bars: int = 40, loss_budget_usd: float = 1_000):
     pools = constant_product_pools(2_000_000, {"WETH": 3_000.0}, "USDC", {"USDC": 6, "WETH": 18})
-    return run_user_backtest(setup(kill_switch), falling_market(bars), {"WETH": "ETH"}, pools)
+    return run_user_backtest(setup(kill_switch, loss_budget_usd), falling_market(bars), {"WETH": "ETH"}, pools)
 
 
 def test_the_user_backtest_fills_each_decision_at_the_next_bar_through_the_pool_and_is_reproducible():
@@ -180,3 +183,27 @@ def test_the_user_backtest_stops_every_trade_once_the_drawdown_kill_switch_engag
     assert (stopped.fills["time"] < engaged_at).all()
     assert len(stopped.blocks) > 0 and (stopped.blocks["rule"] == KILL_SWITCH).all()
     assert (stopped.blocks["time"] >= engaged_at).all()
+
+
+def test_the_loss_budget_counts_as_the_executor_half_at_once_draining_half_a_day():
+    budget = LossBudget(daily_usd=10.0)
+    assert budget.refusal(5.0, 0) is None and budget.refusal(5.01, 0) is not None
+    budget.count(4.0, 0)
+    assert "ExecutorLossBudgetExceeded" in budget.refusal(1.01, 0) and budget.refusal(1.0, 0) is None
+    assert budget.spent_at(43_200) == pytest.approx(1.5)  # 5 USD a day drained for half a day
+    assert budget.spent_at(86_400) == 0.0 and budget.refusal(5.0, 86_400) is None
+    budget.count(-3.0, 86_400)  # a fill above the oracle counts nothing
+    assert budget.spent_usd == 4.0 and budget.updated_at == 0
+    assert loss_against_oracle(1_000.0, 100.0, 97) == pytest.approx(30.0)
+    assert loss_against_oracle(1_000.0, 100.0, 101) == 0.0
+
+
+def test_the_user_backtest_refuses_fills_past_the_loss_budget_as_failures():
+    # A BUY of 1,000 USDC loses about 4.1 USD against the oracle (the pool's fee, its impact):
+    # a budget of 8.5 counts 4.25 at once and drains 4.25 a day, so a BUY is refused whenever
+    # the day's drain has not made room for it yet; with a budget of 0 no BUY executes.
+    roomy, tight, none = run(None), run(None, loss_budget_usd=8.5), run(None, loss_budget_usd=0)
+    assert len(roomy.failures) == 0 and len(none.fills) == 0 and len(none.failures) > 0
+    assert 0 < len(tight.fills) < len(roomy.fills)
+    assert tight.failures["reason"].str.contains("ExecutorLossBudgetExceeded").all()
+    assert (tight.failures["side"] == BUY).all() and (none.failures["side"] == BUY).all()
