@@ -37,18 +37,10 @@ def bar_start(timestamp: int, timeframe_seconds: int) -> datetime:
     return datetime.fromtimestamp(timestamp - timestamp % timeframe_seconds, UTC)
 
 
-def record_readings(store: Store, readings: dict[str, FeedAnswer], timeframe_seconds: int) -> None:
-    """Folds valid readings (price series -> answer) into their bars, in one transaction."""
-    store.record_prices([
-        (series, timeframe_seconds, bar_start(answer.updated_at, timeframe_seconds), answer.price, BAR_FROM_READINGS,
-         answer.round_id)
-        for series, answer in readings.items()
-    ])
-
-
-def newest_closed_bars(store: Store, series: list[str], timeframe_seconds: int, block_time: int) -> dict[str, datetime]:
-    """Series -> the start of its newest closed bar (the chain's clock passed its end)."""
-    return store.newest_bar_times(series, timeframe_seconds, bar_start(block_time, timeframe_seconds))
+def reading_rows(readings: dict[str, FeedAnswer], timeframe_seconds: int) -> list[tuple]:
+    """Valid readings (price series -> answer) as the rows ``Store.record_prices`` folds into their bars."""
+    return [(series, timeframe_seconds, bar_start(answer.updated_at, timeframe_seconds), answer.price,
+             BAR_FROM_READINGS, answer.round_id) for series, answer in readings.items()]
 
 
 def closed_closes(store: Store, series: str, timeframe_seconds: int, block_time: int) -> np.ndarray:

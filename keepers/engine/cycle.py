@@ -23,16 +23,15 @@ from keepers.chain.oracle_rules import FeedAnswer
 from keepers.engine.bars import (
     bar_start,
     closed_closes,
-    newest_closed_bars,
-    record_readings,
+    reading_rows,
     seal_from_rounds,
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
-from keepers.engine.positions import portfolio, stored_sleeves
+from keepers.engine.positions import portfolio, sleeves_of
 from keepers.engine.risk import RiskManager
-from keepers.persistence.store import Store
-from keepers.persistence.tables import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow
+from keepers.persistence.store import Store, UserRows
+from keepers.persistence.tables import MINED, SKIPPED, CycleRow, SignalRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
 from strategies.base import Signal, Strategy
@@ -124,9 +123,13 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     started, clock = now_utc(), time.perf_counter()
     calls_before, errors_before = context.client.rpc_calls, context.client.rpc_errors
     result = CycleResult(user_id=user.id, started_at=started)
+    readings: list[tuple] = []
     try:
-        risk = RiskManager(context.store, user.id, user.risk)
-        Cycle(user, context, number, result, risk).run()
+        rows = context.store.user_rows(user.id, *user.risk.memory())
+        risk = RiskManager(context.store, user.id, user.risk, rows.risk)
+        cycle = Cycle(user, context, number, result, risk, rows)
+        readings = cycle.readings
+        cycle.run()
         result.kill_switch = any(lock.until is None for lock in risk.evaluator.locks)
     except Exception as error:  # noqa: BLE001 - recorded with the cycle, shown on its line
         result.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:500]
@@ -140,7 +143,7 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
         memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         vault_value_quote=result.vault_value_quote, position_value_quote=result.position_value_quote,
         error=result.error,
-    ))
+    ), readings)
     return result
 
 
@@ -161,10 +164,13 @@ class Cycle:
     instead of passing it along."""
 
     def __init__(self, user: UserConfig, context: KeeperContext, number: int, result: CycleResult,
-                 risk: RiskManager) -> None:
+                 risk: RiskManager, rows: UserRows) -> None:
         self.user, self.context, self.number, self.result, self.risk = user, context, number, result, risk
         self.store, self.settings = context.store, context.config.settings
         self.decimals = context.client.token_decimals
+        self.unsettled, self.positions = rows.unfinished, rows.positions
+        self.open_decisions = rows.unsettled
+        self.readings: list[tuple] = []  # the cycle's price readings, stored with the cycle
 
     def run(self) -> None:
         """settle -> read -> check -> value -> (halt?) -> decide -> act."""
@@ -182,9 +188,11 @@ class Cycle:
 
     def settle(self) -> None:
         """Reconciles the user's unfinished trades with the chain (a bounded read: its open rows)."""
-        for row in self.store.trades(self.user.id, UNFINISHED):
+        for row in self.unsettled:
             settled = self.context.journal.reconcile(row, self.risk)
             self.result.events.append(f"reconciled {row.trade_id[:10]} -> {settled.status}")
+        if self.unsettled:
+            self.positions = self.store.positions(self.user.id)  # as the settled trades left them
 
     def read(self) -> None:
         """One Multicall3 read: block time, feeds, balances, the user's on-chain settings."""
@@ -209,7 +217,7 @@ class Cycle:
                 continue
             readings[self.settings.price_series[token]] = self.snapshot.feeds[token]
             prices[token] = self.snapshot.feeds[token].price
-        record_readings(self.store, readings, self.settings.timeframe_seconds)
+        self.readings.extend(reading_rows(readings, self.settings.timeframe_seconds))
         self.quote_problem = self.context.client.feed_problem(self.context.quote, self.snapshot)
         return prices
 
@@ -218,7 +226,7 @@ class Cycle:
         marked on the bar clock (the end of the newest closed bar), as the user backtest marks it."""
         quote, result = self.context.quote, self.result
         valid = {**prices, quote: self.snapshot.feeds[quote].price} if self.quote_problem is None else {}
-        self.book = book = portfolio(stored_sleeves(self.store, self.user.id), (), self.now, quote=quote,
+        self.book = book = portfolio(sleeves_of(self.positions), (), self.now, quote=quote,
                                      decimals=self.decimals, balances=self.snapshot.balances, prices_usd=valid)
         if book.vault_value_quote is None:
             return
@@ -253,9 +261,8 @@ class Cycle:
         decision an earlier cycle recorded but did not act on is acted on within its bar
         and expires (with the reason stored) after it."""
         store, user, result = self.store, self.user, self.result
-        decided = store.last_decided_bars(user.id)
-        open_decisions = store.unsettled_signals(user.id)
-        newest = self.newest_bars(tokens)
+        newest, decided = self.newest_bars(tokens)
+        open_decisions = self.open_decisions
         decisions = []
         for token in tokens:
             series = self.settings.price_series[token]
@@ -271,8 +278,7 @@ class Cycle:
                             f"{token} {strategy.name} {old.action} of bar {old.bar_time:%Y-%m-%d} {reason}")
                 still_open = any((old.asset, old.strategy, old.bar_time) == (token, strategy.name, bar_time)
                                  for old in open_decisions)
-                decided_bar = decided.get((token, strategy.name))
-                if decided_bar is not None and decided_bar >= bar_time and not still_open:
+                if (token, strategy.name) in decided and not still_open:
                     continue  # decided and acted on: the steady state
                 # The same closes give the same signal, and its trade id is the same.
                 signal = _signal_on_closed_bars(strategy, store, series, self.settings.timeframe_seconds,
@@ -290,18 +296,19 @@ class Cycle:
         return ([d for d in fresh if (d.token, d.strategy.name) in recorded]
                 + [d for d in decisions if d.recorded_before])
 
-    def newest_bars(self, tokens: list[str]) -> dict[str, datetime]:
+    def newest_bars(self, tokens: list[str]) -> tuple[dict[str, datetime], set[tuple[str, str]]]:
         """Series -> its newest closed bar, the one just before the chain's current bar, made
         final from the feed's rounds (one batched read for every series that needs it, once
-        per bar and store). After a gap (no keeper ran for a while) the missed bars are made
-        final the same way and only the newest is decided; the ones in between are recorded
-        as skipped with the reason, never decided late."""
+        per bar and store); and the (token, strategy) pairs already decided on it. After a
+        gap (no keeper ran for a while) the missed bars are made final the same way and only
+        the newest is decided; the ones in between are recorded as skipped with the reason,
+        never decided late."""
         store, timeframe, block_time = self.store, self.settings.timeframe_seconds, self.snapshot.block_time
         series_of = {token: self.settings.price_series[token] for token in tokens}
         current = bar_start(block_time, timeframe)
         expected = current - timedelta(seconds=timeframe)
-        final = store.sealed_through(series_of.values(), timeframe, current)
-        stored = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
+        heads, decided = store.decision_view(self.user.id, series_of.values(), timeframe, expected)
+        final, stored = heads.final, heads.newest
         # From the bar after the newest final one (or the newest stored one, provisional);
         # a series with no bar at all has no history yet: the start-up warm-up fills it.
         since = {series: final[series] + timedelta(seconds=timeframe) if series in final else stored[series]
@@ -318,12 +325,12 @@ class Cycle:
                 self.note(token, "bars_skipped", f"bars {have + timedelta(seconds=timeframe):%Y-%m-%d %H:%M} to "
                           f"{expected - timedelta(seconds=timeframe):%Y-%m-%d %H:%M} closed while no keeper ran: "
                           "skipped, only the newest is decided")
-        final = store.sealed_through(series_of.values(), timeframe, current) if since else final
+        final = store.bar_heads(series_of.values(), timeframe, current).final if since else final
         for token, series in series_of.items():
             if series in stored and final.get(series) != expected:  # the feed had no round to derive it from
                 self.note(token, "bar_missing", f"no round of the feed in force at the end of the bar of "
                           f"{expected:%Y-%m-%d %H:%M}: nothing decided on it")
-        return {series: when for series, when in final.items() if when == expected}
+        return {series: when for series, when in final.items() if when == expected}, decided
 
     def act(self, decision: BarDecision) -> str:
         """Sizes, checks and executes one recorded decision, as the user engine chooses it

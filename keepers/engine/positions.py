@@ -38,8 +38,12 @@ def sleeves(trades: Iterable[TradeRow], quote_decimals: int) -> dict[tuple[str, 
 
 def stored_sleeves(store: Store, user_id: str) -> dict[tuple[str, str], Sleeve]:
     """The user's sleeves as the store keeps them."""
-    return {(row.asset, row.strategy): Sleeve(row.tokens, row.cost_quote, row.realised_quote)
-            for row in store.positions(user_id)}
+    return sleeves_of(store.positions(user_id))
+
+
+def sleeves_of(rows: Iterable[PositionRow]) -> dict[tuple[str, str], Sleeve]:
+    """Position rows as sleeves, by (asset, strategy)."""
+    return {(row.asset, row.strategy): Sleeve(row.tokens, row.cost_quote, row.realised_quote) for row in rows}
 
 
 def position_row(user_id: str, asset: str, strategy: str, sleeve: Sleeve) -> PositionRow:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from keepers.persistence.store import Store
+from keepers.persistence.store import RiskRows, Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, RiskTradeRow
 from keepers.settings.keeper import RiskProfile, UserConfig
 from strategies.engine import UserState, mark
@@ -36,15 +36,16 @@ class RiskDecision:
 class RiskManager:
     """One user's risk state, persisted in ``store``."""
 
-    def __init__(self, store: Store, user_id: str, limits: RiskProfile) -> None:
+    def __init__(self, store: Store, user_id: str, limits: RiskProfile, rows: RiskRows | None = None) -> None:
+        """Restores the evaluator (and the vault-value peak) from ``rows`` if the caller read
+        them already (a cycle reads them with the rest of the user), else from the store."""
         self.store = store
         self.user_id = user_id
         self.limits = limits
-        self._load()
+        self._load(rows or store.risk_state(user_id, *limits.memory()))
 
-    def _load(self) -> None:
-        """Restores the evaluator (and the vault-value peak) from the store."""
-        trade_rows, lock_rows, clears, self.peak = self.store.risk_state(self.user_id, *self.limits.memory())
+    def _load(self, rows: RiskRows) -> None:
+        trade_rows, lock_rows, clears, self.peak = rows
         trades = [
             TradeRecord(timestamp=row.timestamp, asset=row.asset, pnl_quote=row.pnl_quote, success=row.success)
             for row in trade_rows
@@ -70,7 +71,8 @@ class RiskManager:
                            pnl_quote=record.pnl_quote, success=record.success, trade_id=trade_id)
         new = self.evaluator.record(record)
         if not self.store.add_risk_trade(row, [self._lock_row(lock, record.timestamp) for lock in new]):
-            self._load()  # recorded before: undo this record by reading the stored state back
+            # Recorded before: undo this record by reading the stored state back.
+            self._load(self.store.risk_state(self.user_id, *self.limits.memory()))
             return []
         return new
 

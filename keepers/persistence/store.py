@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command
 from sqlalchemy import case, delete, func, select, text, update
@@ -38,6 +39,7 @@ from keepers.persistence.tables import (
     BAR_FROM_ROUNDS,
     GLOBAL_USER,
     SIGNAL_COLUMNS,
+    UNFINISHED,
     BarRow,
     ClearRow,
     CycleClaimRow,
@@ -54,6 +56,35 @@ from keepers.persistence.tables import (
     UTCDateTime,
 )
 from strategies.bars import Bar
+
+
+class RiskRows(NamedTuple):
+    """A user's risk state as stored: the risk trades the rules can still see (oldest
+    first), the locks (the global ones included), the clears and the vault-value peak."""
+
+    trades: list[RiskTradeRow]
+    locks: list[LockRow]
+    clears: dict[str, datetime]
+    peak: float | None
+
+
+@dataclass(frozen=True)
+class UserRows:
+    """What a cycle reads of one user at its start, in one transaction: a bounded number of
+    rows whatever the user's history."""
+
+    unfinished: list[TradeRow]  # trades still intent or sent
+    risk: RiskRows
+    positions: list[PositionRow]
+    unsettled: list[SignalRow]  # decisions recorded, not yet acted on (oldest bar first)
+
+
+@dataclass(frozen=True)
+class BarHeads:
+    """Per price series, the newest stored bar before some bar start, and the newest final one."""
+
+    newest: dict[str, datetime]  # provisional (folded from readings) included
+    final: dict[str, datetime]  # from the feed's rounds or a price file
 
 
 class Store:
@@ -180,14 +211,6 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def last_decided_bars(self, user_id: str) -> dict[tuple[str, str], datetime]:
-        """(asset, strategy) -> the newest bar already decided for this user."""
-        query = select(SignalRow.asset, SignalRow.strategy, func.max(SignalRow.bar_time)).where(
-            SignalRow.user_id == user_id).group_by(SignalRow.asset, SignalRow.strategy)
-        with self.session() as session:
-            return {(asset, strategy): UTCDateTime().process_result_value(when, None)
-                    for asset, strategy, when in session.execute(query)}
-
     def unsettled_signals(self, user_id: str) -> list[SignalRow]:
         """The user's decisions recorded but not yet acted on (a keeper died in between),
         oldest bar first: a few at most, whatever the history."""
@@ -210,13 +233,16 @@ class Store:
         Each is one upsert: workers on several machines fold readings of one bar at once."""
         if not readings:
             return
-        stamp = now_utc()
-        values = [{"asset": asset, "timeframe_seconds": timeframe_seconds, "bar_time": bar_time, "open": price,
-                   "high": price, "low": price, "close": price, "source": source, "round_id": round_id,
-                   "updated_at": stamp}
-                  for asset, timeframe_seconds, bar_time, price, source, round_id in readings]
         with self.session(durable=False) as session:
-            session.execute(self._fold_bar, values)
+            session.execute(self._fold_bar, self._reading_values(readings))
+
+    @staticmethod
+    def _reading_values(readings: Sequence[tuple[str, int, datetime, float, str, int | None]]) -> list[dict]:
+        stamp = now_utc()
+        return [{"asset": asset, "timeframe_seconds": timeframe_seconds, "bar_time": bar_time, "open": price,
+                 "high": price, "low": price, "close": price, "source": source, "round_id": round_id,
+                 "updated_at": stamp}
+                for asset, timeframe_seconds, bar_time, price, source, round_id in readings]
 
     @functools.cached_property
     def _fold_bar(self):
@@ -274,23 +300,23 @@ class Store:
         with self.session() as session:
             return len(session.execute(statement, values).all())
 
-    def sealed_through(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> dict[str, datetime]:
-        """Asset -> the start of its newest bar before ``before`` that is final (from the
-        feed's rounds or a price file, not folded from readings)."""
-        query = select(BarRow.asset, func.max(BarRow.bar_time)).where(
-            BarRow.asset.in_(list(assets)), BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before,
-            BarRow.source != BAR_FROM_READINGS,
-        ).group_by(BarRow.asset)
+    def bar_heads(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
+        """Per asset, the start of its newest bar before ``before`` and of its newest final
+        one (from the feed's rounds or a price file, not folded from readings), in one query."""
         with self.session() as session:
-            return {asset: UTCDateTime().process_result_value(when, None) for asset, when in session.execute(query)}
+            return _bar_heads(session, assets, timeframe_seconds, before)
 
-    def newest_bar_times(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> dict[str, datetime]:
-        """Asset -> the start of its newest bar that starts before ``before``."""
-        query = select(BarRow.asset, func.max(BarRow.bar_time)).where(
-            BarRow.asset.in_(list(assets)), BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before
-        ).group_by(BarRow.asset)
+    def decision_view(self, user_id: str, assets: Iterable[str], timeframe_seconds: int,
+                      bar_time: datetime) -> tuple[BarHeads, set[tuple[str, str]]]:
+        """What a cycle reads to decide on the bar starting at ``bar_time``, in one
+        transaction: the assets' bar heads before the next bar, and the (asset, strategy)
+        pairs the user decided on that bar or a later one (a bounded read, whatever the
+        history)."""
         with self.session() as session:
-            return {asset: UTCDateTime().process_result_value(when, None) for asset, when in session.execute(query)}
+            heads = _bar_heads(session, assets, timeframe_seconds, bar_time + timedelta(seconds=timeframe_seconds))
+            decided = session.execute(select(SignalRow.asset, SignalRow.strategy).where(
+                SignalRow.user_id == user_id, SignalRow.bar_time >= bar_time))
+            return heads, {(asset, strategy) for asset, strategy in decided}
 
     def closes(self, asset: str, timeframe_seconds: int, before: datetime) -> list[float]:
         """Closes of the bars of an asset that start before ``before``, oldest first."""
@@ -309,29 +335,29 @@ class Store:
             return list(session.scalars(query.order_by(BarRow.bar_time)))
 
     # -------------------------------------------------------------------- risk
-    def risk_state(self, user_id: str, span: timedelta | None = None, newest: int = 1) -> tuple[
-            list[RiskTradeRow], list[LockRow], dict[str, datetime], float | None]:
+    def risk_state(self, user_id: str, span: timedelta | None = None, newest: int = 1) -> RiskRows:
         """A user's risk trades (oldest first; with ``span``, only those the rules can still
         see: within ``span`` of the newest one, and the ``newest`` newest, a bounded read
         however long the history), locks (the global ones included), clears and
         vault-value peak, read together."""
-        by_time = (RiskTradeRow.timestamp.desc(), RiskTradeRow.id.desc())
-        mine = RiskTradeRow.user_id == user_id
         with self.session() as session:
-            if span is None:
-                trades = list(session.scalars(select(RiskTradeRow).where(mine).order_by(
-                    RiskTradeRow.timestamp, RiskTradeRow.id)))
-            else:
-                last = list(session.scalars(select(RiskTradeRow).where(mine).order_by(*by_time).limit(newest)))
-                recent = [] if not last else list(session.scalars(
-                    select(RiskTradeRow).where(mine, RiskTradeRow.timestamp >= last[0].timestamp - span)))
-                trades = sorted({row.id: row for row in (*last, *recent)}.values(),
-                                key=lambda row: (row.timestamp, row.id))
-            locks = session.scalars(select(LockRow).where(LockRow.user_id.in_([user_id, GLOBAL_USER])))
-            clears = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
-            peak = session.get(PeakRow, user_id)
-            return (trades, list(locks), {row.rule: row.cleared_at for row in clears},
-                    None if peak is None else peak.peak_value_quote)
+            return _risk_rows(session, user_id, span, newest)
+
+    def user_rows(self, user_id: str, span: timedelta, newest: int) -> UserRows:
+        """Everything a cycle reads of ``user_id`` before it decides, in one transaction: its
+        unfinished trades, its risk state (as ``risk_state(user_id, span, newest)``), its
+        sleeves and its decisions not yet acted on."""
+        with self.session() as session:
+            return UserRows(
+                unfinished=list(session.scalars(select(TradeRow).where(
+                    TradeRow.user_id == user_id, TradeRow.status.in_(UNFINISHED)).order_by(
+                    TradeRow.created_at, TradeRow.trade_id))),
+                risk=_risk_rows(session, user_id, span, newest),
+                positions=list(session.scalars(select(PositionRow).where(PositionRow.user_id == user_id))),
+                unsettled=list(session.scalars(select(SignalRow).where(
+                    SignalRow.user_id == user_id, SignalRow.acted.is_(False)).order_by(
+                    SignalRow.bar_time, SignalRow.id))),
+            )
 
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
         """Stores a trade and the locks it caused together; False if the trade id is known."""
@@ -391,9 +417,13 @@ class Store:
             session.execute(delete(PeakRow).where(PeakRow.user_id == user_id))
 
     # ------------------------------------------------ cycles, heartbeats, leases
-    def add_cycle(self, row: CycleRow) -> None:
-        """Records one finished cycle."""
+    def add_cycle(self, row: CycleRow, readings: Sequence[tuple[str, int, datetime, float, str, int | None]] = ()
+                  ) -> None:
+        """Records one finished cycle, and folds the price ``readings`` it took into their
+        bars (as ``record_prices``), in one transaction."""
         with self.session(durable=False) as session:
+            if readings:
+                session.execute(self._fold_bar, self._reading_values(readings))
             session.add(row)
 
     def cycles(self, user_id: str) -> list[CycleRow]:
@@ -465,3 +495,37 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
+
+
+def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: int) -> RiskRows:
+    """``Store.risk_state`` inside an open transaction."""
+    by_time = (RiskTradeRow.timestamp.desc(), RiskTradeRow.id.desc())
+    mine = RiskTradeRow.user_id == user_id
+    if span is None:
+        trades = list(session.scalars(select(RiskTradeRow).where(mine).order_by(
+            RiskTradeRow.timestamp, RiskTradeRow.id)))
+    else:
+        last = list(session.scalars(select(RiskTradeRow).where(mine).order_by(*by_time).limit(newest)))
+        recent = [] if not last else list(session.scalars(
+            select(RiskTradeRow).where(mine, RiskTradeRow.timestamp >= last[0].timestamp - span)))
+        trades = sorted({row.id: row for row in (*last, *recent)}.values(), key=lambda row: (row.timestamp, row.id))
+    locks = session.scalars(select(LockRow).where(LockRow.user_id.in_([user_id, GLOBAL_USER])))
+    clears = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
+    peak = session.get(PeakRow, user_id)
+    return RiskRows(trades, list(locks), {row.rule: row.cleared_at for row in clears},
+                    None if peak is None else peak.peak_value_quote)
+
+
+def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
+    """``Store.bar_heads`` inside an open transaction."""
+    final = case((BarRow.source != BAR_FROM_READINGS, BarRow.bar_time))
+    query = select(BarRow.asset, func.max(BarRow.bar_time), func.max(final)).where(
+        BarRow.asset.in_(list(assets)), BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before,
+    ).group_by(BarRow.asset)
+    newest, finals = {}, {}
+    as_time = UTCDateTime().process_result_value
+    for asset, newest_time, final_time in session.execute(query):
+        newest[asset] = as_time(newest_time, None)
+        if final_time is not None:
+            finals[asset] = as_time(final_time, None)
+    return BarHeads(newest=newest, final=finals)

@@ -116,7 +116,9 @@ def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
     assert [b.close for b in store.bars("ETH", 86400)] == [1.5, 90.0]
     assert [b.close for b in store.bars("ETH", 86400, before=T0)] == [1.5]
     assert store.closes("ETH", 86400, before=T0 + timedelta(days=1)) == [1.5, 90.0]
-    assert store.newest_bar_times(["ETH", "BTC"], 86400, before=T0) == {"ETH": T0 - timedelta(days=1)}
+    heads = store.bar_heads(["ETH", "BTC"], 86400, before=T0 + timedelta(days=1))
+    assert heads.newest == {"ETH": T0} and heads.final == {"ETH": T0 - timedelta(days=1)}  # T0's bar: readings
+    assert store.bar_heads(["ETH"], 86400, before=T0).newest == {"ETH": T0 - timedelta(days=1)}
 
 
 def test_a_bar_is_decided_once(store):
@@ -127,7 +129,9 @@ def test_a_bar_is_decided_once(store):
     later = {**row, "bar_time": T0 + timedelta(days=1)}
     assert store.add_signals([SignalRow(**row), SignalRow(**later)]) == {("WETH", "macd")}  # T0 decided already
     assert len(store.signals("alice")) == 3
-    assert store.last_decided_bars("alice") == {("WETH", "macd"): T0 + timedelta(days=1), ("WBTC", "macd"): T0}
+    _, decided = store.decision_view("alice", [], 86400, T0)
+    assert decided == {("WETH", "macd"), ("WBTC", "macd")}
+    assert store.decision_view("alice", [], 86400, T0 + timedelta(days=1))[1] == {("WETH", "macd")}
     assert len(store.unsettled_signals("alice")) == 3  # decided, not yet acted on
     store.settle_signal("alice", "WETH", "macd", T0, "expired: not acted on before the next bar closed")
     left = store.unsettled_signals("alice")  # one by one: the others are still open
