@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -22,9 +23,12 @@ from helpers_keeper import (
     trade_events,
     user_entry,
 )
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from keepers.chain.client import FeedSource
 from keepers.engine.bars import backfill_from_file, backfill_from_rounds, bar_start
+from keepers.engine.cycle import run_cycle
 from keepers.engine.risk import RiskManager
 from keepers.engine.scheduler import Scheduler
 from keepers.engine.startup import build_context
@@ -61,6 +65,21 @@ def backfill_dip(system, store):
     return history
 
 
+@contextmanager
+def store_transactions():
+    """Counts the transactions every SQLAlchemy engine begins while the block runs."""
+    counted: list[str] = []
+
+    def begun(connection) -> None:
+        counted.append(connection.engine.url.drivername)
+
+    event.listen(Engine, "begin", begun)
+    try:
+        yield counted
+    finally:
+        event.remove(Engine, "begin", begun)
+
+
 def balances(system, user_index):
     vault = project.Vault.at(system.record.address_of("Vault"))
     user = accounts.test_accounts[user_index]
@@ -80,6 +99,10 @@ def test_users_trade_over_several_cycles_and_the_store_matches_the_chain(system)
     assert sorted(trade_events(system.record)) == sorted(t.trade_id for t in mined)
 
     assert scheduler.run_once() and len(store.trades()) == 3  # same bar: decided already, nothing new
+    # The steady state: a cycle that decides nothing reads and writes in 3 store transactions.
+    with store_transactions() as counted:
+        steady = run_cycle(system.config().user("alice"), scheduler.context, 0)
+    assert steady.error is None and steady.signals == 0 and 0 < len(counted) <= 3, counted
     system.move({"WETH": 1.06, "WBTC": 1.06})
     scheduler.run_once()  # the rally is read into the current bar
     system.next_bar()
