@@ -30,7 +30,7 @@ from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
 from keepers.engine.positions import portfolio, sleeves_of
 from keepers.engine.risk import RiskManager
-from keepers.persistence.store import Store, UserRows
+from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, CycleRow, SignalRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
@@ -123,14 +123,10 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     started, clock = now_utc(), time.perf_counter()
     calls_before, errors_before = context.client.rpc_calls, context.client.rpc_errors
     result = CycleResult(user_id=user.id, started_at=started)
-    readings: list[tuple] = []
+    cycle = Cycle(user, context, number, result)
     try:
-        rows = context.store.user_rows(user.id, *user.risk.memory())
-        risk = RiskManager(context.store, user.id, user.risk, rows.risk)
-        cycle = Cycle(user, context, number, result, risk, rows)
-        readings = cycle.readings
         cycle.run()
-        result.kill_switch = any(lock.until is None for lock in risk.evaluator.locks)
+        result.kill_switch = any(lock.until is None for lock in cycle.risk.evaluator.locks)
     except Exception as error:  # noqa: BLE001 - recorded with the cycle, shown on its line
         result.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:500]
     result.duration_seconds = time.perf_counter() - clock
@@ -143,7 +139,7 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
         memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         vault_value_quote=result.vault_value_quote, position_value_quote=result.position_value_quote,
         error=result.error,
-    ), readings)
+    ), cycle.readings)
     return result
 
 
@@ -163,19 +159,17 @@ class Cycle:
     share the cycle's state (the user, the chain snapshot, the risk manager, the result)
     instead of passing it along."""
 
-    def __init__(self, user: UserConfig, context: KeeperContext, number: int, result: CycleResult,
-                 risk: RiskManager, rows: UserRows) -> None:
-        self.user, self.context, self.number, self.result, self.risk = user, context, number, result, risk
+    def __init__(self, user: UserConfig, context: KeeperContext, number: int, result: CycleResult) -> None:
+        self.user, self.context, self.number, self.result = user, context, number, result
         self.store, self.settings = context.store, context.config.settings
         self.decimals = context.client.token_decimals
-        self.unsettled, self.positions = rows.unfinished, rows.positions
-        self.open_decisions = rows.unsettled
         self.readings: list[tuple] = []  # the cycle's price readings, stored with the cycle
 
     def run(self) -> None:
-        """settle -> read -> check -> value -> (halt?) -> decide -> act."""
-        self.settle()
+        """read -> load -> settle -> check -> value -> (halt?) -> decide -> act."""
         self.read()
+        self.load()
+        self.settle()
         prices = self.check()
         self.value(prices)
         tokens = self.tokens(prices)
@@ -185,6 +179,16 @@ class Cycle:
             outcome = self.act(decision)
             self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
                                      outcome)
+
+    def load(self) -> None:
+        """The user's rows in one store read, bounded whatever the history: unfinished trades,
+        positions, open decisions, and the risk state the rules can still see from the bar
+        being decided on (or from the oldest unfinished trade's bar, which settling records)."""
+        user, timeframe = self.user, self.settings.timeframe_seconds
+        decided_from = bar_start(self.snapshot.block_time, timeframe) - timedelta(seconds=timeframe)
+        rows = self.store.user_rows(user.id, *user.risk.memory(), since=decided_from)
+        self.risk = RiskManager(self.store, user.id, user.risk, rows.risk)
+        self.unsettled, self.positions, self.open_decisions = rows.unfinished, rows.positions, rows.unsettled
 
     def settle(self) -> None:
         """Reconciles the user's unfinished trades with the chain (a bounded read: its open rows)."""

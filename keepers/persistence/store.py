@@ -22,7 +22,7 @@ from alembic import command
 from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,9 +60,10 @@ from strategies.bars import Bar
 
 class RiskRows(NamedTuple):
     """A user's risk state as stored: the risk trades the rules can still see (oldest
-    first), the locks (the global ones included), the clears and the vault-value peak."""
+    first; rows of RiskTradeRow's id, timestamp, asset, pnl_quote, success and trade_id),
+    the locks (the global ones included), the clears and the vault-value peak."""
 
-    trades: list[RiskTradeRow]
+    trades: list[Row]
     locks: list[LockRow]
     clears: dict[str, datetime]
     peak: float | None
@@ -343,16 +344,21 @@ class Store:
         with self.session() as session:
             return _risk_rows(session, user_id, span, newest)
 
-    def user_rows(self, user_id: str, span: timedelta, newest: int) -> UserRows:
+    def user_rows(self, user_id: str, span: timedelta, newest: int, *, since: datetime) -> UserRows:
         """Everything a cycle reads of ``user_id`` before it decides, in one transaction: its
-        unfinished trades, its risk state (as ``risk_state(user_id, span, newest)``), its
-        sleeves and its decisions not yet acted on."""
+        unfinished trades, its sleeves, its decisions not yet acted on, and the risk state
+        rules with memory ``(span, newest)`` (``RiskLimits.memory``) need at ``since`` or
+        later: the ``newest`` newest risk trades and those within ``span`` before ``since``
+        or before the oldest unfinished trade's bar, whichever is earlier (settling it
+        records it at that bar). An old history costs nothing: none of it is read."""
         with self.session() as session:
+            unfinished = list(session.scalars(select(TradeRow).where(
+                TradeRow.user_id == user_id, TradeRow.status.in_(UNFINISHED)).order_by(
+                TradeRow.created_at, TradeRow.trade_id)))
+            earliest = min([since, *(row.bar_time for row in unfinished)])
             return UserRows(
-                unfinished=list(session.scalars(select(TradeRow).where(
-                    TradeRow.user_id == user_id, TradeRow.status.in_(UNFINISHED)).order_by(
-                    TradeRow.created_at, TradeRow.trade_id))),
-                risk=_risk_rows(session, user_id, span, newest),
+                unfinished=unfinished,
+                risk=_risk_rows(session, user_id, span, newest, not_before=earliest - span),
                 positions=list(session.scalars(select(PositionRow).where(PositionRow.user_id == user_id))),
                 unsettled=list(session.scalars(select(SignalRow).where(
                     SignalRow.user_id == user_id, SignalRow.acted.is_(False)).order_by(
@@ -497,17 +503,21 @@ class Store:
 
 
 
-def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: int) -> RiskRows:
-    """``Store.risk_state`` inside an open transaction."""
-    by_time = (RiskTradeRow.timestamp.desc(), RiskTradeRow.id.desc())
+def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: int,
+               not_before: datetime | None = None) -> RiskRows:
+    """``Store.risk_state`` inside an open transaction; with ``not_before``, the trades within
+    ``span`` are counted back from it rather than from the newest trade."""
+    # Plain rows, not ORM objects: a week of an hourly trader's trades is 168 of them.
+    columns = select(RiskTradeRow.id, RiskTradeRow.timestamp, RiskTradeRow.asset, RiskTradeRow.pnl_quote,
+                     RiskTradeRow.success, RiskTradeRow.trade_id)
     mine = RiskTradeRow.user_id == user_id
     if span is None:
-        trades = list(session.scalars(select(RiskTradeRow).where(mine).order_by(
-            RiskTradeRow.timestamp, RiskTradeRow.id)))
+        trades = list(session.execute(columns.where(mine).order_by(RiskTradeRow.timestamp, RiskTradeRow.id)))
     else:
-        last = list(session.scalars(select(RiskTradeRow).where(mine).order_by(*by_time).limit(newest)))
-        recent = [] if not last else list(session.scalars(
-            select(RiskTradeRow).where(mine, RiskTradeRow.timestamp >= last[0].timestamp - span)))
+        last = list(session.execute(columns.where(mine).order_by(
+            RiskTradeRow.timestamp.desc(), RiskTradeRow.id.desc()).limit(newest)))
+        start = not_before if not_before is not None else last[0].timestamp - span if last else None
+        recent = [] if start is None else list(session.execute(columns.where(mine, RiskTradeRow.timestamp >= start)))
         trades = sorted({row.id: row for row in (*last, *recent)}.values(), key=lambda row: (row.timestamp, row.id))
     locks = session.scalars(select(LockRow).where(LockRow.user_id.in_([user_id, GLOBAL_USER])))
     clears = session.scalars(select(ClearRow).where(ClearRow.user_id == user_id))
