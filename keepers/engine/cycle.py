@@ -9,6 +9,7 @@ comes back as a ``CycleResult`` (its figures, and a line for a person to read).
 from __future__ import annotations
 
 import functools
+import re
 import resource
 import time
 from collections import Counter
@@ -35,11 +36,14 @@ from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, UNFINISHED, CycleRow, SignalRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
-from strategies.base import Signal, Strategy
-from strategies.engine import Blocked, UserLimits, UserState, choose
+from strategies.base import Action, Signal, Strategy
+from strategies.engine import Blocked, Sleeve, UserLimits, UserState, choose
 
 # The block recorded while an admin operation a user asked to pause for is pending.
 ADMIN_OP_PENDING = "admin_op_pending"
+# The reason of the SELL an operator's "exit now" asks for, and the trade id in act's outcome.
+OPERATOR_EXIT = "operator exit"
+_TRADE_IN_OUTCOME = re.compile(r" trade (0x[0-9a-f]{64}) ")
 
 
 @dataclass
@@ -179,6 +183,7 @@ class Cycle:
             outcome = self.act(decision)
             self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
                                      outcome)
+        self.exit_on_request(tokens)
 
     def settle(self) -> None:
         """Reconciles the user's unfinished trades with the chain (a bounded read: its open rows)."""
@@ -355,6 +360,25 @@ class Cycle:
         else:
             self.result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
         return f"{choice.side} trade {row.trade_id} {row.status}"
+
+    def exit_on_request(self, tokens: list[str]) -> None:
+        """Each operator's pending "exit now" of a token decided on now (from the status
+        page or API) becomes a SELL of what each strategy's sleeve of it holds, decided on
+        the newest closed bar and acted on like a strategy SELL (risk, journal); the
+        request is marked done with what came of it and its trade: it acts once."""
+        timeframe = self.settings.timeframe_seconds
+        bar_time = bar_start(self.snapshot.block_time, timeframe) - timedelta(seconds=timeframe)
+        exit_signal = Signal(Action.SELL, 1.0, OPERATOR_EXIT, {})
+        requests = [request for request in self.store.pending_exits(self.user.id) if request.asset in tokens]
+        if requests:  # what the strategies' trades of this cycle left (the book is from its start)
+            self.book.sleeves.update(stored_sleeves(self.store, self.user.id))
+        for request in requests:  # a token without a valid price now, or not in its turn, waits
+            outcomes = [self.act(BarDecision(request.asset, strategy, bar_time, exit_signal, recorded_before=False))
+                        for strategy in self.context.user_strategies[(self.user.id, request.asset)]
+                        if self.book.sleeves.get((request.asset, strategy.name), Sleeve()).tokens > 0]
+            traded = [match[1] for outcome in outcomes if (match := _TRADE_IN_OUTCOME.search(outcome))]
+            self.store.finish_control_action(request.id, "; ".join(outcomes) or "no trade: nothing held",
+                                             traded[-1] if traded else None, self.now)
 
     def value_usd(self, symbol: str, amount: int) -> float:
         """Base units of ``symbol`` at this cycle's oracle price, in USD."""

@@ -1,4 +1,5 @@
-"""The keeper's store (the repository): trades, signals, price bars, risk state, cycles, heartbeats, leases.
+"""The keeper's store (the repository): trades, signals, price bars, risk state, cycles, heartbeats, leases,
+operators' control actions.
 
 SQLAlchemy 2.0 over a SQLite file by default (WAL, busy timeout) or any SQLAlchemy
 URL (PostgreSQL for several keeper machines). The schema is versioned with Alembic
@@ -34,10 +35,13 @@ from keepers.persistence.engine import (
     migration_lock,
 )
 from keepers.persistence.tables import (
+    DONE,
     GLOBAL_USER,
+    PENDING,
     SIGNAL_COLUMNS,
     BarRow,
     ClearRow,
+    ControlActionRow,
     CycleClaimRow,
     CycleRow,
     HeartbeatRow,
@@ -430,3 +434,33 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query))
 
+
+    # --------------------------------------------------------- control actions
+    def add_control_action(self, row: ControlActionRow) -> ControlActionRow:
+        """Records an operator's action (durable: the audit trail of a person's decision)."""
+        with self.session() as session:
+            session.add(row)
+        return row
+
+    def control_actions(self, user_id: str | None = None, limit: int | None = None) -> list[ControlActionRow]:
+        """Operators' actions (of one user), newest first."""
+        query = select(ControlActionRow).order_by(ControlActionRow.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(ControlActionRow.user_id == user_id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def pending_exits(self, user_id: str) -> list[ControlActionRow]:
+        """The user's exit requests not acted on yet, oldest first (a few at most)."""
+        query = select(ControlActionRow).where(ControlActionRow.user_id == user_id,
+                                               ControlActionRow.status == PENDING).order_by(ControlActionRow.id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def finish_control_action(self, action_id: int, outcome: str, trade_id: str | None, when: datetime) -> bool:
+        """Marks a pending request done with what came of it; False if it was done before
+        (another keeper acted on it first): a request acts once."""
+        with self.session() as session:
+            return bool(session.execute(update(ControlActionRow).where(
+                ControlActionRow.id == action_id, ControlActionRow.status == PENDING).values(
+                status=DONE, outcome=outcome[:300], trade_id=trade_id, done_at=when)).rowcount)

@@ -1,20 +1,27 @@
-"""The read-only status API and page: `ape run keeper --api [HOST:PORT]`.
+"""The status API and page: `ape run keeper --api [HOST:PORT]`.
 
-    GET /                          the status page (keepers/watch/status_page/, plain HTML + JS)
+    GET /                          the status page (keepers/watch/status_page/, HTML + JS, the chart library vendored)
     GET /api/users                 each user: vault value, realised PnL, positions, locks, last cycle
     GET /api/users/<id>/equity     the user's vault value per cycle
     GET /api/trades?user=&limit=   newest trades first
-    GET /api/signals?user=&limit=  newest strategy decisions first
+    GET /api/signals?user=&limit=  newest strategy decisions first, with their outcomes
     GET /api/locks                 every lock and kill switch
     GET /api/health                heartbeats, the dead-man verdict, pending admin operations
     GET /api/admin-operations      scheduled admin operations, as the keeper last read them
     GET /api/metrics               this keeper's Prometheus samples as JSON
+    GET /api/control-actions?user=&limit=   operators' actions, newest first
+    POST /api/control/kill         {"user": ID or "*", "operator": NAME, "reason": TEXT}: engage a kill switch
+    POST /api/control/resume       {"user": ID or "*", "operator": NAME}: clear it
+    POST /api/control/exit-now     {"user": ID, "token": SYMBOL, "operator": NAME}: sell at the next cycle
 
-The standard library's threading HTTP server is enough for a handful of read-only GET
-routes on one machine, and needs no dependency. Every other method is refused. When
-``api_token`` is set (required off localhost, see keepers/settings/keeper.py), every /api/ call
-needs ``Authorization: Bearer <token>``; the page's own files carry no data and stay
-open (the page passes ``?token=`` from its address on to its calls).
+The standard library's threading HTTP server is enough for a handful of routes on one
+machine, and needs no dependency. Other methods are refused. When ``api_token`` is set
+(required off localhost, see keepers/settings/keeper.py), every /api/ call needs
+``Authorization: Bearer <token>``; the page's own files carry no data and stay open (the
+page passes ``?token=`` from its address on to its calls, in that header: never a cookie,
+so another site cannot make a browser send it). Without ``api_token`` the API is
+read-only: every POST is refused, also on 127.0.0.1. What the controls do and record:
+keepers/watch/controls.py.
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from keepers.base.errors import SentinelError
+from keepers.persistence.tables import EXIT_NOW, KILL, RESUME
 from keepers.settings.keeper import api_address
 from keepers.watch.api_data import StatusData, json_default
 from keepers.watch.background import in_background
+from keepers.watch.controls import action_json, carry_out, parse_request
 
 logger = logging.getLogger("sentinel.api")
 
@@ -42,6 +51,8 @@ PAGE_DIR = Path(__file__).resolve().parent / "status_page"
 PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
               "/style.css": ("style.css", "text/css")}
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+MAX_BODY = 4096  # bytes: a control request is a few fields
+CONTROLS = {"/api/control/kill": KILL, "/api/control/resume": RESUME, "/api/control/exit-now": EXIT_NOW}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
     "X-Content-Type-Options": "nosniff",
@@ -60,6 +71,7 @@ def _routes(data: StatusData, query: dict[str, str]) -> dict[str, Callable[[], o
         "/api/health": data.health,
         "/api/admin-operations": data.admin_operations,
         "/api/metrics": data.metrics,
+        "/api/control-actions": lambda: [action_json(row) for row in data.store.control_actions(user, limit)],
     }
 
 
@@ -74,8 +86,7 @@ def _handler(data: StatusData, token: str | None) -> type[BaseHTTPRequestHandler
             if not url.path.startswith("/api/"):
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {url.path}"})
                 return
-            if token is not None and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {token}"):
-                self._json(HTTPStatus.UNAUTHORIZED, {"error": "this API needs Authorization: Bearer <api_token>"})
+            if not self._authorised():
                 return
             query = {key: values[-1] for key, values in parse_qs(url.query).items()}
             parts = url.path.split("/")  # /api/users/<id>/equity
@@ -91,6 +102,45 @@ def _handler(data: StatusData, token: str | None) -> type[BaseHTTPRequestHandler
             except Exception:  # a store error answers 500 and is logged; the keeper goes on
                 logger.exception("status API %s failed", url.path)
                 self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "the store could not be read; see the log"})
+
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            path = urlsplit(self.path).path
+            action = CONTROLS.get(path)
+            if action is None:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such action: {path}"})
+                return
+            if token is None:
+                self._json(HTTPStatus.FORBIDDEN, {"error": "this API is read-only: set api_token to use the controls"})
+                return
+            if not self._authorised():
+                return
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit() or int(length) > MAX_BODY:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": f"body: send a JSON object of at most {MAX_BODY} bytes"})
+                return
+            try:
+                body = json.loads(self.rfile.read(int(length)) or b"null")
+                request = parse_request(action, body, data.config, self.client_address[0])
+            except (ValueError, SentinelError) as error:  # ValueError: not JSON (or not UTF-8)
+                message = str(error) if isinstance(error, SentinelError) else "body: not JSON; send a JSON object"
+                self._json(HTTPStatus.BAD_REQUEST, {"error": message})
+                return
+            try:
+                row = carry_out(request, data.store, data.config)
+            except Exception:  # a store error answers 500 and is logged; the keeper goes on
+                logger.exception("control %s failed", path)
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "the store could not be written; see the log"})
+                return
+            logger.warning("control: %s %s by %s from %s", row.action, row.user_id, row.operator, row.client_address)
+            self._json(HTTPStatus.OK, action_json(row))
+
+        def _authorised(self) -> bool:
+            """Whether the call carries the API token (answered 401 if not); always, without one."""
+            if token is None or hmac.compare_digest(self.headers.get("Authorization", "").encode(),
+                                                         f"Bearer {token}".encode()):
+                return True
+            self._json(HTTPStatus.UNAUTHORIZED, {"error": "this API needs Authorization: Bearer <api_token>"})
+            return False
 
         def _json(self, status: HTTPStatus, value: object) -> None:
             self._send(status, json.dumps(value, default=json_default).encode(), "application/json")

@@ -1,19 +1,18 @@
-"""The read-only status API and page over a real SQLite store (rows written through the
-store's own API), served by the real server on a free port; the page in a real
-headless Chromium (Debian's chromium and chromium-driver, driven by Selenium)."""
+"""The status API and page over a real SQLite store (rows written through the store's
+own API), served by the real server on a free port; the page in a real headless
+Chromium (Debian's chromium and chromium-driver, driven by Selenium). The controls'
+effect on a real keeper cycle: tests/keepers/test_status_controls.py."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from helpers_browser import console_errors
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -92,6 +91,22 @@ def get(url: str, token: str | None = None):
         return json.load(answer)
 
 
+def post(url: str, body: object, token: str | None = TOKEN) -> dict:
+    """POSTs ``body`` as JSON (bytes as they are); returns the answer's JSON."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=payload, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def refused(url: str, body: object, token: str | None = TOKEN) -> tuple[int, str]:
+    """The status and error line of a POST the API refuses."""
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        post(url, body, token)
+    return answer.value.code, json.load(answer.value)["error"]
+
+
 def test_the_api_serves_the_store(data):
     for rule, days in (("cooldown", 3), ("loss_streak", 9)):  # ended / still on at alice's last cycle (day 4)
         data.store.save_lock(LockRow(user_id="alice", rule=rule, asset="WETH", until=DAY0 + timedelta(days=days),
@@ -141,21 +156,6 @@ def test_a_non_local_bind_needs_a_token(tmp_path):
     assert load_keeper_config(config_file, environ=environ).settings.redacted()["api_token"] == "***"
 
 
-@pytest.fixture
-def browser():
-    """Headless Chromium through chromedriver (both Debian's); quit stops both."""
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver, "chromium and chromedriver not found: run `make setup`"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    session = webdriver.Chrome(options=options, service=Service(driver))
-    yield session
-    session.quit()
-
-
 def test_the_page_shows_users_and_trades_and_follows_new_cycles(data, browser):
     with serving_api(data, "127.0.0.1:0", TOKEN, print) as server:
         browser.get(f"http://127.0.0.1:{server.server_port}/?token={TOKEN}&refresh=1")
@@ -171,5 +171,62 @@ def test_the_page_shows_users_and_trades_and_follows_new_cycles(data, browser):
         add_cycle(data.store, "alice", 5, 10_950, trade_side="SELL")  # the keeper's next cycle
         wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#user-alice tr.trade")) == 2)
         assert "10,950.00" in browser.find_element(By.ID, "user-alice").text
-        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        errors = console_errors(browser)
     assert errors == []
+
+
+def test_a_write_without_the_token_is_refused_and_changes_nothing(data):
+    locks_before = data.locks()
+    with serving_api(data, "127.0.0.1:0", TOKEN, print) as server:
+        kill = f"http://127.0.0.1:{server.server_port}/api/control/kill"
+        for wrong in (None, "not-the-token", "ünicode-is-no-token"):
+            assert refused(kill, {"user": "alice", "operator": "jane"}, wrong)[0] == 401
+    with serving_api(data, "127.0.0.1:0", None, print) as server:  # no api_token: read-only, also on 127.0.0.1
+        code, error = refused(f"http://127.0.0.1:{server.server_port}/api/control/kill",
+                              {"user": "alice", "operator": "jane"}, None)
+    assert (code, error) == (403, "this API is read-only: set api_token to use the controls")
+    assert data.locks() == locks_before and data.store.control_actions() == []
+
+
+def test_a_control_request_is_validated_with_an_error_naming_the_field(data):
+    with serving_api(data, "127.0.0.1:0", TOKEN, print) as server:
+        base = f"http://127.0.0.1:{server.server_port}/api/control"
+        answers = [refused(f"{base}/{action}", body) for action, body in (
+            ("kill", b"{not json"),
+            ("kill", ["alice"]),
+            ("kill", {"user": "alice"}),
+            ("kill", {"user": "alice", "operator": "<script>"}),
+            ("kill", {"user": "mallory", "operator": "jane"}),
+            ("kill", {"user": "alice", "operator": "jane", "reason": "x" * 201}),
+            ("resume", {"user": "alice", "operator": "jane", "rule": "cooldown"}),
+            ("exit-now", {"user": "*", "token": "WETH", "operator": "jane"}),
+            ("exit-now", {"user": "alice", "token": "DOGE", "operator": "jane"}),
+        )]
+        assert refused(f"{base}/liquidate", {"user": "alice", "operator": "jane"})[0] == 404
+    assert {code for code, _ in answers} == {400}
+    assert [error.split(":")[0] for _, error in answers] == [
+        "body", "body", "operator", "operator", "user", "reason", "rule", "user", "token"]
+    assert answers[4][1] == "user: no user 'mallory'; give one of alice, bob or \"*\" (every user)"
+    assert answers[8][1] == "token: alice trades WETH, not 'DOGE'"
+    assert all("\n" not in error for _, error in answers)
+    assert data.store.control_actions() == []
+
+
+def test_kill_resume_and_exit_requests_through_the_api_are_recorded_with_who_and_when(data):
+    with serving_api(data, "127.0.0.1:0", TOKEN, print) as server:
+        base = f"http://127.0.0.1:{server.server_port}"
+        killed = post(f"{base}/api/control/kill", {"user": "alice", "operator": "jane", "reason": "odd fills"})
+        assert [(lock["rule"], lock["reason"]) for lock in get(f"{base}/api/users", TOKEN)[0]["locks"]] == [
+            ("kill_switch", "odd fills (by jane from 127.0.0.1) (engaged 2024-09-05T01:00:00+00:00)")]  # chain time
+        post(f"{base}/api/control/kill", {"user": "*", "operator": "jane"})
+        assert {lock["user"] for lock in data.locks() if lock["kill_switch"]} == {"alice", "bob", "*"}
+        post(f"{base}/api/control/resume", {"user": "*", "operator": "ops bot"})
+        resumed = post(f"{base}/api/control/resume", {"user": "alice", "operator": "jane"})
+        exit_request = post(f"{base}/api/control/exit-now", {"user": "alice", "token": "WETH", "operator": "jane"})
+        actions = get(f"{base}/api/control-actions?user=alice", TOKEN)
+    assert {lock["user"] for lock in data.locks()} == {"bob"}  # bob's own switch stays
+    assert (killed["status"], killed["outcome"]) == ("done", "alice: kill switch engaged.")
+    assert resumed["outcome"] == "alice: cleared 1 kill_switch lock(s)."
+    assert (exit_request["status"], exit_request["token"], exit_request["trade_id"]) == ("pending", "WETH", None)
+    assert [(a["action"], a["operator"], a["client_address"]) for a in actions] == [
+        ("exit_now", "jane", "127.0.0.1"), ("resume", "jane", "127.0.0.1"), ("kill", "jane", "127.0.0.1")]

@@ -1,6 +1,8 @@
-// The status page: reads the keeper's read-only JSON API and redraws every few seconds.
-// Plain JS, no build step and nothing from the internet. `?token=` (needed when the API
-// has an api_token) is passed on as a bearer token; `?refresh=S` sets the period.
+// The status page: reads the keeper's JSON API and redraws every few seconds. Plain JS,
+// no build step and nothing from the internet. `?token=` (needed when the API has an
+// api_token) is passed on as a bearer token, in the header (never a cookie); `?refresh=S`
+// sets the period. With a token the page shows the controls (kill, resume, exit now):
+// each asks for a confirmation and sends the operator's name, stored with the action.
 "use strict";
 
 const params = new URLSearchParams(window.location.search);
@@ -8,14 +10,70 @@ const token = params.get("token");
 const refreshSeconds = Math.max(Number(params.get("refresh")) || 5, 1);
 const LAST_TRADES = 8;
 
-async function api(path) {
+async function api(path, body = undefined) {
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  const answer = await fetch(path, { headers });
+  const request = body === undefined ? { headers } : {
+    method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
+  const answer = await fetch(path, request);
   if (!answer.ok) {
-    throw new Error(`${path}: HTTP ${answer.status}`);
+    const detail = await answer.json().then((value) => value.error, () => "");
+    throw new Error(`${path}: HTTP ${answer.status}${detail ? ` (${detail})` : ""}`);
   }
   return answer.json();
 }
+
+// A control button: what it asks the API (action, user, token) rides on data attributes.
+function controlButton(label, action, user, tokenSymbol = "") {
+  return el("button", { type: "button", class: `control ${action}`, "data-action": action, "data-user": user,
+    "data-token": tokenSymbol }, label);
+}
+
+function controls(user) {
+  if (!token) {
+    return "";
+  }
+  return el("div", { class: "controls" }, controlButton("Kill", "kill", user.id),
+    controlButton("Resume", "resume", user.id),
+    ...user.tokens.map((symbol) => controlButton(`Exit ${symbol} now`, "exit-now", user.id, symbol)));
+}
+
+const CONFIRM = {
+  kill: (user) => (user === "*" ? "Engage the GLOBAL kill switch: no user trades until it is resumed?"
+    : `Engage ${user}'s kill switch: no trade of ${user} until it is resumed?`),
+  resume: (user) => (user === "*" ? "Clear the global kill switch?" : `Clear ${user}'s kill switch?`),
+  "exit-now": (user, symbol) => `Sell ${user}'s ${symbol} at the next cycle (reason "operator exit")?`,
+};
+
+async function control(button) {
+  const { action, user } = button.dataset;
+  const symbol = button.dataset.token;
+  const operator = document.getElementById("operator").value.trim();
+  const result = document.getElementById("control-result");
+  if (!operator) {
+    result.textContent = "Type your name as operator first: it is stored with the action.";
+    return;
+  }
+  if (!window.confirm(CONFIRM[action](user, symbol))) {
+    return;
+  }
+  const body = action === "exit-now" ? { user, token: symbol, operator } : { user, operator };
+  try {
+    const done = await api(`/api/control/${action}`, body);
+    result.textContent = `${done.action} ${done.user}${done.token ? ` ${done.token}` : ""}: ${done.outcome
+      || "requested; the next cycle acts on it"}`;
+  } catch (failure) {
+    result.textContent = `Refused: ${failure.message}`;
+  }
+  await refresh().catch(() => {});
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (button) {
+    control(button);
+  }
+});
 
 // Builds an element; children are nodes or text (never parsed as HTML).
 function el(tag, attributes = {}, ...children) {
@@ -78,6 +136,7 @@ function userCard(user, equity, trades) {
     el("p", { class: "balances" }, `vault balances: ${user.balances ? Object.entries(user.balances.tokens)
       .map(([symbol, amount]) => `${number(amount, 4)} ${symbol}`).join(", ") : "not read yet"}`),
     locks.length ? el("ul", { class: "locks" }, ...locks) : el("p", { class: "muted" }, "no locks"),
+    controls(user),
     el("table", {}, el("thead", {}, el("tr", {}, ...["bar", "trade", "side", "amounts", "status"].map(
       (name) => el("th", {}, name)))), el("tbody", {}, ...rows)));
 }
@@ -97,6 +156,7 @@ async function refresh() {
   admin.textContent = pending ? `${pending} admin operation(s) pending` : "";
   admin.className = `badge ${pending ? "bad" : ""}`;
   document.getElementById("users").replaceChildren(...cards);
+  document.getElementById("global-controls").hidden = !token;
   document.getElementById("updated").textContent = `updated ${new Date().toISOString().slice(11, 19)} UTC`;
 }
 
