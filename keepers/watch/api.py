@@ -2,7 +2,8 @@
 
     GET /                          the status page (keepers/watch/status_page/, HTML + JS, the chart library vendored)
     GET /api/users                 each user: vault value, realised PnL, positions, locks, last cycle
-    GET /api/users/<id>/equity     the user's vault value per cycle
+    GET /api/users/<id>/equity     the user's vault value per cycle, its peak, the kill switch's level
+    GET /api/users/<id>/chart?token=   bars, trades, the strategies' indicator lines of one token
     GET /api/trades?user=&limit=   newest trades first
     GET /api/signals?user=&limit=  newest strategy decisions first, with their outcomes
     GET /api/locks                 every lock and kill switch
@@ -37,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from keepers import PROJECT_ROOT
 from keepers.base.errors import SentinelError
 from keepers.persistence.tables import EXIT_NOW, KILL, RESUME
 from keepers.settings.keeper import api_address
@@ -48,8 +50,11 @@ logger = logging.getLogger("sentinel.api")
 
 DEFAULT_API = "127.0.0.1:8787"
 PAGE_DIR = Path(__file__).resolve().parent / "status_page"
-PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
-              "/style.css": ("style.css", "text/css")}
+# The chart library: npm's pinned lightweight-charts (package.json), its standalone build served from node_modules.
+CHART_LIBRARY = PROJECT_ROOT / "node_modules" / "lightweight-charts" / "dist" / "lightweight-charts.standalone.production.js"
+PAGE_FILES = {"/": (PAGE_DIR / "index.html", "text/html"), "/app.js": (PAGE_DIR / "app.js", "text/javascript"),
+              "/charts.js": (PAGE_DIR / "charts.js", "text/javascript"), "/style.css": (PAGE_DIR / "style.css", "text/css"),
+              "/vendor/lightweight-charts.js": (CHART_LIBRARY, "text/javascript")}
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 MAX_BODY = 4096  # bytes: a control request is a few fields
 CONTROLS = {"/api/control/kill": KILL, "/api/control/resume": RESUME, "/api/control/exit-now": EXIT_NOW}
@@ -80,8 +85,11 @@ def _handler(data: StatusData, token: str | None) -> type[BaseHTTPRequestHandler
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             url = urlsplit(self.path)
             if url.path in PAGE_FILES:
-                name, content_type = PAGE_FILES[url.path]
-                self._send(HTTPStatus.OK, (PAGE_DIR / name).read_bytes(), f"{content_type}; charset=utf-8")
+                path, content_type = PAGE_FILES[url.path]
+                if not path.is_file():
+                    self._json(HTTPStatus.NOT_FOUND, {"error": f"{path.name} is missing: run `make setup` (npm ci)"})
+                    return
+                self._send(HTTPStatus.OK, path.read_bytes(), f"{content_type}; charset=utf-8")
                 return
             if not url.path.startswith("/api/"):
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {url.path}"})
@@ -89,9 +97,10 @@ def _handler(data: StatusData, token: str | None) -> type[BaseHTTPRequestHandler
             if not self._authorised():
                 return
             query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-            parts = url.path.split("/")  # /api/users/<id>/equity
-            if len(parts) == 5 and parts[2] == "users" and parts[4] == "equity":
-                view = partial(data.equity, parts[3])
+            parts = url.path.split("/")  # /api/users/<id>/equity | chart
+            if len(parts) == 5 and parts[2] == "users" and parts[4] in ("equity", "chart"):
+                view = partial(data.equity, parts[3]) if parts[4] == "equity" else partial(
+                    data.chart, parts[3], query.get("token", ""))
             else:
                 view = _routes(data, query).get(url.path)
             if view is None:
@@ -99,6 +108,8 @@ def _handler(data: StatusData, token: str | None) -> type[BaseHTTPRequestHandler
                 return
             try:
                 self._json(HTTPStatus.OK, view())
+            except (KeyError, SentinelError):  # a user (or a user's token) not configured
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such user or token: {url.path}?{url.query}"})
             except Exception:  # a store error answers 500 and is logged; the keeper goes on
                 logger.exception("status API %s failed", url.path)
                 self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "the store could not be read; see the log"})
