@@ -67,6 +67,9 @@ def test_kill_resume_and_exit_now_from_the_page_steer_the_next_cycles(system, br
         wait.until(lambda page: "the next cycle acts on it" in page.find_element(By.ID, "control-result").text)
         assert [r.trades_ok for r in scheduler.run_once()] == [0, 1]  # the same bar: only the exit trades
         assert [r.trades_ok for r in scheduler.run_once()] == [0, 0]  # a request acts once
+        browser.refresh()
+        wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#actions tr.action")) == 3)
+        assert "SELL trade 0x" in browser.find_elements(By.CSS_SELECTOR, "#actions tr.action")[0].text
         errors, foreign = console_errors(browser), foreign_requests(browser, origin)
 
     bob_trades = store.trades("bob")

@@ -10,6 +10,7 @@ const token = params.get("token");
 const refreshSeconds = Math.max(Number(params.get("refresh")) || 5, 1);
 const LAST_TRADES = 8;
 const LAST_DECISIONS = 12;
+const LAST_ACTIONS = 10;
 
 async function api(path, body = undefined) {
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
@@ -189,9 +190,20 @@ async function refreshUser(user) {
   equityCharts.get(user.id).draw(equity);
 }
 
+function actionsTable(actions) {
+  return table("actions", ["asked", "action", "user", "operator", "from", "status", "outcome"], actions.map((a) =>
+    el("tr", { class: "action" }, el("td", {}, shortTime(a.requested_at)),
+      el("td", {}, `${a.action}${a.token ? ` ${a.token}` : ""}`), el("td", {}, a.user), el("td", {}, a.operator),
+      el("td", {}, a.client_address), el("td", {}, a.status), el("td", { class: "outcome" }, a.outcome || ""))));
+}
+
 async function refresh() {
-  const [health, users] = await Promise.all([api("/api/health"), api("/api/users")]);
+  const [health, users, actions] = await Promise.all([api("/api/health"), api("/api/users"),
+    api(`/api/control-actions?limit=${LAST_ACTIONS}`)]);
+  users.forEach(userCard); // in the API's order, before any of their data arrives
   await Promise.all(users.map(refreshUser));
+  document.getElementById("actions").replaceChildren(...(actions.length
+    ? [el("h3", {}, "operators' actions"), actionsTable(actions)] : []));
   const badge = document.getElementById("health");
   badge.textContent = health.alive ? `keepers alive (${health.keepers.length})` : `DEAD MAN: ${health.dead_reason}`;
   badge.className = `badge ${health.alive ? "ok" : "bad"}`;

@@ -43,6 +43,10 @@ class PriceChart {
       upColor: "#1f7a3a", downColor: "#b3261e", borderVisible: false,
       wickUpColor: "#1f7a3a", wickDownColor: "#b3261e",
     });
+    // A bar of one oracle reading is a flat candle: the line through the closes shows the path.
+    this.closes = this.chart.addSeries(LWC.LineSeries, {
+      color: "#9aa3b5", lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false,
+    });
     this.markers = LWC.createSeriesMarkers(this.candles, []);
     this.lines = new Map();
     this.tradesAt = new Map();
@@ -53,6 +57,7 @@ class PriceChart {
   draw(data) {
     this.data = data;
     this.candles.setData(data.bars);
+    this.closes.setData(data.bars.map((bar) => ({ time: bar.time, value: bar.close })));
     const trades = [...data.trades].sort((a, b) => a.time - b.time);
     this.tradesAt = new Map();
     for (const trade of trades) {
@@ -77,7 +82,7 @@ class PriceChart {
       }
       this.lines.get(key).setData(line.points);
     });
-    this.chart.panes().slice(1).forEach((pane) => pane.setHeight(90));
+    this.chart.panes().forEach((pane, index) => pane.setStretchFactor(index === 0 ? 4 : 1));
     this.legend.textContent = this.summary();
   }
 
