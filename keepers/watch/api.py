@@ -51,9 +51,10 @@ logger = logging.getLogger("sentinel.api")
 DEFAULT_API = "127.0.0.1:8787"
 PAGE_DIR = Path(__file__).resolve().parent / "status_page"
 # The chart library: npm's pinned lightweight-charts (package.json), its standalone build served from node_modules.
-CHART_LIBRARY = PROJECT_ROOT / "node_modules" / "lightweight-charts" / "dist" / "lightweight-charts.standalone.production.js"
+CHART_LIBRARY = PROJECT_ROOT / "node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js"
 PAGE_FILES = {"/": (PAGE_DIR / "index.html", "text/html"), "/app.js": (PAGE_DIR / "app.js", "text/javascript"),
-              "/charts.js": (PAGE_DIR / "charts.js", "text/javascript"), "/style.css": (PAGE_DIR / "style.css", "text/css"),
+              "/charts.js": (PAGE_DIR / "charts.js", "text/javascript"),
+              "/style.css": (PAGE_DIR / "style.css", "text/css"),
               "/vendor/lightweight-charts.js": (CHART_LIBRARY, "text/javascript")}
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 MAX_BODY = 4096  # bytes: a control request is a few fields

@@ -136,7 +136,8 @@ def test_the_api_serves_the_store(data):
     assert [(t["side"], t["amount_in"], t["token_in"], t["amount_out"], t["token_out"]) for t in trades] == [
         ("BUY", 1000, "USDC", 0.4, "WETH")]
     assert [point["value"] for point in equity] == [10_000, 9_700, 9_400, 9_100, 8_800]
-    assert {point["peak"] for point in equity} == {10_000} and equity[-1]["kill_level"] == pytest.approx(7_500)  # 25% under (the default)
+    # The peak so far, and the drawdown kill switch's level 25% under it (the default).
+    assert {point["peak"] for point in equity} == {10_000} and equity[-1]["kill_level"] == pytest.approx(7_500)
     assert health["alive"] is True and health["keepers"][0]["keeper_id"] == "k"
 
 

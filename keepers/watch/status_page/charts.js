@@ -100,8 +100,9 @@ class PriceChart {
       return;
     }
     const bar = param.time === undefined ? undefined : param.seriesData.get(this.candles);
-    this.legend.textContent = bar ? `${utcDate(param.time)} UTC  O ${amountText(bar.open, 2)}  H ${amountText(bar.high, 2)}`
-      + `  L ${amountText(bar.low, 2)}  C ${amountText(bar.close, 2)} ${this.data.quote}` : this.summary();
+    this.legend.textContent = bar ? `${utcDate(param.time)} UTC  O ${amountText(bar.open, 2)}`
+      + `  H ${amountText(bar.high, 2)}  L ${amountText(bar.low, 2)}`
+      + `  C ${amountText(bar.close, 2)} ${this.data.quote}` : this.summary();
   }
 }
 
