@@ -2,8 +2,8 @@
 
     ape run keeper --network N            every enabled user, every cycle_interval_seconds (`run`, the default)
     ape run keeper --network N --once     one cycle per user, then exit (for cron)
-    ape run keeper status                 balances, positions, PnL, locks, heartbeats (exit 1: keeper silent)
-    ape run keeper report [--json FILE]   PnL, trades, win rate, fees, gas, risk blocks per user
+    ape run keeper status [--wide]        balances, positions, PnL, locks, heartbeats (exit 1: keeper silent)
+    ape run keeper report [--json FILE] [--wide]   PnL, trades, win rate, fees, gas, risk blocks per user
     ape run keeper kill --user ID | --all --reason TEXT     engage a kill switch
     ape run keeper resume --user ID | --all [--rule RULE]   clear it (a person's decision)
     ape run keeper backup --to FILE       copy the store (safe while keepers run)
@@ -185,9 +185,13 @@ def _dispatch(ecosystem, network, config_file, store_url, network_config, deploy
     run_dispatcher(config, _users(config, user_ids), click.echo)
 
 
+wide_option = click.option("--wide", is_flag=True, help="One table row per user (wider than 80 columns).")
+
+
 @_keeper_command("Users, balances, positions, PnL, locks, heartbeats (exit 1 when no keeper beat recently)")
 @users_option
-def _status(ecosystem, network, config_file, store_url, network_config, deployments_dir, user_ids):
+@wide_option
+def _status(ecosystem, network, config_file, store_url, network_config, deployments_dir, user_ids, wide):
     """What the keepers hold and did, and whether one is alive (the dead-man exit code)."""
     config = _config(config_file, store_url=store_url)
     users = _users(config, user_ids)
@@ -195,21 +199,22 @@ def _status(ecosystem, network, config_file, store_url, network_config, deployme
     record = require_record(ecosystem, network, deployments_dir)
     status = _with_store(config, lambda store: keeper_status(config, users, store, spec, record,
                                                               local_chain=is_local_chain(network)))
-    sys.exit(print_status(Console(), status, f"{ecosystem.name}:{network.name}"))
+    sys.exit(print_status(Console(), status, f"{ecosystem.name}:{network.name}", wide=wide))
 
 
 @_keeper_command("PnL, trades, win rate, fees, gas and risk blocks per user")
 @users_option
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as JSON to this file.")
-def _report(ecosystem, network, config_file, store_url, network_config, deployments_dir, user_ids, json_file):
+@wide_option
+def _report(ecosystem, network, config_file, store_url, network_config, deployments_dir, user_ids, json_file, wide):
     """The keepers' results per user, from the store."""
     config = _config(config_file, store_url=store_url)
     spec = load_spec(network, network_config)
     timeframe = config.settings.timeframe_seconds
     reports = _with_store(config, lambda store: [user_report(store, user.id, spec.decimals, spec.quote.symbol,
                                                              timeframe) for user in _users(config, user_ids)])
-    summaries = print_report(Console(), reports, spec.quote.symbol)
+    summaries = print_report(Console(), reports, spec.quote.symbol, wide=wide)
     if json_file is not None:
         write_report_json(json_file, f"{ecosystem.name}:{network.name}", summaries)
         click.echo(f"Report written to {json_file}")

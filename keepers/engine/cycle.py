@@ -28,17 +28,19 @@ from keepers.engine.bars import (
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
-from keepers.engine.positions import portfolio, sleeves_of
+from keepers.engine.positions import portfolio, sleeves_of, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, CycleRow, SignalRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
-from strategies.base import Signal, Strategy
-from strategies.engine import Blocked, UserLimits, UserState, choose
+from strategies.base import Action, Signal, Strategy
+from strategies.engine import Blocked, Sleeve, UserLimits, UserState, choose
 
 # The block recorded while an admin operation a user asked to pause for is pending.
 ADMIN_OP_PENDING = "admin_op_pending"
+# The reason of the SELL an operator's "exit now" asks for.
+OPERATOR_EXIT = "operator exit"
 
 
 @dataclass
@@ -166,7 +168,7 @@ class Cycle:
         self.readings: list[tuple] = []  # the cycle's price readings, stored with the cycle
 
     def run(self) -> None:
-        """read -> load -> settle -> check -> value -> (halt?) -> decide -> act."""
+        """read -> load -> settle -> check -> value -> (halt?) -> decide -> act -> operators' exits."""
         self.read()
         self.load()
         self.settle()
@@ -176,9 +178,10 @@ class Cycle:
         if self.halted(tokens):
             return
         for decision in self.decide(tokens):
-            outcome = self.act(decision)
+            outcome, _ = self.act(decision)
             self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
                                      outcome)
+        self.exit_on_request(tokens)
 
     def load(self) -> None:
         """The user's rows in one store read, bounded whatever the history: unfinished trades,
@@ -189,6 +192,7 @@ class Cycle:
         rows = self.store.user_rows(user.id, *user.risk.memory(), since=decided_from)
         self.risk = RiskManager(self.store, user.id, user.risk, rows.risk)
         self.unsettled, self.positions, self.open_decisions = rows.unfinished, rows.positions, rows.unsettled
+        self.pending_exits = rows.pending_exits
 
     def settle(self) -> None:
         """Reconciles the user's unfinished trades with the chain (a bounded read: its open rows)."""
@@ -336,10 +340,10 @@ class Cycle:
                           f"{expected:%Y-%m-%d %H:%M}: nothing decided on it")
         return {series: when for series, when in final.items() if when == expected}, decided
 
-    def act(self, decision: BarDecision) -> str:
+    def act(self, decision: BarDecision) -> tuple[str, str | None]:
         """Sizes, checks and executes one recorded decision, as the user engine chooses it
         (BUY when flat, SELL when holding) on the bar clock (the decided bar's end);
-        returns its outcome, stored with the signal."""
+        returns its outcome, stored with the signal, and the id of the trade it made (None: none)."""
         context, snapshot, token, strategy = self.context, self.snapshot, decision.token, decision.strategy.name
         held = self.book.sleeves
         state = UserState(evaluator=self.risk.evaluator, sleeves=held, peak_quote=self.risk.peak)
@@ -348,12 +352,12 @@ class Cycle:
                         last_trade_at=snapshot.last_trade_at, value_usd=self.value_usd)
         if choice is None:
             held_text = "a position" if held.get((token, strategy)) else "none"
-            return f"no trade: {decision.signal.action.name} with {held_text} held"
+            return f"no trade: {decision.signal.action.name} with {held_text} held", None
         checkpoint("after_risk_check")
         label = f"{token} {strategy} {choice.side}"
         if isinstance(choice, Blocked):
             self.block(token, choice.rule, choice.reason, label=label)
-            return f"blocked by {choice.rule}: {choice.reason}"
+            return f"blocked by {choice.rule}: {choice.reason}", None
         row = context.journal.execute(
             Decision(user_id=self.user.id, user_address=context.user_addresses[self.user.id], asset=token,
                      strategy=strategy, side=choice.side, bar_time=decision.bar_time, token_in=choice.token_in,
@@ -371,7 +375,26 @@ class Cycle:
                 f"{row.amount_out / 10 ** self.decimals[token_out]:.6g} {token_out} ({decision.signal.reason})")
         else:
             self.result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
-        return f"{choice.side} trade {row.trade_id} {row.status}"
+        return f"{choice.side} trade {row.trade_id} {row.status}", row.trade_id
+
+    def exit_on_request(self, tokens: list[str]) -> None:
+        """Each operator's pending "exit now" of a token decided on now (from the status
+        page or API) becomes a SELL of what each strategy's sleeve of it holds, decided on
+        the newest closed bar and acted on like a strategy SELL (risk, journal); the
+        request is marked done with what came of it and its trade: it acts once."""
+        timeframe = self.settings.timeframe_seconds
+        bar_time = bar_start(self.snapshot.block_time, timeframe) - timedelta(seconds=timeframe)
+        exit_signal = Signal(Action.SELL, 1.0, OPERATOR_EXIT, {})
+        requests = [request for request in self.pending_exits if request.asset in tokens]
+        if requests:  # what the strategies' trades of this cycle left (the book is from its start)
+            self.book.sleeves.update(stored_sleeves(self.store, self.user.id))
+        for request in requests:  # a token without a valid price now, or not in its turn, waits
+            acted = [self.act(BarDecision(request.asset, strategy, bar_time, exit_signal, recorded_before=False))
+                     for strategy in self.context.user_strategies[(self.user.id, request.asset)]
+                     if self.book.sleeves.get((request.asset, strategy.name), Sleeve()).tokens > 0]
+            traded = [trade_id for _, trade_id in acted if trade_id is not None]
+            self.store.finish_control_action(request.id, "; ".join(outcome for outcome, _ in acted)
+                                             or "no trade: nothing held", traded[-1] if traded else None, self.now)
 
     def value_usd(self, symbol: str, amount: int) -> float:
         """Base units of ``symbol`` at this cycle's oracle price, in USD."""

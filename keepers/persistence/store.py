@@ -1,4 +1,5 @@
-"""The keeper's store (the repository): trades, signals, price bars, risk state, cycles, heartbeats, leases.
+"""The keeper's store (the repository): trades, signals, price bars, risk state, cycles, heartbeats, leases,
+operators' control actions.
 
 SQLAlchemy 2.0 over a SQLite file by default (WAL, busy timeout) or any SQLAlchemy
 URL (PostgreSQL for several keeper machines). The schema is versioned with Alembic
@@ -37,11 +38,14 @@ from keepers.persistence.engine import (
 from keepers.persistence.tables import (
     BAR_FROM_READINGS,
     BAR_FROM_ROUNDS,
+    DONE,
     GLOBAL_USER,
+    PENDING,
     SIGNAL_COLUMNS,
     UNFINISHED,
     BarRow,
     ClearRow,
+    ControlActionRow,
     CycleClaimRow,
     CycleRow,
     HeartbeatRow,
@@ -78,6 +82,7 @@ class UserRows:
     risk: RiskRows
     positions: list[PositionRow]
     unsettled: list[SignalRow]  # decisions recorded, not yet acted on (oldest bar first)
+    pending_exits: list[ControlActionRow]  # operators' "exit now" requests not acted on yet (oldest first)
 
 
 @dataclass(frozen=True)
@@ -346,7 +351,8 @@ class Store:
 
     def user_rows(self, user_id: str, span: timedelta, newest: int, *, since: datetime) -> UserRows:
         """Everything a cycle reads of ``user_id`` before it decides, in one transaction: its
-        unfinished trades, its sleeves, its decisions not yet acted on, and the risk state
+        unfinished trades, its sleeves, its decisions not yet acted on, its pending "exit
+        now" requests, and the risk state
         rules with memory ``(span, newest)`` (``RiskLimits.memory``) need at ``since`` or
         later: the ``newest`` newest risk trades and those within ``span`` before ``since``
         or before the oldest unfinished trade's bar, whichever is earlier (settling it
@@ -363,6 +369,7 @@ class Store:
                 unsettled=list(session.scalars(select(SignalRow).where(
                     SignalRow.user_id == user_id, SignalRow.acted.is_(False)).order_by(
                     SignalRow.bar_time, SignalRow.id))),
+                pending_exits=list(session.scalars(_pending_exits(user_id))),
             )
 
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
@@ -502,6 +509,34 @@ class Store:
             return list(session.scalars(query))
 
 
+    # --------------------------------------------------------- control actions
+    def add_control_action(self, row: ControlActionRow) -> ControlActionRow:
+        """Records an operator's action (durable: the audit trail of a person's decision)."""
+        with self.session() as session:
+            session.add(row)
+        return row
+
+    def control_actions(self, user_id: str | None = None, limit: int | None = None) -> list[ControlActionRow]:
+        """Operators' actions (of one user), newest first."""
+        query = select(ControlActionRow).order_by(ControlActionRow.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(ControlActionRow.user_id == user_id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def pending_exits(self, user_id: str) -> list[ControlActionRow]:
+        """The user's exit requests not acted on yet, oldest first (a few at most)."""
+        with self.session() as session:
+            return list(session.scalars(_pending_exits(user_id)))
+
+    def finish_control_action(self, action_id: int, outcome: str, trade_id: str | None, when: datetime) -> bool:
+        """Marks a pending request done with what came of it; False if it was done before
+        (another keeper acted on it first): a request acts once."""
+        with self.session() as session:
+            return bool(session.execute(update(ControlActionRow).where(
+                ControlActionRow.id == action_id, ControlActionRow.status == PENDING).values(
+                status=DONE, outcome=outcome[:300], trade_id=trade_id, done_at=when)).rowcount)
+
 
 def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: int,
                not_before: datetime | None = None) -> RiskRows:
@@ -539,3 +574,9 @@ def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, 
         if final_time is not None:
             finals[asset] = as_time(final_time, None)
     return BarHeads(newest=newest, final=finals)
+
+
+def _pending_exits(user_id: str):
+    """The query of a user's exit requests not acted on yet, oldest first."""
+    return select(ControlActionRow).where(ControlActionRow.user_id == user_id,
+                                          ControlActionRow.status == PENDING).order_by(ControlActionRow.id)

@@ -1,5 +1,6 @@
 """The keeper's tables: trades and their write-ahead statuses, signals, price bars,
-risk state, cycles, heartbeats, leases and cycle claims (SQLAlchemy 2.0 typed models).
+risk state, cycles, heartbeats, leases, cycle claims and operators' control actions
+(SQLAlchemy 2.0 typed models).
 
 Times are timezone-aware UTC datetimes in Python (stored as naive UTC); token amounts
 are Python ints (stored as decimal strings: uint256 does not fit a BIGINT). The
@@ -32,6 +33,10 @@ INTENT, SENT, MINED, FAILED, REVERTED, DROPPED, SKIPPED = (
 UNFINISHED = (INTENT, SENT)
 GLOBAL_USER = "*"
 """The user id of state that covers every user (the global kill switch)."""
+# Control actions an operator takes from the status page or API; an exit is a request
+# the user's next cycle acts on (pending -> done), the others act at once (done).
+KILL, RESUME, EXIT_NOW = "kill", "resume", "exit_now"
+PENDING, DONE = "pending", "done"
 
 
 class UTCDateTime(TypeDecorator):
@@ -290,3 +295,24 @@ class CycleClaimRow(Base):
     slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     keeper_id: Mapped[str] = mapped_column(String(120))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ControlActionRow(Base):
+    """An operator's action (kill, resume, exit now): who asked, from where, when, and what came of it."""
+
+    __tablename__ = "control_actions"
+    # A cycle reads only its user's pending exits: found by index, whatever the history.
+    __table_args__ = (Index("ix_control_actions_user_status", "user_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(40))  # GLOBAL_USER: the global kill switch
+    asset: Mapped[str | None] = mapped_column(String(16))  # the token an exit sells
+    operator: Mapped[str] = mapped_column(String(64))  # the name the request gave
+    client_address: Mapped[str] = mapped_column(String(64))  # the address the request came from
+    reason: Mapped[str] = mapped_column(String(300))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10))
+    outcome: Mapped[str | None] = mapped_column(String(300))
+    trade_id: Mapped[str | None] = mapped_column(String(66))  # the trade an exit made
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,11 +4,12 @@ Each call reads the store afresh (a new cycle shows at the next request). Positi
 realised PnL come from the mined trades through keepers/engine/positions.py, the heartbeat
 verdict from keepers/views/status.py, like `ape run keeper status`; the vault value and the
 equity curve are the values each cycle recorded. Vault balances are on-chain, not in
-the store: `ape run keeper status` reads them.
+the store: `ape run keeper status` reads them. The charts' data: keepers/watch/charts.py.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ from prometheus_client import CollectorRegistry
 
 from keepers.engine.cycle import CycleResult
 from keepers.engine.positions import portfolio, stored_sleeves
+from keepers.engine.startup import user_strategies
 from keepers.persistence.store import Store
 from keepers.persistence.tables import GLOBAL_USER, LockRow, TradeRow
 from keepers.settings.keeper import KeeperConfig
 from keepers.views.status import dead_man
+from keepers.watch.charts import equity_lines, price_chart
+from strategies.base import Strategy
 from strategies.engine import BUY
 
 EQUITY_POINTS = 500  # a longer curve is thinned to about this many points
@@ -77,21 +81,39 @@ class StatusData:
         return result
 
     def equity(self, user_id: str) -> list[dict[str, Any]]:
-        """The user's vault value at each cycle's block time (thinned to ~EQUITY_POINTS)."""
+        """The user's vault value at each cycle's block time (Unix seconds, thinned to
+        ~EQUITY_POINTS), with its peak and the drawdown kill switch's level."""
         points = [(row.block_time, row.vault_value_quote) for row in self.store.cycles(user_id)
                   if row.vault_value_quote is not None and row.block_time is not None]
         step = max(math.ceil(len(points) / EQUITY_POINTS), 1)
         thinned = points[::step] + ([points[-1]] if points and (len(points) - 1) % step else [])
-        return [{"time": when, "value": value} for when, value in thinned]
+        return equity_lines(thinned, self.config.user(user_id).risk.kill_switch_drawdown)
+
+    def chart(self, user_id: str, token: str) -> dict[str, Any]:
+        """The price bars of one of the user's tokens, its trades as markers and the indicator
+        lines of the strategies the user runs on it (keepers/watch/charts.py)."""
+        user = self.config.user(user_id)
+        if token not in user.tokens:
+            raise KeyError(token)
+        settings = self.config.settings
+        return price_chart(self.store, user_id, token, settings.price_series[token], settings.timeframe_seconds,
+                           self._strategies[(user_id, token)], self.decimals, self.quote)
+
+    @functools.cached_property
+    def _strategies(self) -> dict[tuple[str, str], tuple[Strategy, ...]]:
+        """(user, token) -> the strategies the keeper runs there (read from the strategies file once)."""
+        return user_strategies(self.config, self.config.users)
 
     def trades(self, user_id: str | None, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` trades (of one user, or all), newest first, in token units."""
         return [self._trade(row) for row in reversed(self.store.trades(user_id)[-limit:])]
 
     def signals(self, user_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` strategy decisions, newest bar first."""
+        """The newest ``limit`` strategy decisions, newest bar first, with their indicator
+        values and outcome (the trade, or why none: the risk rule or on-chain check)."""
         return [{"user": row.user_id, "asset": row.asset, "strategy": row.strategy, "bar_time": row.bar_time,
-                 "action": row.action, "confidence": row.confidence, "reason": row.reason}
+                 "action": row.action, "confidence": row.confidence, "reason": row.reason,
+                 "indicators": row.indicators, "outcome": row.outcome}
                 for row in reversed(self.store.signals(user_id)[-limit:])]
 
     def locks(self) -> list[dict[str, Any]]:

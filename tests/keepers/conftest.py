@@ -1,10 +1,12 @@
-"""Fixtures of the keeper suite: stores on a SQLite file and on a real PostgreSQL server."""
+"""Fixtures of the keeper suite: stores on a SQLite file and on a real PostgreSQL server,
+and the status page tests' browser (helpers_browser)."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from helpers_browser import browser  # noqa: F401 - a fixture, for the status page tests
 from servers import PostgresServer
 
 from keepers.persistence.store import Store
