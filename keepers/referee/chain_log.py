@@ -1,0 +1,93 @@
+"""A deployment's public history as the referee reads it: every event of the Executor and
+the Vault from the Executor's deployment block on (one ``eth_getLogs`` per contract), the
+block time of each, and historical reads batched through Multicall3.
+
+Events are decoded with Ape's ecosystem decoder against the contracts' own ABIs and
+ordered by (block, log index): the order the chain applied them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ape import chain, project
+from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+from keepers.base.errors import SentinelError
+from keepers.base.retry import with_retries
+from keepers.chain.deployment import DeploymentRecord
+
+MULTICALL_BATCH = 500  # calls per eth_call: well under a node's gas cap for view calls
+_AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    """One decoded event, where the chain put it."""
+
+    contract: str  # "Executor" or "Vault"
+    name: str
+    args: dict
+    block_number: int
+    log_index: int
+    tx_hash: str
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Where it sits in the chain's order."""
+        return self.block_number, self.log_index
+
+
+def _rpc(method: str, params: list):
+    response = with_retries(lambda: chain.provider.web3.provider.make_request(method, params))
+    if "error" in response:
+        raise SentinelError(f"{method} failed: {response['error'].get('message', response['error'])}")
+    return response["result"]
+
+
+def deployment_block(record: DeploymentRecord) -> int:
+    """The block the Executor was deployed in (where its history starts)."""
+    return record.contracts["Executor"].block_number or 0
+
+
+def read_events(record: DeploymentRecord, from_block: int, to_block: int) -> list[ChainEvent]:
+    """Every Executor and Vault event in [from_block, to_block], in the chain's order."""
+    events = []
+    for name, container in (("Executor", project.Executor), ("Vault", project.Vault)):
+        address = record.address_of(name)
+        logs = _rpc("eth_getLogs", [{"address": address, "fromBlock": hex(from_block), "toBlock": hex(to_block)}])
+        abis = list(container.contract_type.events)
+        for log in chain.provider.network.ecosystem.decode_logs(logs, *abis):
+            events.append(ChainEvent(contract=name, name=log.event_name, args=dict(log.event_arguments),
+                                     block_number=log.block_number, log_index=log.log_index,
+                                     tx_hash=str(log.transaction_hash)))
+    return sorted(events, key=lambda event: event.order)
+
+
+def block_times(numbers: Iterable[int]) -> dict[int, int]:
+    """Block number -> its timestamp, in one JSON-RPC batch request."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    answers = with_retries(lambda: chain.provider.web3.provider.make_batch_request(
+        [("eth_getBlockByNumber", [hex(number), False]) for number in wanted]))
+    if not isinstance(answers, list) or any("error" in answer for answer in answers):
+        raise SentinelError(f"eth_getBlockByNumber failed for blocks {wanted[0]}..{wanted[-1]}")
+    return {number: int(answer["result"]["timestamp"], 16) for number, answer in zip(wanted, answers, strict=True)}
+
+
+def multicall(calls: Sequence[tuple[str, bytes]], block: int | str = "latest") -> list[bytes | None]:
+    """Each (target, calldata)'s return data at ``block`` (None where it reverted),
+    through Multicall3 in batches of MULTICALL_BATCH calls: one eth_call per batch."""
+    results: list[bytes | None] = []
+    tag = hex(block) if isinstance(block, int) else block
+    for start in range(0, len(calls), MULTICALL_BATCH):
+        batch = [(to_checksum_address(target), True, data) for target, data in calls[start:start + MULTICALL_BATCH]]
+        calldata = "0x" + (_AGGREGATE3 + encode(["(address,bool,bytes)[]"], [batch])).hex()
+        answer = _rpc("eth_call", [{"to": MULTICALL3_ADDRESS, "data": calldata}, tag])
+        for success, data in decode(["(bool,bytes)[]"], bytes.fromhex(answer[2:]))[0]:
+            results.append(bytes(data) if success else None)
+    return results
