@@ -40,7 +40,7 @@ from keepers.engine.bars import read_backfill_file
 from keepers.engine.risk import kill, resume
 from keepers.persistence.backup import backup_store, restore_store
 from keepers.persistence.store import Store
-from keepers.referee.deployment_check import verify_trades
+from keepers.referee.deployment_check import rebuild_store, verify_trades
 from keepers.runner.process import KeeperProcess, run_dispatcher, run_keeper, run_worker
 from keepers.settings.keeper import KeeperConfig, load_keeper_config
 from keepers.settings.nodes import is_local_chain
@@ -319,3 +319,25 @@ def _verify(ecosystem, network, config_file, network_config, deployments_dir, us
             click.echo(verdict.line())
         click.echo(result.summary())
     sys.exit(1 if result.unexplained else 0)
+
+
+@cli.command("rebuild", cls=SentinelCommand, short_help="Rebuild an empty store from the chain alone")
+@_referee_options
+@click.option("--store-url", default=None, help="SQLAlchemy URL of the empty store (overrides store_url).")
+@click.option("--from-chain", is_flag=True, required=True,
+              help="Rebuild from the chain's events and the feeds' rounds (the one source there is).")
+@user_errors
+def _rebuild(ecosystem, network, config_file, network_config, deployments_dir, user_ids, history_from, store_url,
+             from_chain):
+    """Trades (mined), positions, the risk rules' record and the kill switch, and price bars,
+    written into an empty store through its own methods; then the keeper starts on it."""
+    if user_ids:
+        raise SentinelError("rebuild: --user is not taken; a store is rebuilt for every user of the users file")
+    config = _config(config_file, store_url=store_url)
+    history_from = None if history_from is None else history_from.replace(tzinfo=UTC)
+    result = _with_store(config, lambda store: rebuild_store(
+        config, store, load_spec(network, network_config), require_record(ecosystem, network, deployments_dir),
+        local_chain=is_local_chain(network), history_from=history_from))
+    for line in result.lines():
+        click.echo(line)
+    click.echo(f"Rebuilt {config.settings.resolved_store_url()} from the chain; `ape run keeper` starts on it")

@@ -13,8 +13,10 @@ from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
 from keepers.base.errors import SentinelError
 from keepers.chain.deployment import DeploymentRecord, is_live
 from keepers.engine.startup import user_address, user_strategies
+from keepers.persistence.store import Store
 from keepers.referee.chain_log import block_times
 from keepers.referee.history import ChainHistory
+from keepers.referee.rebuild import RebuildResult, rebuild, require_empty
 from keepers.referee.verify import VerifyResult, verify
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
@@ -60,3 +62,15 @@ def verify_trades(config: KeeperConfig, users: Sequence[UserConfig], spec: Netwo
     first = record.contracts["Executor"].block_number or 0 if from_block is None else from_block
     addresses = {user.id: user_address(user, local_chain) for user in users}
     return verify(history, users, addresses, user_strategies(config, tuple(users)), first, last, every_user)
+
+
+def rebuild_store(config: KeeperConfig, store: Store, spec: NetworkSpec, record: DeploymentRecord, *,
+                  local_chain: bool, history_from: datetime | None = None) -> RebuildResult:
+    """Fills the empty ``store`` with what the chain holds of every user of the users file."""
+    require_empty(store)
+    history, _ = read_history(config, spec, record, local_chain=local_chain, history_from=history_from,
+                              to_block=None)
+    users = config.users
+    addresses = {user.id: user_address(user, local_chain) for user in users}
+    series = {token: name for token, name in config.settings.price_series.items() if token in record.tokens}
+    return rebuild(store, history, users, addresses, user_strategies(config, users), series)
