@@ -109,22 +109,19 @@ class ChainHistory:
 
     @classmethod
     def read(cls, record: DeploymentRecord, spec: NetworkSpec, chain_id: int, timeframe: int,
-             history_from: int | None, to_block: int) -> ChainHistory:
-        """Events up to ``to_block``, trades' block times and every feed's rounds; bars from
-        ``history_from`` (a bar start; None: the bar of the feeds' first round)."""
+             history_from: int, to_block: int) -> ChainHistory:
+        """Events up to ``to_block``, their blocks' times and every feed's rounds; bars
+        from ``history_from`` (a bar start) to the newest."""
         events = read_events(record, deployment_block(record), to_block)
         times = block_times(event.block_number for event in events)
         symbols = [token.symbol for token in spec.all_tokens]
-        since = 0 if history_from is None else history_from
-        rounds = {symbol: read_rounds(record.feeds[symbol], since) for symbol in symbols}
+        rounds = {symbol: read_rounds(record.feeds[symbol], history_from) for symbol in symbols}
         decimals = dict(zip(symbols, (decode(["uint8"], data)[0] for data in multicall(
             [(record.feeds[symbol], _DECIMALS) for symbol in symbols])), strict=True))
-        answered = [r[0].updated_at for r in rounds.values() if r]
-        first = history_from if history_from is not None else bar_start(min(answered), timeframe).timestamp()
-        last = max((r[-1].updated_at for r in rounds.values() if r), default=int(first))
+        last = max((r[-1].updated_at for r in rounds.values() if r), default=history_from)
         last_bar = int(bar_start(max(last, max(times.values(), default=0)), timeframe).timestamp())
-        bars = {symbol: bars_from_rounds(rounds[symbol], int(first), last_bar, timeframe) for symbol in symbols}
-        return cls(record, spec, chain_id, timeframe, int(first), last_bar, events, times, rounds, decimals, bars)
+        bars = {symbol: bars_from_rounds(rounds[symbol], history_from, last_bar, timeframe) for symbol in symbols}
+        return cls(record, spec, chain_id, timeframe, history_from, last_bar, events, times, rounds, decimals, bars)
 
     def symbol_of(self, address: str) -> str | None:
         """A token's symbol by address (None: not a token of the deployment)."""
