@@ -79,15 +79,22 @@ class _RequestCounter:
         web3_provider._sentinel_counted = True
 
 
-class _Batch:
-    """A fixed Multicall3 batch: encoded once, sent as one ``eth_call`` each time."""
+class MulticallBatch:
+    """A fixed Multicall3 batch of (target, calldata) calls: encoded once, sent as one
+    ``eth_call`` each time; ``output_types`` are each call's ABI output types."""
 
     SELECTOR = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 
-    def __init__(self, call: Call) -> None:
-        calls = [(entry["target"], True, bytes(entry["callData"])) for entry in call.calls]
-        self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [calls])).hex()
-        self.output_types = [[output.canonical_type for output in abi.outputs] for abi in call.abis]
+    def __init__(self, calls: list[tuple[str, bytes]], output_types: list[list[str]]) -> None:
+        entries = [(target, True, calldata) for target, calldata in calls]
+        self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [entries])).hex()
+        self.output_types = output_types
+
+    @classmethod
+    def of(cls, call: Call) -> MulticallBatch:
+        """The batch of an Ape multicall ``Call`` (its calls encoded by Ape, once)."""
+        return cls([(entry["target"], bytes(entry["callData"])) for entry in call.calls],
+                   [[output.canonical_type for output in abi.outputs] for abi in call.abis])
 
     def __call__(self) -> list[tuple | Malformed | None]:
         """Each call's decoded outputs (a tuple), None where the call reverted, MALFORMED
@@ -117,6 +124,14 @@ class Malformed:
 
 
 MALFORMED = Malformed()
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """Where a feed's rounds are read: its (proxy) address and the decimals of its answers."""
+
+    address: str
+    decimals: int
 
 
 @dataclass(frozen=True)
@@ -160,7 +175,7 @@ class ChainClient:
         self.vault = project.Vault.at(self.record.address_of("Vault"))
         self.router = self.record.address_of("UniswapV2Router02")
         self._block_time = Contract(MULTICALL3_ADDRESS, abi=_MULTICALL3_ABI)
-        self._batches: dict[tuple[str, tuple[str, ...]], _Batch] = {}
+        self._batches: dict[tuple[str, tuple[str, ...]], MulticallBatch] = {}
         _RequestCounter.install(chain.provider.web3.provider)
 
     @property
@@ -224,6 +239,14 @@ class ChainClient:
                 "deploy with --keeper (after the hand-over it is scheduled: run deploy again once its delay has passed)"
             )
 
+    def feed_source(self, symbol: str) -> FeedSource:
+        """Where ``symbol``'s feed rounds are read (keepers/chain/rounds.py)."""
+        return FeedSource(self.feed_contracts[symbol].address, self.feed_decimals[symbol])
+
+    def block_time(self) -> int:
+        """The latest block's timestamp."""
+        return chain.blocks.head.timestamp
+
     def feed_problem(self, symbol: str, snapshot: UserSnapshot) -> OracleProblem | None:
         """Why the Executor would refuse ``symbol``'s price in ``snapshot`` for this user's
         trades (None: it takes it), the user's own tighter maximum age included."""
@@ -261,7 +284,7 @@ class ChainClient:
             call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
             if self.sequencer_feed is not None:
                 call.add(self.sequencer_feed.latestRoundData)
-            self._batches[key] = _Batch(call)
+            self._batches[key] = MulticallBatch.of(call)
         results = self._batches[key]()
         sequencer = None
         if self.sequencer_feed is not None:

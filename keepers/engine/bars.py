@@ -1,10 +1,13 @@
 """Price bars for the strategies, built from oracle readings and kept in the store.
 
-Strategies work on bars of a fixed timeframe, as in the backtester. Each oracle
-reading a cycle makes is folded into the bar its ``updatedAt`` falls in (bars belong
-to the price series a token maps to: WETH -> ETH). A bar is closed once the chain's
-clock has passed its end; a strategy decides on closed bars only, once per bar, and
-the trade then fills at the current price: the backtester's "next bar" fill.
+Strategies work on bars of a fixed timeframe, as in the backtester. While a bar is open,
+each oracle reading a cycle makes is folded into the bar its ``updatedAt`` falls in
+(bars belong to the price series a token maps to: WETH -> ETH): a provisional bar. A
+bar is closed once the chain's clock has passed its end; the first cycle that sees it
+closed makes it final from the feed's rounds (its close the answer in force at its end,
+strategies/bars.py), so the close does not depend on when some keeper happened to read
+the feed. A strategy decides on final bars only, once per bar, and the trade then fills
+at the current price: the backtester's "next bar" fill.
 
 History comes from the store, so a restart keeps every indicator. On a first start
 it is backfilled from the feed's own past rounds (``getRoundData``, walking back in
@@ -14,20 +17,19 @@ the current phase) and/or from a price file in the backtester's format.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from ape_ethereum.multicall import Call
 
 from keepers.base.errors import SentinelError
 from keepers.chain.oracle_rules import FeedAnswer
+from keepers.chain.rounds import FeedSource, read_rounds
 from keepers.persistence.store import Store
+from keepers.persistence.tables import BAR_FROM_READINGS
+from strategies.bars import bars_from_rounds
 from strategies.data import DataError, PriceData, load_prices
-
-PHASE_SHIFT = 64
-ROUND_BATCH = 200
 
 
 def bar_start(timestamp: int, timeframe_seconds: int) -> datetime:
@@ -38,7 +40,7 @@ def bar_start(timestamp: int, timeframe_seconds: int) -> datetime:
 def record_readings(store: Store, readings: dict[str, FeedAnswer], timeframe_seconds: int) -> None:
     """Folds valid readings (price series -> answer) into their bars, in one transaction."""
     store.record_prices([
-        (series, timeframe_seconds, bar_start(answer.updated_at, timeframe_seconds), answer.price, "oracle",
+        (series, timeframe_seconds, bar_start(answer.updated_at, timeframe_seconds), answer.price, BAR_FROM_READINGS,
          answer.round_id)
         for series, answer in readings.items()
     ])
@@ -100,31 +102,24 @@ def backfill_bars(store: Store, data: PriceData, timeframe_seconds: int) -> dict
     return added
 
 
-def backfill_from_rounds(store: Store, feed, series: str, decimals: int, timeframe_seconds: int,
-                         bars_wanted: int) -> int:
-    """Walks the feed's past rounds back (current phase only: round ids are not
-    consecutive across phases) until ``bars_wanted`` bars are covered; returns bars added.
-    The first batch asks for a few rounds per bar wanted and each next one for twice as
-    many (up to ROUND_BATCH): filling a short gap costs one small read."""
-    latest = feed.latestRoundData()
-    phase, aggregator_round = latest[0] >> PHASE_SHIFT, latest[0] & ((1 << PHASE_SHIFT) - 1)
-    points: dict[datetime, list[tuple[int, float]]] = {}
-    next_round = aggregator_round
-    size = min(ROUND_BATCH, 2 * bars_wanted + 2)
-    while next_round > 0 and len(points) <= bars_wanted:
-        batch = range(next_round, max(next_round - size, 0), -1)
-        size = min(ROUND_BATCH, 2 * size)
-        call = Call()
-        for number in batch:
-            call.add(feed.getRoundData, (phase << PHASE_SHIFT) | number)
-        for round_data in call():
-            if round_data is None or round_data[1] <= 0 or round_data[3] == 0:
-                continue
-            when = bar_start(round_data[3], timeframe_seconds)
-            points.setdefault(when, []).append((round_data[3], round_data[1] / 10**decimals))
-        next_round = batch[-1] - 1
-    rows = []
-    for when in sorted(points):
-        prices = [price for _, price in sorted(points[when])]
-        rows.append((when, prices[0], max(prices), min(prices), prices[-1]))
-    return store.add_bars(series, timeframe_seconds, rows, source="rounds")
+def seal_from_rounds(store: Store, feeds: Mapping[str, FeedSource], since: Mapping[str, datetime], end: datetime,
+                     timeframe_seconds: int, latest: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Makes each series' bars from ``since[series]`` up to ``end`` (those closed by then)
+    final: derived from the feed's rounds (strategies/bars.py), read for every series in
+    one batched walk back from ``latest`` (series -> round id, read when not given).
+    Returns the bars written per series (a bar final already is left as it is)."""
+    window = {name: int(start.timestamp()) for name, start in since.items()}
+    rounds = read_rounds({name: feeds[name] for name in since}, window, latest)
+    return {name: store.seal_bars(name, timeframe_seconds,
+                                  bars_from_rounds(rounds[name], timeframe_seconds, window[name], int(end.timestamp())))
+            for name in since}
+
+
+def backfill_from_rounds(store: Store, feeds: Mapping[str, FeedSource], bars_wanted: int, timeframe_seconds: int,
+                         block_time: int) -> dict[str, int]:
+    """Gives each series (name -> its feed) the ``bars_wanted`` bars closed before the
+    chain's current bar from the feed's own past rounds (the current phase's; the bars
+    before the feed's first round stay missing); returns the bars written per series."""
+    end = bar_start(block_time, timeframe_seconds)
+    since = end - timedelta(seconds=bars_wanted * timeframe_seconds)
+    return seal_from_rounds(store, feeds, dict.fromkeys(feeds, since), end, timeframe_seconds)

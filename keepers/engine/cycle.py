@@ -21,11 +21,11 @@ from keepers.chain.admin_ops import AdminWatch
 from keepers.chain.client import ChainClient, UserSnapshot
 from keepers.chain.oracle_rules import FeedAnswer
 from keepers.engine.bars import (
-    backfill_from_rounds,
     bar_start,
     closed_closes,
     newest_closed_bars,
     record_readings,
+    seal_from_rounds,
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, Journal
@@ -291,33 +291,39 @@ class Cycle:
                 + [d for d in decisions if d.recorded_before])
 
     def newest_bars(self, tokens: list[str]) -> dict[str, datetime]:
-        """Series -> its newest closed bar, the one just before the chain's current bar: after
-        a gap (no keeper ran for a while) the missed bars are filled from the feed's rounds
-        (each bar's close the answer in force at its end), and only the newest is decided;
-        the ones in between are recorded as skipped with the reason, never decided late."""
+        """Series -> its newest closed bar, the one just before the chain's current bar, made
+        final from the feed's rounds (one batched read for every series that needs it, once
+        per bar and store). After a gap (no keeper ran for a while) the missed bars are made
+        final the same way and only the newest is decided; the ones in between are recorded
+        as skipped with the reason, never decided late."""
         store, timeframe, block_time = self.store, self.settings.timeframe_seconds, self.snapshot.block_time
         series_of = {token: self.settings.price_series[token] for token in tokens}
-        newest = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
-        expected = bar_start(block_time, timeframe) - timedelta(seconds=timeframe)
-        client = self.context.client
+        current = bar_start(block_time, timeframe)
+        expected = current - timedelta(seconds=timeframe)
+        final = store.sealed_through(series_of.values(), timeframe, current)
+        stored = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
+        # From the bar after the newest final one (or the newest stored one, provisional);
+        # a series with no bar at all has no history yet: the start-up warm-up fills it.
+        since = {series: final[series] + timedelta(seconds=timeframe) if series in final else stored[series]
+                 for series in series_of.values() if series in stored and final.get(series) != expected}
+        if since:
+            client = self.context.client
+            feeds = {series: client.feed_source(token) for token, series in series_of.items() if series in since}
+            latest = {series: self.snapshot.feeds[token].round_id for token, series in series_of.items()
+                      if series in since}
+            seal_from_rounds(store, feeds, since, current, timeframe, latest)
         for token, series in series_of.items():
-            have = newest.get(series)
-            if have is None or have >= expected:
-                continue  # no history yet (the start-up warm-up fills it), or nothing missed
-            missed = int((expected - have).total_seconds()) // timeframe
-            backfill_from_rounds(store, client.feed_contracts[token], series, client.feed_decimals[token],
-                                 timeframe, missed + 1)
-            if missed > 1:
+            have = stored.get(series)
+            if have is not None and (expected - have).total_seconds() > timeframe:
                 self.note(token, "bars_skipped", f"bars {have + timedelta(seconds=timeframe):%Y-%m-%d %H:%M} to "
                           f"{expected - timedelta(seconds=timeframe):%Y-%m-%d %H:%M} closed while no keeper ran: "
                           "skipped, only the newest is decided")
-        filled = newest_closed_bars(store, list(series_of.values()), timeframe, block_time)
+        final = store.sealed_through(series_of.values(), timeframe, current) if since else final
         for token, series in series_of.items():
-            if series in filled and filled[series] < expected:  # the feed had no round to fill it with
-                self.note(token, "bar_missing", f"no answer of the feed in the bar of {expected:%Y-%m-%d %H:%M}: "
-                          "nothing decided on a stale bar")
-                del filled[series]
-        return filled
+            if series in stored and final.get(series) != expected:  # the feed had no round to derive it from
+                self.note(token, "bar_missing", f"no round of the feed in force at the end of the bar of "
+                          f"{expected:%Y-%m-%d %H:%M}: nothing decided on it")
+        return {series: when for series, when in final.items() if when == expected}
 
     def act(self, decision: BarDecision) -> str:
         """Sizes, checks and executes one recorded decision, as the user engine chooses it

@@ -191,8 +191,11 @@ def warm_up_history(context: KeeperContext, series: Mapping[str, str], backfill:
         added = backfill_bars(store, backfill, timeframe)
         report("Backfilled from file: " + ", ".join(f"{name} {count} bars" for name, count in added.items()))
     wanted = max((s.warmup for strategies in context.user_strategies.values() for s in strategies), default=0) + 1
-    for name, token in series.items():
-        if len(store.bars(name, timeframe)) < wanted:
-            added = backfill_from_rounds(store, context.client.feed_contracts[token], name,
-                                         context.client.feed_decimals[token], timeframe, wanted)
-            report(f"Backfilled {name} from {token}'s feed rounds: {added} bars")
+    short = {name: token for name, token in series.items() if len(store.bars(name, timeframe)) < wanted}
+    if not short:
+        return
+    client = context.client
+    added = backfill_from_rounds(store, {name: client.feed_source(token) for name, token in short.items()}, wanted,
+                                 timeframe, client.block_time())
+    for name, token in short.items():
+        report(f"Backfilled {name} from {token}'s feed rounds: {added[name]} bars")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alembic import command
@@ -34,6 +34,8 @@ from keepers.persistence.engine import (
     migration_lock,
 )
 from keepers.persistence.tables import (
+    BAR_FROM_READINGS,
+    BAR_FROM_ROUNDS,
     GLOBAL_USER,
     SIGNAL_COLUMNS,
     BarRow,
@@ -51,6 +53,7 @@ from keepers.persistence.tables import (
     TradeRow,
     UTCDateTime,
 )
+from strategies.bars import Bar
 
 
 class Store:
@@ -248,6 +251,38 @@ class Store:
             index_elements=["asset", "timeframe_seconds", "bar_time"]).returning(BarRow.bar_time)
         with self.session() as session:
             return len(session.execute(statement, values).all())
+
+    def seal_bars(self, asset: str, timeframe_seconds: int, bars: Sequence[Bar]) -> int:
+        """Stores closed bars derived from the feed's rounds (source "rounds"), replacing the
+        provisional bars folded from readings (source "oracle"); a bar of a price file or one
+        sealed already is left as it is. Returns how many bars were written."""
+        if not bars:
+            return 0
+        stamp = now_utc()
+        values = [{"asset": asset, "timeframe_seconds": timeframe_seconds, "bar_time": datetime.fromtimestamp(bar.start, UTC),
+                   "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close, "source": BAR_FROM_ROUNDS,
+                   "round_id": bar.round_id, "updated_at": stamp} for bar in bars]
+        table = BarRow.__table__
+        statement = self._insert(BarRow)
+        new = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.asset, table.c.timeframe_seconds, table.c.bar_time],
+            set_={column: getattr(new, column) for column in ("open", "high", "low", "close", "source", "round_id",
+                                                              "updated_at")},
+            where=table.c.source == BAR_FROM_READINGS,
+        ).returning(BarRow.bar_time)
+        with self.session() as session:
+            return len(session.execute(statement, values).all())
+
+    def sealed_through(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> dict[str, datetime]:
+        """Asset -> the start of its newest bar before ``before`` that is final (from the
+        feed's rounds or a price file, not folded from readings)."""
+        query = select(BarRow.asset, func.max(BarRow.bar_time)).where(
+            BarRow.asset.in_(list(assets)), BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before,
+            BarRow.source != BAR_FROM_READINGS,
+        ).group_by(BarRow.asset)
+        with self.session() as session:
+            return {asset: UTCDateTime().process_result_value(when, None) for asset, when in session.execute(query)}
 
     def newest_bar_times(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> dict[str, datetime]:
         """Asset -> the start of its newest bar that starts before ``before``."""

@@ -134,8 +134,15 @@ SIGNAL_COLUMNS = ("user_id", "asset", "strategy", "bar_time", "action", "confide
                   "created_at")
 
 
+BAR_FROM_READINGS = "oracle"
+"""A bar's source while it is open: folded from the keeper's readings (provisional)."""
+BAR_FROM_ROUNDS = "rounds"
+"""A closed bar's source once derived from the feed's rounds (strategies/bars.py): final."""
+
+
 class BarRow(Base):
-    """One price bar of one price series (oracle readings, or backfilled)."""
+    """One price bar of one price series: folded from readings while open, then sealed from
+    the feed's rounds (``source``), or backfilled from a price file ("file")."""
 
     __tablename__ = "price_bars"
 

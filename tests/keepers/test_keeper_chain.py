@@ -23,6 +23,7 @@ from helpers_keeper import (
     user_entry,
 )
 
+from keepers.chain.client import FeedSource
 from keepers.engine.bars import backfill_from_file, backfill_from_rounds, bar_start
 from keepers.engine.risk import RiskManager
 from keepers.engine.scheduler import Scheduler
@@ -234,13 +235,33 @@ def test_history_is_backfilled_from_the_feeds_own_rounds(system):
     for day, factor in enumerate((1.0, 1.02, 0.99, 1.03)):
         system.move({"WETH": factor}, at_time=first + day * 86_400 + 3_600)
         closes.append(system.prices["WETH"])
-    feed = project.MockFeed.at(system.record.feeds["WETH"])
-    added = backfill_from_rounds(store, feed, "ETH", 8, 86_400, bars_wanted=10)
+    feeds = {"ETH": FeedSource(system.record.feeds["WETH"], 8)}
+    added = backfill_from_rounds(store, feeds, 10, 86_400, chain.blocks.head.timestamp)
     bars = store.bars("ETH", 86_400)
-    assert added == len(bars) >= 5  # the deploy day's round, then one bar per move
-    assert [bar.close for bar in bars[-4:]] == pytest.approx(closes)
-    assert [int(bar.bar_time.timestamp()) for bar in bars[-4:]] == [first + d * 86_400 for d in range(4)]
-    assert backfill_from_rounds(store, feed, "ETH", 8, 86_400, bars_wanted=10) == 0  # nothing twice
+    # The deploy day's bar, then one bar per move but the last, whose bar is still open:
+    # the bars before the feed's first round are not invented.
+    assert added == {"ETH": len(bars)} and len(bars) == 4 and {bar.source for bar in bars} == {"rounds"}
+    assert [bar.close for bar in bars[-3:]] == pytest.approx(closes[:3])
+    assert [int(bar.bar_time.timestamp()) for bar in bars[-3:]] == [first + d * 86_400 for d in range(3)]
+    assert backfill_from_rounds(store, feeds, 10, 86_400, chain.blocks.head.timestamp) == {"ETH": 0}  # once
+    store.close()
+
+
+@SQLITE_ONLY
+def test_a_bars_close_is_the_feeds_answer_at_its_end_not_the_keepers_last_reading(system):
+    scheduler, store, _ = start(system)
+    backfill_dip(system, store)
+    scheduler.run_once()  # reads the feed early in the bar: its provisional close
+    read = store.bars("ETH", 86_400)[-1]
+    system.move({"WETH": 1.01})  # a later round in the same bar, which no keeper reads
+    in_force = system.prices["WETH"]
+    system.next_bar()
+    scheduler.run_once()  # the first cycle after the bar closed makes it final from the rounds
+    bar = next(b for b in store.bars("ETH", 86_400) if b.bar_time == read.bar_time)
+    assert read.source == "oracle" and read.close != pytest.approx(in_force)
+    assert bar.source == "rounds" and bar.close == pytest.approx(in_force) and bar.high == pytest.approx(in_force)
+    decided = {s.bar_time for s in store.signals("alice") if s.asset == "WETH"}
+    assert read.bar_time in decided  # the strategy decided on the final close
     store.close()
 
 
