@@ -25,13 +25,15 @@ import numpy as np
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
+from keepers.chain.client import FeedSource
 from keepers.chain.deployment import DeploymentRecord
+from keepers.chain.rounds import read_rounds
 from keepers.chain.trades import decision_trade_id
 from keepers.engine.bars import bar_start
 from keepers.engine.positions import value_quote
 from keepers.referee.chain_log import ChainEvent, block_times, deployment_block, multicall, read_events
-from keepers.referee.interim_bars import Bar, Round, bars_from_rounds, read_rounds
 from keepers.settings.network import NetworkSpec
+from strategies.bars import Bar, Round, answer_in_force, bars_from_rounds
 from strategies.base import Strategy
 
 _DECIMALS = function_signature_to_4byte_selector("decimals()")
@@ -100,11 +102,10 @@ class ChainHistory:
     events: list[ChainEvent]
     times: dict[int, int]  # block -> timestamp, of every block with an event
     rounds: dict[str, list[Round]]  # token symbol -> its feed's rounds, oldest first
-    feed_decimals: dict[str, int]
-    bars: dict[str, list[Bar]]  # token symbol -> bars from history_from to last_bar
+    feeds: dict[str, FeedSource]
+    bars: dict[str, list[Bar]]  # token symbol -> the closed bars from history_from on (strategies/bars.py)
 
     def __post_init__(self) -> None:
-        self._round_times = {symbol: [r.updated_at for r in rounds] for symbol, rounds in self.rounds.items()}
         self._bar_starts = {symbol: [bar.start for bar in bars] for symbol, bars in self.bars.items()}
 
     @classmethod
@@ -115,13 +116,15 @@ class ChainHistory:
         events = read_events(record, deployment_block(record), to_block)
         times = block_times(event.block_number for event in events)
         symbols = [token.symbol for token in spec.all_tokens]
-        rounds = {symbol: read_rounds(record.feeds[symbol], history_from) for symbol in symbols}
-        decimals = dict(zip(symbols, (decode(["uint8"], data)[0] for data in multicall(
-            [(record.feeds[symbol], _DECIMALS) for symbol in symbols])), strict=True))
-        last = max((r[-1].updated_at for r in rounds.values() if r), default=history_from)
-        last_bar = int(bar_start(max(last, max(times.values(), default=0)), timeframe).timestamp())
-        bars = {symbol: bars_from_rounds(rounds[symbol], history_from, last_bar, timeframe) for symbol in symbols}
-        return cls(record, spec, chain_id, timeframe, history_from, last_bar, events, times, rounds, decimals, bars)
+        feeds = {symbol: FeedSource(record.feeds[symbol], decode(["uint8"], data)[0]) for symbol, data in zip(
+            symbols, multicall([(record.feeds[symbol], _DECIMALS) for symbol in symbols]), strict=True)}
+        rounds = read_rounds(feeds, dict.fromkeys(symbols, history_from))
+        head = max(times.values(), default=history_from)
+        for found in rounds.values():
+            head = max(head, found[-1].updated_at if found else head)
+        last_bar = int(bar_start(head, timeframe).timestamp())  # the chain's current bar: still open
+        bars = {symbol: bars_from_rounds(rounds[symbol], timeframe, history_from, last_bar) for symbol in symbols}
+        return cls(record, spec, chain_id, timeframe, history_from, last_bar, events, times, rounds, feeds, bars)
 
     def symbol_of(self, address: str) -> str | None:
         """A token's symbol by address (None: not a token of the deployment)."""
@@ -132,15 +135,14 @@ class ChainHistory:
 
     def closes(self, symbol: str, through_bar: int) -> np.ndarray:
         """Closes (USD) of ``symbol``'s bars from history_from through ``through_bar``, oldest first."""
-        bars = self.bars[symbol]
         count = bisect_right(self._bar_starts[symbol], through_bar)
-        return np.array([bar.close / 10 ** self.feed_decimals[symbol] for bar in bars[:count]], dtype=np.float64)
+        return np.array([bar.close for bar in self.bars[symbol][:count]], dtype=np.float64)
 
     def price_at(self, symbol: str, when: int) -> float | None:
-        """The answer of ``symbol``'s feed in force at ``when`` (updatedAt <= when), in USD."""
-        rounds = self.rounds[symbol]
-        index = bisect_right(self._round_times[symbol], when)
-        return rounds[index - 1].answer / 10 ** self.feed_decimals[symbol] if index else None
+        """The answer of ``symbol``'s feed a reading at second ``when`` gets (a round
+        updated in that second included, as a cycle in the block after it reads it), in USD."""
+        found = answer_in_force(self.rounds[symbol], when + 1)
+        return None if found is None else found.price
 
     def walk(self, user: str, tokens: Sequence[str], strategies: Mapping[str, Sequence[Strategy]],
              mark_bars: bool) -> Iterator[Mark | TradeStep]:

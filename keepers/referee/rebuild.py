@@ -5,7 +5,8 @@ keeper wrote it: each keeper trade (a ``TradeExecuted`` whose trade id is one of
 users' decisions) as a mined row with its sleeve's position, the risk rules' record of
 it (``RiskManager.record_trade``: the locks it caused), the drawdown kill switch marked at
 each bar as the keeper's cycles marked it (``RiskManager.check_drawdown``: the peak and
-its lock), and every price series' bars from the feeds' rounds.
+its lock), and every price series' closed bars from the feeds' rounds (``seal_bars``:
+final, as a keeper seals them; the open bar is folded from the next cycle's readings).
 
 Of a trade row, the chain gives the decision (user, strategy, bar, side, tokens), the
 outcome (amounts, prices, block, transaction, gas) and what it was sent with (the
@@ -87,10 +88,7 @@ def rebuild(store: Store, history: ChainHistory, users: Sequence[UserConfig], ad
     bars = {}
     for token, series in price_series.items():
         if token in history.bars and series not in bars:
-            decimals = history.feed_decimals[token]
-            rows = [(bar_clock(bar.start), bar.open / 10**decimals, bar.high / 10**decimals, bar.low / 10**decimals,
-                     bar.close / 10**decimals) for bar in history.bars[token]]
-            bars[series] = store.add_bars(series, history.timeframe, rows, source="rounds")
+            bars[series] = store.seal_bars(series, history.timeframe, history.bars[token])
     return RebuildResult(written, left_out, bars)
 
 
