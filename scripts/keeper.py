@@ -40,7 +40,7 @@ from keepers.engine.bars import read_backfill_file
 from keepers.engine.risk import kill, resume
 from keepers.persistence.backup import backup_store, restore_store
 from keepers.persistence.store import Store
-from keepers.referee.deployment_check import rebuild_store, verify_trades
+from keepers.referee.commands import rebuild_store, verify_trades
 from keepers.runner.process import KeeperProcess, run_dispatcher, run_keeper, run_worker
 from keepers.settings.keeper import KeeperConfig, load_keeper_config
 from keepers.settings.nodes import is_local_chain

@@ -21,6 +21,7 @@ from keepers.base.retry import with_retries
 from keepers.chain.deployment import DeploymentRecord
 
 MULTICALL_BATCH = 500  # calls per eth_call: well under a node's gas cap for view calls
+RPC_BATCH = 100  # requests per JSON-RPC batch: what public node providers accept
 _AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 
 
@@ -67,16 +68,27 @@ def read_events(record: DeploymentRecord, from_block: int, to_block: int) -> lis
     return sorted(events, key=lambda event: event.order)
 
 
+def batch_request(requests: Sequence[tuple[str, list]]) -> list:
+    """Each (method, params)'s result, sent as JSON-RPC batches of RPC_BATCH requests;
+    SentinelError naming the method when one fails."""
+    results = []
+    for start in range(0, len(requests), RPC_BATCH):
+        chunk = requests[start:start + RPC_BATCH]
+        answers = with_retries(lambda chunk=chunk: chain.provider.web3.provider.make_batch_request(list(chunk)))
+        if not isinstance(answers, list):
+            raise SentinelError(f"{chunk[0][0]}: the node refused a batch of {len(chunk)} requests")
+        for (method, params), answer in zip(chunk, answers, strict=True):
+            if "error" in answer or answer.get("result") is None:
+                raise SentinelError(f"{method} {params[0]} failed: {answer.get('error', 'no result')}")
+            results.append(answer["result"])
+    return results
+
+
 def block_times(numbers: Iterable[int]) -> dict[int, int]:
-    """Block number -> its timestamp, in one JSON-RPC batch request."""
+    """Block number -> its timestamp, read in JSON-RPC batches."""
     wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    answers = with_retries(lambda: chain.provider.web3.provider.make_batch_request(
-        [("eth_getBlockByNumber", [hex(number), False]) for number in wanted]))
-    if not isinstance(answers, list) or any("error" in answer for answer in answers):
-        raise SentinelError(f"eth_getBlockByNumber failed for blocks {wanted[0]}..{wanted[-1]}")
-    return {number: int(answer["result"]["timestamp"], 16) for number, answer in zip(wanted, answers, strict=True)}
+    blocks = batch_request([("eth_getBlockByNumber", [hex(number), False]) for number in wanted])
+    return {number: int(block["timestamp"], 16) for number, block in zip(wanted, blocks, strict=True)}
 
 
 def multicall(calls: Sequence[tuple[str, bytes]], block: int | str = "latest") -> list[bytes | None]:

@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ape import chain
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
@@ -35,7 +34,7 @@ from keepers.engine.positions import apply_trade, position_row
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, TradeRow
-from keepers.referee.chain_log import multicall
+from keepers.referee.chain_log import batch_request, multicall
 from keepers.referee.history import ChainHistory, Mark, TradeStep
 from keepers.referee.verify import bar_clock
 from keepers.settings.keeper import UserConfig
@@ -136,14 +135,11 @@ def _transactions(executor: str, steps: Sequence[TradeStep]) -> dict[str, _Sent]
     oracle floor and pool quote read again at the block before it (Multicall3 there)."""
     if not steps:
         return {}
-    requests = [request for step in steps for request in (
-        ("eth_getTransactionByHash", [step.event.tx_hash]), ("eth_getTransactionReceipt", [step.event.tx_hash]))]
-    answers = chain.provider.web3.provider.make_batch_request(requests)
-    if not isinstance(answers, list) or any("error" in answer for answer in answers):
-        raise SentinelError("eth_getTransactionByHash / eth_getTransactionReceipt failed for the trades' transactions")
+    answers = batch_request([request for step in steps for request in (
+        ("eth_getTransactionByHash", [step.event.tx_hash]), ("eth_getTransactionReceipt", [step.event.tx_hash]))])
     result = {}
     for number, step in enumerate(steps):
-        transaction, receipt = answers[2 * number]["result"], answers[2 * number + 1]["result"]
+        transaction, receipt = answers[2 * number], answers[2 * number + 1]
         data = bytes.fromhex(transaction["input"][2:])
         # A trade sent straight to executeTrade says what it asked for; one through another contract does not.
         min_out, router = decode(_EXECUTE_TYPES, data[4:])[4:6] if data[:4] == _EXECUTE_TRADE else (None, None)

@@ -17,7 +17,7 @@ from keepers.chain.client import UserSnapshot
 from keepers.chain.deployment import DeploymentRecord
 from keepers.engine.cycle import user_limits
 from keepers.persistence.store import Store
-from keepers.referee.deployment_check import verify_trades
+from keepers.referee.commands import verify_trades
 from keepers.replay.driver import market_driver_for
 from keepers.replay.report import ReplayContext, compare_user, print_summary, write_run_report
 from keepers.replay.runner import MarketWalk, Replay, chain_offset, load_window

@@ -14,7 +14,7 @@ from keepers.base.errors import SentinelError
 from keepers.chain.deployment import DeploymentRecord, is_live
 from keepers.engine.startup import user_address, user_strategies
 from keepers.persistence.store import Store
-from keepers.referee.chain_log import block_times
+from keepers.referee.chain_log import block_times, deployment_block
 from keepers.referee.history import ChainHistory
 from keepers.referee.rebuild import RebuildResult, rebuild, require_empty
 from keepers.referee.verify import VerifyResult, verify
@@ -47,7 +47,7 @@ def first_keeper_bar(record: DeploymentRecord, timeframe: int) -> int:
     """The default start of the keepers' bars: the bar after the one the Executor was
     deployed in (a keeper started on an empty store, as the replay's, has its first bar
     there; one whose store began elsewhere is verified with --history-from)."""
-    deployed = record.contracts["Executor"].block_number or 0
+    deployed = deployment_block(record)
     deployed_at = block_times([deployed])[deployed]
     return deployed_at - deployed_at % timeframe + timeframe
 
@@ -59,7 +59,7 @@ def verify_trades(config: KeeperConfig, users: Sequence[UserConfig], spec: Netwo
     deployment), to_block (default: the head)], read from the chain alone."""
     history, last = read_history(config, spec, record, local_chain=local_chain, history_from=history_from,
                                  to_block=to_block)
-    first = record.contracts["Executor"].block_number or 0 if from_block is None else from_block
+    first = deployment_block(record) if from_block is None else from_block
     addresses = {user.id: user_address(user, local_chain) for user in users}
     return verify(history, users, addresses, user_strategies(config, tuple(users)), first, last, every_user)
 
