@@ -98,7 +98,8 @@ def _rebuild_user(store: Store, history: ChainHistory, user: UserConfig, address
     held: dict[tuple[str, str], Sleeve] = {}
     written = skipped = 0
     steps = list(history.walk(address, user.tokens, strategies, mark_bars=user.risk.kill_switch_drawdown is not None))
-    details = _transactions(history.record.address_of("Executor"), [step for step in steps if isinstance(step, TradeStep) and step.strategy is not None])
+    keepers_trades = [step for step in steps if isinstance(step, TradeStep) and step.strategy is not None]
+    details = _transactions(history.record.address_of("Executor"), keepers_trades)
     for step in steps:
         if isinstance(step, Mark):
             if step.value_quote is not None:

@@ -152,7 +152,8 @@ def _judge(history: ChainHistory, user: UserConfig, state: UserState, step: Trad
     found = {**base, "strategy": step.strategy.name, "bar_time": bar.isoformat()}
     closes = history.closes(step.asset, step.bar_time)
     if len(closes) == 0 or history.bars[step.asset][len(closes) - 1].start != step.bar_time:
-        return Verdict(**found, proved=False, reason=f"the {step.asset} feed has no answer for the bar of {bar:%Y-%m-%d}")
+        return Verdict(**found, proved=False,
+                       reason=f"the {step.asset} feed has no answer for the bar of {bar:%Y-%m-%d}")
     signal = step.strategy.signal_now(closes)
     limits = engine_limits(user, quote, spec.decimals[quote], user.tokens, step.limits)
     choice = choose(state, limits, step.asset, step.strategy.name, signal.action, step.balances,
@@ -181,7 +182,8 @@ def _judge(history: ChainHistory, user: UserConfig, state: UserState, step: Trad
 def _stranger(history: ChainHistory, event) -> Verdict:
     token_in, token_out = history.symbol_of(event.args["tokenIn"]), history.symbol_of(event.args["tokenOut"])
     buying = token_in == history.spec.quote.symbol
-    return Verdict(user=to_checksum_address(event.args["user"])[:10], trade_id="0x" + bytes(event.args["tradeId"]).hex(),
+    return Verdict(user=to_checksum_address(event.args["user"])[:10],
+                   trade_id="0x" + bytes(event.args["tradeId"]).hex(),
                    block_number=event.block_number, tx_hash=event.tx_hash, asset=token_out if buying else token_in,
                    side="BUY" if buying else "SELL", amount_in=event.args["amountIn"],
                    amount_out=event.args["amountOut"], strategy=None, bar_time=None, proved=False,
