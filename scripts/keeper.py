@@ -1,4 +1,4 @@
-"""`ape run keeper [run|status|report|kill|resume|backup|restore|dispatch|worker]`: the trading keepers.
+"""`ape run keeper [run|status|report|kill|resume|backup|restore|dispatch|worker|verify|rebuild]`: the trading keepers.
 
     ape run keeper --network N            every enabled user, every cycle_interval_seconds (`run`, the default)
     ape run keeper --network N --once     one cycle per user, then exit (for cron)
@@ -10,6 +10,8 @@
     ape run keeper restore --from FILE [--force]           replace the store with a backup
     ape run keeper dispatch --redis URL   the distributed form's scheduler: every user's cycle as a task
     ape run keeper worker --redis URL     one worker of it (own keeper account, PostgreSQL store shared)
+    ape run keeper verify [--user ID] [--json]   prove every keeper trade from the chain alone (exit 1: one unexplained)
+    ape run keeper rebuild --from-chain   rebuild an empty store from the chain (trades, positions, risk, bars)
 """
 
 import functools
@@ -38,6 +40,7 @@ from keepers.engine.bars import read_backfill_file
 from keepers.engine.risk import kill, resume
 from keepers.persistence.backup import backup_store, restore_store
 from keepers.persistence.store import Store
+from keepers.referee.commands import rebuild_store, verify_trades
 from keepers.runner.process import KeeperProcess, run_dispatcher, run_keeper, run_worker
 from keepers.settings.keeper import KeeperConfig, load_keeper_config
 from keepers.settings.nodes import is_local_chain
@@ -48,7 +51,8 @@ from keepers.watch.api import DEFAULT_API
 
 
 @click.group(cls=DefaultGroup, default="run", default_if_no_args=True,
-             short_help="Run the trading keepers (or status, report, kill, resume, backup, restore, dispatch, worker)")
+             short_help="Run the trading keepers (or status, report, kill, resume, backup, restore, dispatch, worker, "
+                        "verify, rebuild)")
 def cli():
     """Run the keepers (the default), or inspect and steer them."""
 
@@ -280,3 +284,65 @@ def _restore(ecosystem, network, config_file, store_url, network_config, deploym
                            fresh_seconds=config.settings.dead_man_seconds)
     click.echo(f"Restored {result.source} to {result.target} (schema {result.revision}, {result.trades} trades); "
                "the next keeper start brings it to the newest schema and reconciles it with the chain")
+
+
+def _referee_options(function):
+    """What the referee's commands take: the config (users and strategies files) and the range."""
+    for option in reversed([
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Keeper config (default: data/config/keeper.yaml): its users and strategies files."),
+        network_config_option(), deployments_option(), users_option,
+        click.option("--history-from", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), default=None,
+                     help="The keepers' first bar (UTC; default: the bar after the Executor's deployment)."),
+    ]):
+        function = option(function)
+    return function
+
+
+@cli.command("verify", cls=SentinelCommand,
+             short_help="Prove every keeper trade from the chain alone (exit 1 when one is unexplained)")
+@_referee_options
+@click.option("--from-block", type=click.IntRange(0), default=None,
+              help="First block of the trades checked (default: the Executor's deployment).")
+@click.option("--to-block", type=click.IntRange(0), default=None, help="Last block (default: the head).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@user_errors
+def _verify(ecosystem, network, config_file, network_config, deployments_dir, user_ids, history_from, from_block,
+            to_block, as_json):
+    """For each TradeExecuted: the (strategy, bar) its trade id commits to, the strategy run
+    on that bar's closes from the feeds' rounds, and the user engine's side, size and limits."""
+    config = _config(config_file)
+    history_from = None if history_from is None else history_from.replace(tzinfo=UTC)
+    result = verify_trades(config, _users(config, user_ids), load_spec(network, network_config),
+                           require_record(ecosystem, network, deployments_dir), local_chain=is_local_chain(network),
+                           every_user=not user_ids, from_block=from_block, to_block=to_block,
+                           history_from=history_from)
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        for verdict in result.verdicts:
+            click.echo(verdict.line())
+        click.echo(result.summary())
+    sys.exit(1 if result.unexplained else 0)
+
+
+@cli.command("rebuild", cls=SentinelCommand, short_help="Rebuild an empty store from the chain alone")
+@_referee_options
+@click.option("--store-url", default=None, help="SQLAlchemy URL of the empty store (overrides store_url).")
+@click.option("--from-chain", is_flag=True, required=True,
+              help="Rebuild from the chain's events and the feeds' rounds (the one source there is).")
+@user_errors
+def _rebuild(ecosystem, network, config_file, network_config, deployments_dir, user_ids, history_from, store_url,
+             from_chain):
+    """Trades (mined), positions, the risk rules' record and the kill switch, and price bars,
+    written into an empty store through its own methods; then the keeper starts on it."""
+    if user_ids:
+        raise SentinelError("rebuild: --user is not taken; a store is rebuilt for every user of the users file")
+    config = _config(config_file, store_url=store_url)
+    history_from = None if history_from is None else history_from.replace(tzinfo=UTC)
+    result = _with_store(config, lambda store: rebuild_store(
+        config, store, load_spec(network, network_config), require_record(ecosystem, network, deployments_dir),
+        local_chain=is_local_chain(network), history_from=history_from))
+    for line in result.lines():
+        click.echo(line)
+    click.echo(f"Rebuilt {config.settings.resolved_store_url()} from the chain; `ape run keeper` starts on it")

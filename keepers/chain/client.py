@@ -11,6 +11,7 @@ itself (bench/keeper.py). ``rpc_calls`` counts the JSON-RPC requests this proces
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ape import Contract, chain, project
@@ -23,7 +24,7 @@ from ape_ethereum.multicall.constants import (
 )
 from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from keepers.base.errors import SentinelError
 from keepers.base.retry import with_retries
@@ -81,12 +82,13 @@ class _RequestCounter:
 
 class MulticallBatch:
     """A fixed Multicall3 batch of (target, calldata) calls: encoded once, sent as one
-    ``eth_call`` each time; ``output_types`` are each call's ABI output types."""
+    ``eth_call`` each time; ``output_types`` are each call's ABI output types (needed to
+    decode, not to read the raw return data)."""
 
     SELECTOR = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 
-    def __init__(self, calls: list[tuple[str, bytes]], output_types: list[list[str]]) -> None:
-        entries = [(target, True, calldata) for target, calldata in calls]
+    def __init__(self, calls: Sequence[tuple[str, bytes]], output_types: list[list[str]] | None = None) -> None:
+        entries = [(to_checksum_address(target), True, calldata) for target, calldata in calls]
         self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [entries])).hex()
         self.output_types = output_types
 
@@ -96,17 +98,22 @@ class MulticallBatch:
         return cls([(entry["target"], bytes(entry["callData"])) for entry in call.calls],
                    [[output.canonical_type for output in abi.outputs] for abi in call.abis])
 
-    def __call__(self) -> list[tuple | Malformed | None]:
-        """Each call's decoded outputs (a tuple), None where the call reverted, MALFORMED
-        where its data does not decode as the ABI says."""
+    def returned(self, block: int | str = "latest") -> list[bytes | None]:
+        """Each call's return data at ``block`` (a number or a tag), None where it reverted."""
+        tag = hex(block) if isinstance(block, int) else block
         # Straight to the provider: web3's middlewares add requests (chain id checks) per call.
         response = with_retries(lambda: chain.provider.web3.provider.make_request(
-            "eth_call", [{"to": MULTICALL3_ADDRESS, "data": self.calldata}, "latest"]))
+            "eth_call", [{"to": MULTICALL3_ADDRESS, "data": self.calldata}, tag]))
         if "error" in response:
             raise SentinelError(f"Multicall3 read failed: {response['error'].get('message', response['error'])}")
-        results = decode(["(bool,bytes)[]"], bytes.fromhex(response["result"][2:]))[0]
-        return [_decoded(types, data) if success else None
-                for types, (success, data) in zip(self.output_types, results, strict=True)]
+        return [bytes(data) if success else None
+                for success, data in decode(["(bool,bytes)[]"], bytes.fromhex(response["result"][2:]))[0]]
+
+    def __call__(self, block: int | str = "latest") -> list[tuple | Malformed | None]:
+        """Each call's decoded outputs at ``block`` (a tuple), None where the call reverted,
+        MALFORMED where its data does not decode as the ABI says."""
+        return [None if data is None else _decoded(types, data)
+                for types, data in zip(self.output_types, self.returned(block), strict=True)]
 
 
 def _decoded(types: list[str], data: bytes) -> tuple | Malformed:

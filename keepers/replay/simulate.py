@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 from ape import accounts, chain
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -16,6 +17,7 @@ from keepers.chain.client import UserSnapshot
 from keepers.chain.deployment import DeploymentRecord
 from keepers.engine.cycle import user_limits
 from keepers.persistence.store import Store
+from keepers.referee.commands import verify_trades
 from keepers.replay.driver import market_driver_for
 from keepers.replay.report import ReplayContext, compare_user, print_summary, write_run_report
 from keepers.replay.runner import MarketWalk, Replay, chain_offset, load_window
@@ -56,6 +58,7 @@ def simulate(request: ReplayRequest, config: KeeperConfig, users: tuple[UserConf
                                       echo=echo, cycle_report=lambda line: None)
         starting = _starting_state(process, users, spec)
         offset = chain_offset(window.closes.index[0], window.interval_seconds, chain.blocks.head.timestamp)
+        first_block = chain.blocks.head.number + 1  # the replay's own trades are mined from here on
         process.scheduler.install_signal_handlers()  # Ctrl-C from here on: finish the bar, report what ran
         console.print(f"Replaying {window.bars} bars of {request.data_path.name} "
                       f"({window.closes.index[0]:%Y-%m-%d} to {window.closes.index[-1]:%Y-%m-%d}) for "
@@ -83,16 +86,32 @@ def simulate(request: ReplayRequest, config: KeeperConfig, users: tuple[UserConf
         strategies = process.context.user_strategies
         comparisons = {user.id: compare_user(store, user, {t: strategies[(user.id, t)] for t in user.tokens}, context)
                        for user in users}
+        verdict = _verify_line(config, users, spec, record, first_block,
+                               (window.closes.index[0] + pd.Timedelta(seconds=offset)).to_pydatetime())
         run = {"data": str(request.data_path), "bars": done, "from": str(window.closes.index[0]),
-               "chain_offset_seconds": offset, "users": [u.id for u in users], "interrupted": done < window.bars}
+               "chain_offset_seconds": offset, "users": [u.id for u in users], "interrupted": done < window.bars,
+               "verify": verdict}
         paths = write_run_report(request.out_dir, comparisons, run)
     finally:
         store.close()
     print_summary(console, comparisons, paths["summary.json"].parent)
+    console.print(verdict)
     if done < window.bars:
         console.print(f"Interrupted after {done} of {window.bars} bars; the report covers those.")
         return INTERRUPTED
     return 0
+
+
+def _verify_line(config: KeeperConfig, users: tuple[UserConfig, ...], spec: NetworkSpec, record: DeploymentRecord,
+                 first_block: int, first_bar) -> str:
+    """The referee's summary line of the replay's own trades, read from the chain alone (the
+    keepers' bars start at the window's first: their store was empty before it); a referee
+    that cannot read the chain says why on the line instead of costing the report."""
+    try:
+        return verify_trades(config, users, spec, record, local_chain=True, every_user=False,
+                             from_block=first_block, history_from=first_bar).summary()
+    except SentinelError as error:
+        return f"verify: not run: {error}"
 
 
 def _replay_with_progress(replay: Replay, console: Console, bars: int, pace_seconds: float) -> int:
