@@ -10,7 +10,11 @@ Executor wired as in production) and records ``receipt.gas_used`` of:
 - ``Vault.withdraw``: part of the balance, then all of it;
 - ``Executor.executeTrade`` USDC->WETH and WETH->USDC, and for the same amount from the
   same pool state (chain snapshot) an EOA's ``swapExactTokensForTokens`` and
-  ``swapExactTokensForTokensSupportingFeeOnTransferTokens`` (the variant the vault uses).
+  ``swapExactTokensForTokensSupportingFeeOnTransferTokens`` (the variant the vault uses);
+- ``Executor.executeExit`` of the user's whole WETH balance (5 WETH): a keeper's stop-loss
+  exit, a keeper's trailing-stop exit (one more feed read: the named round), a non-keeper's
+  arming call and its execution after the grace period (paying the bounty), against an EOA
+  swap of the same amount; and a keeper buy of a protected token (it restarts the protection).
 
 Fair comparison: the EOA already holds both tokens and has approved the router, as the
 vault holds both tokens; every block is 12 s after the last (anvil's timestamp interval),
@@ -39,6 +43,7 @@ BLOCK_SECONDS = 12
 # Trade and custody amounts in whole tokens.
 TRADES = [("USDC", "WETH", 1_000), ("WETH", "USDC", 0.5)]
 DEPOSIT = {"USDC": 10_000, "WETH": 5}
+EXIT_BOUNTY_BPS, EXIT_GRACE = 100, 600  # the measured protection's bounty and grace period
 
 
 def base_units(symbol: str, whole: float) -> int:
@@ -80,12 +85,12 @@ def deploy_market(project, accounts, uniswap_v2_container):
     for symbol, token in tokens.items():
         vault.listToken(token, sender=owner)
         executor.setFeed(token, feeds[symbol], 3_600, 0, 0, sender=owner)
-    return tokens, router, vault, executor
+    return tokens, feeds, router, vault, executor
 
 
 def measure(project, accounts, chain, uniswap_v2_container) -> dict:
     owner, keeper, user, other_user, trader = (accounts[i] for i in range(5))
-    tokens, router, vault, executor = deploy_market(project, accounts, uniswap_v2_container)
+    tokens, feeds, router, vault, executor = deploy_market(project, accounts, uniswap_v2_container)
     for account in (user, other_user, trader):
         for symbol, token in tokens.items():
             token.mint(account, base_units(symbol, DEPOSIT[symbol]) * 4, sender=account)
@@ -147,7 +152,66 @@ def measure(project, accounts, chain, uniswap_v2_container) -> dict:
                 "ratio_vs_fee_on_transfer_swap": round(gas["execute_trade"] / gas["router_swap_fee_on_transfer"], 2),
             }
         )
-    return {"custody": custody, "trades": trades}
+    exits = measure_exits(chain, tokens, feeds, router, executor, user, keeper, other_user, trader)
+    return {"custody": custody, "trades": trades, "exits": exits}
+
+
+def measure_exits(chain, tokens, feeds, router, executor, user, keeper, hunter, trader) -> dict:
+    """executeExit's paths, each from the same snapshot (the user's 5 WETH in the vault)."""
+    weth, usdc = tokens["WETH"], tokens["USDC"]
+    price_usd = PRICES_USD["WETH"] * 10**18
+    amount_in = base_units("WETH", DEPOSIT["WETH"])
+
+    def exit_by(sender, high_round=0):
+        return executor.executeExit(user, weth, high_round, 0, router, chain.pending_timestamp + 600, sender=sender)
+
+    def measured(setup) -> int:
+        snapshot = chain.snapshot()
+        gas = setup()
+        chain.restore(snapshot)
+        return gas
+
+    def stop_loss_by_keeper():
+        executor.setProtection(weth, price_usd, 0, 0, EXIT_BOUNTY_BPS, EXIT_GRACE, sender=user)
+        return exit_by(keeper).gas_used
+
+    def trailing_by_keeper():
+        executor.setProtection(weth, 0, 0, 500, EXIT_BOUNTY_BPS, EXIT_GRACE, sender=user)
+        feeds["WETH"].updateAnswer(2_100 * 10**FEED_DECIMALS, sender=trader)
+        high = feeds["WETH"].latestRound()
+        feeds["WETH"].updateAnswer(1_990 * 10**FEED_DECIMALS, sender=trader)
+        return exit_by(keeper, high).gas_used
+
+    def arm_by_anyone():
+        executor.setProtection(weth, price_usd, 0, 0, EXIT_BOUNTY_BPS, EXIT_GRACE, sender=user)
+        return exit_by(hunter).gas_used
+
+    def after_grace_by_anyone():
+        executor.setProtection(weth, price_usd, 0, 0, EXIT_BOUNTY_BPS, EXIT_GRACE, sender=user)
+        exit_by(hunter)
+        chain.mine(deltatime=EXIT_GRACE)
+        return exit_by(hunter).gas_used
+
+    def router_swap():
+        path = [weth, usdc]
+        return router.swapExactTokensForTokens(amount_in, 0, path, trader, chain.pending_timestamp + 600,
+                                               sender=trader).gas_used  # fmt: skip
+
+    def buy_protected():
+        executor.setProtection(weth, price_usd // 2, 0, 500, EXIT_BOUNTY_BPS, EXIT_GRACE, sender=user)
+        amount = base_units("USDC", 1_000)
+        floor = executor.oracleFloor(user, usdc, weth, amount)
+        return executor.executeTrade(user, usdc, weth, amount, floor, router, chain.pending_timestamp + 600,
+                                     (99).to_bytes(32, "big"), sender=keeper).gas_used  # fmt: skip
+
+    return {
+        "execute_exit_stop_loss_keeper": measured(stop_loss_by_keeper),
+        "execute_exit_trailing_keeper": measured(trailing_by_keeper),
+        "execute_exit_arm_anyone": measured(arm_by_anyone),
+        "execute_exit_after_grace_anyone": measured(after_grace_by_anyone),
+        "router_swap_same_amount": measured(router_swap),
+        "execute_trade_buy_protected_token": measured(buy_protected),
+    }
 
 
 def render_markdown(report: dict) -> str:
@@ -192,6 +256,24 @@ def render_markdown(report: dict) -> str:
         "the vault's debit and credit of two balances and two totals, balance measurements "
         "before and after the swap (each checked against its total: no swap of a token in shortfall), setting the router allowance and back to zero, and the "
         "trade's loss against the oracle counted in the user's daily loss budget (one slot).",
+        "",
+        f"| protective exit (the user's whole {DEPOSIT['WETH']} WETH for USDC) | gas used |",
+        "|---|---:|",
+    ]
+    exit_names = {
+        "execute_exit_stop_loss_keeper": "executeExit, stop-loss, by a keeper",
+        "execute_exit_trailing_keeper": "executeExit, trailing stop (named round), by a keeper",
+        "execute_exit_arm_anyone": "executeExit, a non-keeper's first call (arms)",
+        "execute_exit_after_grace_anyone": "executeExit, a non-keeper after the grace period (pays the bounty)",
+        "router_swap_same_amount": "EOA swapExactTokensForTokens, same amount",
+        "execute_trade_buy_protected_token": "executeTrade USDC->WETH (1,000 USDC) of a protected token",
+    }
+    lines += [f"| {exit_names[key]} | {value:,} |" for key, value in report["exits"].items()]
+    lines += [
+        "",
+        "An exit reads the user's vault balance, the protection (two slots) and both feeds, marks the "
+        "protection spent and swaps through the vault; the trailing stop also reads the named round "
+        "(`getRoundData`); a non-keeper's execution also credits the bounty (two balances).",
         "",
     ]
     return "\n".join(lines)

@@ -4,8 +4,8 @@ pragma solidity 0.8.28;
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ExecutorExits} from "./ExecutorExits.sol";
 import {ExecutorLossBudget} from "./ExecutorLossBudget.sol";
-import {ExecutorOracle} from "./ExecutorOracle.sol";
 import {SentinelManaged} from "./SentinelManaged.sol";
 import {Vault} from "./Vault.sol";
 
@@ -19,9 +19,11 @@ import {Vault} from "./Vault.sol";
 ///      at most the user's own daily loss budget in total. A keeper buys for a user only
 ///      the quote token or a token the user allowed (`setBuyAllowed`), never below the
 ///      user's minimum trade value, at prices no older than the user's own maximum oracle
-///      age (when tighter than the feed's). Admin functions are `restricted`: the
-///      AccessManager decides who may call them and after which delay.
-contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGuardTransient {
+///      age (when tighter than the feed's). The user's protective exits (ExecutorExits) sell a
+///      whole balance for the quote token when a trigger holds (`executeExit`): any keeper at
+///      once, anyone after the user's grace period, for the user's bounty. Admin functions are
+///      `restricted`: the AccessManager decides who may call them and after which delay.
+contract Executor is ExecutorExits, ExecutorLossBudget, Pausable, ReentrancyGuardTransient {
     /// @notice A user's own trading limits (one storage slot).
     struct UserLimits {
         bool enabled;
@@ -30,6 +32,16 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
         uint64 lastTradeAt; // kept only while minTradeInterval is set
         uint32 maxOracleAge; // seconds; 0: each feed's own maximum age
         uint96 minTradeValueUsd; // USD, 18 decimals; 0: no minimum
+    }
+
+    /// @dev One exit on its way: whose, what, the proof and the pay (kept in memory: the stack is full).
+    struct ExitOrder {
+        address user;
+        address token;
+        uint80 highRoundId;
+        uint256 amountIn;
+        ExitTrigger trigger;
+        uint16 bountyBps;
     }
 
     // ---------------------------------------------------------------- errors
@@ -93,7 +105,6 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     );
 
     // ------------------------------------------------- constants & immutables
-    uint256 public constant MAX_BPS = 10_000;
     /// @notice Most slippage a user may allow: a bound against fat fingers.
     uint16 public constant MAX_USER_SLIPPAGE_BPS = 1_000;
     /// @notice The vault whose balances this executor swaps.
@@ -126,9 +137,11 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
     /// @notice Swaps `amountIn` of `user`'s vault balance of `tokenIn` for `tokenOut`.
     /// @dev Checks, in order: pause, keeper, deadline, router, tradeId, user opt-in,
     ///      per-trade limit, buy allow-list and trade interval, sequencer, both feeds (within
-    ///      the user's maximum oracle age), minimum trade value, oracle floor. Then marks
-    ///      `tradeId` used, lets the vault swap (it credits the measured output to `user`) and
-    ///      counts the loss against the oracle in the user's daily budget, which it may not exceed.
+    ///      the user's maximum oracle age), minimum trade value, oracle floor, and for a buy of a
+    ///      token the user protects, that its stop-loss and take-profit do not hold (the buy starts
+    ///      that protection again). Then marks `tradeId` used, lets the vault swap (it credits the
+    ///      measured output to `user`) and counts the loss against the oracle in the user's daily
+    ///      budget, which it may not exceed.
     /// @param user Whose vault balance is traded; must have opted in.
     /// @param tokenIn Token sold.
     /// @param tokenOut Token bought.
@@ -162,15 +175,61 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
         uint256 floor = _floor(prices.oracleAmountOut, limits.maxSlippageBps);
         if (minAmountOut < floor) revert ExecutorMinOutBelowOracleFloor(minAmountOut, floor);
 
+        if (tokenOut != QUOTE_TOKEN) _restartOnBuy(user, tokenOut, prices.priceOut);
         _usedTradeIds[tradeId] = true;
         amountOut = VAULT.swap(user, tokenIn, tokenOut, amountIn, minAmountOut, router, deadline);
         // The loss is known only after the swap; nonReentrant here and in the vault guard it.
         // slither-disable-next-line reentrancy-benign
-        _countLoss(user, prices.valueUsd, prices.oracleAmountOut, amountOut);
+        _countLoss(user, prices.valueUsd, prices.oracleAmountOut, amountOut, false);
         emit TradeExecuted(
             tradeId, user, msg.sender, tokenIn, tokenOut, amountIn, amountOut,
             prices.priceIn, prices.priceOut, prices.roundIn, prices.roundOut
         );
+    }
+
+    // ------------------------------------------------ anyone: protective exits
+    /// @notice Sells `user`'s whole vault balance of `token` for the quote token when their
+    ///         protection's stop-loss, take-profit or trailing stop holds at the current oracle price.
+    /// @dev Checks, in order: pause, deadline, router, a protection not spent since its start, a
+    ///      non-zero balance, sequencer and the token's and quote token's feeds (within the user's
+    ///      maximum oracle age), a trigger (`highRoundId` names the trailing stop's high-water
+    ///      round; 0: the trailing stop is not evaluated). A keeper executes at once, without
+    ///      bounty. Anyone else: the first call arms the exit and returns 0 (unless the grace
+    ///      period is 0), a later one reverts ExecutorExitInGracePeriod until the grace period
+    ///      since the arming has passed, then executes, paid `bountyBps` of the output (credited
+    ///      in the vault). The swap's least output is the larger of `minAmountOut` and the oracle
+    ///      floor (the user's slippage). Its loss against the oracle is counted in the user's
+    ///      loss budget but never refused by it: the floor bounds it. Neither the opt-in nor the
+    ///      per-trade limits apply: the exit is the user's own order. The exit spends the
+    ///      protection until the user sets it again or a keeper buys the token for them.
+    /// @param user Whose balance is sold.
+    /// @param token The protected token.
+    /// @param highRoundId A round of `token`'s feed after the protection's start (its proxy round id).
+    /// @param minAmountOut Least output the caller accepts; the oracle floor applies if higher.
+    /// @param router Allow-listed Uniswap-V2-compatible router.
+    /// @param deadline Unix time after which the exit is rejected.
+    /// @return amountOut The quote token bought (the bounty included); 0 when the call only armed.
+    function executeExit(
+        address user,
+        address token,
+        uint80 highRoundId,
+        uint256 minAmountOut,
+        address router,
+        uint256 deadline
+    ) external whenNotPaused nonReentrant returns (uint256 amountOut) {
+        if (deadline < block.timestamp) revert ExecutorExpired(deadline, block.timestamp);
+        if (!_routers[router]) revert ExecutorRouterNotAllowed(router);
+        ExitOrder memory order = ExitOrder(user, token, highRoundId, 0, ExitTrigger.None, 0);
+        (OracleQuote memory prices, bool due) = _proveExit(order);
+        if (!due) return 0;
+        _spendExit(user, token);
+        minAmountOut = Math.max(minAmountOut, _floor(prices.oracleAmountOut, _userLimits[user].maxSlippageBps));
+        uint256 bounty;
+        (amountOut, bounty) = _sellForExit(order, minAmountOut, router, deadline);
+        // As in executeTrade: the loss is known only after the swap.
+        // slither-disable-next-line reentrancy-benign
+        _countLoss(user, prices.valueUsd, prices.oracleAmountOut, amountOut, true);
+        _emitExit(order, amountOut, bounty, prices);
     }
 
     // ----------------------------------------------------- users: own limits
@@ -288,6 +347,24 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
         return _floor(_quote(tokenIn, tokenOut, amountIn, limits.maxOracleAge).oracleAmountOut, limits.maxSlippageBps);
     }
 
+    /// @notice Which trigger of `user`'s protection of `token` holds right now, and the price.
+    /// @dev The checks of `executeExit` but the caller, balance and router: reverts with their
+    ///      named errors (a spent protection, a feed check, a bad `highRoundId`).
+    /// @param user The user.
+    /// @param token The protected token.
+    /// @param highRoundId The trailing stop's high-water round (0: not evaluated).
+    /// @return trigger The trigger that holds (None: none).
+    /// @return priceUsd The current price of `token`, USD with 18 decimals.
+    function exitTrigger(address user, address token, uint80 highRoundId)
+        external
+        view
+        returns (ExitTrigger trigger, uint256 priceUsd)
+    {
+        OracleQuote memory prices = _quote(token, QUOTE_TOKEN, 0, _userLimits[user].maxOracleAge);
+        trigger = _exitTrigger(_liveProtection(user, token), token, prices.priceIn, prices.roundIn, highRoundId);
+        priceUsd = prices.priceIn;
+    }
+
     /// @notice `user`'s opt-in, slippage limit, trade interval, last trade time, maximum oracle
     ///         age and minimum trade value.
     /// @param user The user.
@@ -350,6 +427,54 @@ contract Executor is ExecutorOracle, ExecutorLossBudget, Pausable, ReentrancyGua
             if (block.timestamp < nextTradeAt) revert ExecutorTradeTooSoon(user, nextTradeAt);
             _userLimits[user].lastTradeAt = uint64(block.timestamp);
         }
+    }
+
+    /// @dev An exit's checks from the protection to the caller. Fills in `order`: `user`'s whole
+    ///      balance of `token`, the trigger that holds and the bounty (0 for a keeper); `due` is
+    ///      false when a non-keeper's call only armed the exit.
+    function _proveExit(ExitOrder memory order) private returns (OracleQuote memory prices, bool due) {
+        (address user, address token) = (order.user, order.token);
+        ExitProtection memory p = _liveProtection(user, token);
+        uint256 amountIn = VAULT.balanceOf(user, token);
+        if (amountIn == 0) revert ExecutorZeroAmount();
+        prices = _quote(token, QUOTE_TOKEN, amountIn, _userLimits[user].maxOracleAge);
+        ExitTrigger trigger = _exitTrigger(p, token, prices.priceIn, prices.roundIn, order.highRoundId);
+        if (trigger == ExitTrigger.None) revert ExecutorExitNotTriggered(user, token, prices.priceIn);
+        (order.amountIn, order.trigger) = (amountIn, trigger);
+        if (_keepers[msg.sender]) return (prices, true);
+        due = _armedPastGrace(user, token, p, trigger, prices.priceIn);
+        order.bountyBps = p.bountyBps;
+    }
+
+    /// @dev The exit's swap: without a bounty (a keeper's, or a zero bounty) through `swap`, else
+    ///      through `swapPayingBounty`, which credits the bounty in bps of the output to the caller.
+    function _sellForExit(ExitOrder memory order, uint256 minAmountOut, address router, uint256 deadline)
+        private
+        returns (uint256 amountOut, uint256 bounty)
+    {
+        if (order.bountyBps == 0) {
+            amountOut = VAULT.swap(order.user, order.token, QUOTE_TOKEN, order.amountIn, minAmountOut, router, deadline);
+            return (amountOut, 0);
+        }
+        return VAULT.swapPayingBounty(
+            order.user, order.token, QUOTE_TOKEN, order.amountIn, minAmountOut, router, deadline, msg.sender,
+            order.bountyBps
+        );
+    }
+
+    function _emitExit(ExitOrder memory order, uint256 amountOut, uint256 bounty, OracleQuote memory prices) private {
+        emit ExitExecuted(
+            order.user, order.token, msg.sender, order.trigger, order.amountIn, amountOut, bounty, prices.priceIn,
+            prices.roundIn, order.highRoundId
+        );
+    }
+
+    function _quoteToken() internal view override returns (address) {
+        return QUOTE_TOKEN;
+    }
+
+    function _maxBountyBps() internal view override returns (uint256) {
+        return VAULT.MAX_BOUNTY_BPS();
     }
 
     function _floor(uint256 oracleAmountOut, uint16 maxSlippageBps) private pure returns (uint256) {

@@ -69,17 +69,23 @@ abstract contract ExecutorLossBudget {
 
     // --------------------------------------------------------------- internal
     /// @dev Counts what a fill of `amountOut` lost against `oracleAmountOut`, the oracle value
-    ///      of an input worth `valueUsd`: the USD value of the shortfall, rounded up. Reverts
-    ///      if that takes `user` past their budget.
-    function _countLoss(address user, uint256 valueUsd, uint256 oracleAmountOut, uint256 amountOut) internal {
+    ///      of an input worth `valueUsd`: the USD value of the shortfall, rounded up. A trade that
+    ///      takes `user` past their budget reverts; a protective exit (`isExit`) does not: the user
+    ///      set it, and the oracle floor (their slippage) bounds its loss. It fills the budget
+    ///      instead (the counted losses stop at half the budget), so keeper trades that lose wait.
+    function _countLoss(address user, uint256 valueUsd, uint256 oracleAmountOut, uint256 amountOut, bool isExit)
+        internal
+    {
         if (amountOut >= oracleAmountOut) return;
         uint256 lossUsd = Math.mulDiv(valueUsd, oracleAmountOut - amountOut, oracleAmountOut, Math.Rounding.Ceil);
         LossBudget memory budget = _lossBudgets[user];
         uint256 spent = _spentNow(budget);
-        if (spent + lossUsd > budget.dailyBudgetUsd / 2) {
-            revert ExecutorLossBudgetExceeded(user, lossUsd, spent, budget.dailyBudgetUsd);
+        uint256 half = budget.dailyBudgetUsd / 2;
+        if (spent + lossUsd > half) {
+            if (!isExit) revert ExecutorLossBudgetExceeded(user, lossUsd, spent, budget.dailyBudgetUsd);
+            lossUsd = spent < half ? half - spent : 0; // a lowered budget can leave spent above half
         }
-        // Fits: at most half of dailyBudgetUsd, a uint96.
+        // Fits a uint96: at most half of dailyBudgetUsd, or what was stored before.
         _lossBudgets[user] = LossBudget(budget.dailyBudgetUsd, uint96(spent + lossUsd), uint64(block.timestamp));
     }
 

@@ -59,6 +59,8 @@ abstract contract ExecutorOracle is SentinelManaged {
     error ExecutorSequencerDown(address sequencerFeed);
     /// @notice The sequencer restarted at `restartedAt`, within `gracePeriod` seconds.
     error ExecutorSequencerGracePeriod(uint256 restartedAt, uint256 gracePeriod);
+    /// @notice `roundId` is not a round of `feed`'s current phase at or before its latest round `latestRoundId`.
+    error ExecutorRoundOutOfRange(address feed, uint80 roundId, uint80 latestRoundId);
 
     // ---------------------------------------------------------------- events
     /// @notice `token`'s price feed was registered or changed.
@@ -194,18 +196,51 @@ abstract contract ExecutorOracle is SentinelManaged {
     ///      registered again (through the delayed path), not trusted silently.
     function _readPrice(FeedConfig memory config, uint32 maxAge) private view returns (uint256 price, uint80 roundId) {
         address feed = address(config.feed);
-        bytes32[] memory data = _call(feed, AggregatorV3Interface.latestRoundData.selector, ROUND_DATA_SIZE);
+        bytes32[] memory data = _call(feed, abi.encodeCall(AggregatorV3Interface.latestRoundData, ()), ROUND_DATA_SIZE);
         // words: roundId, answer, startedAt, updatedAt, answeredInRound (the last two unused but for range)
         if (uint256(data[0]) > type(uint80).max) revert ExecutorFeedMalformed(feed, ROUND_DATA_SIZE);
         uint8 decimals = _decimalsOf(feed);
         if (decimals != config.feedDecimals) revert ExecutorFeedDecimalsChanged(feed, config.feedDecimals, decimals);
         roundId = uint80(uint256(data[0]));
+        uint256 updatedAt;
+        (price, updatedAt) = _checkedAnswer(config, roundId, data);
+        if (block.timestamp - updatedAt > maxAge) revert ExecutorStalePrice(feed, updatedAt, maxAge);
+    }
+
+    /// @dev The answer of `token`'s feed in round `roundId` (a proxy round id), scaled to 18 decimals,
+    ///      and its `updatedAt`: every check of a latest answer but its age (an old round is old by
+    ///      nature; the caller bounds it by time). Only rounds of the latest round's phase, up to the
+    ///      latest round itself, count: a proxy's earlier phase is another aggregator. Call it only
+    ///      after `_quote` read the same feed in the same call: that read checked its decimals.
+    function _roundPrice(address token, uint80 roundId, uint80 latestRoundId)
+        internal
+        view
+        returns (uint256 price, uint256 updatedAt)
+    {
+        FeedConfig memory config = _feeds[token];
+        address feed = address(config.feed);
+        if (roundId > latestRoundId || roundId >> 64 != latestRoundId >> 64) {
+            revert ExecutorRoundOutOfRange(feed, roundId, latestRoundId);
+        }
+        bytes32[] memory data =
+            _call(feed, abi.encodeCall(AggregatorV3Interface.getRoundData, (roundId)), ROUND_DATA_SIZE);
+        // A feed that answers for another round than the one asked for has not answered it.
+        if (uint256(data[0]) != roundId) revert ExecutorIncompleteRound(feed, roundId);
+        return _checkedAnswer(config, roundId, data);
+    }
+
+    /// @dev The checks every answer passes, latest or not; the price scaled to 18 decimals.
+    function _checkedAnswer(FeedConfig memory config, uint80 roundId, bytes32[] memory data)
+        private
+        view
+        returns (uint256 price, uint256 updatedAt)
+    {
+        address feed = address(config.feed);
         int256 answer = int256(uint256(data[1]));
-        uint256 updatedAt = uint256(data[3]);
+        updatedAt = uint256(data[3]);
         if (roundId == 0 || updatedAt == 0) revert ExecutorIncompleteRound(feed, roundId);
         if (answer <= 0) revert ExecutorInvalidPrice(feed, answer);
         if (updatedAt > block.timestamp) revert ExecutorFuturePrice(feed, updatedAt, block.timestamp);
-        if (block.timestamp - updatedAt > maxAge) revert ExecutorStalePrice(feed, updatedAt, maxAge);
         // Chainlink aggregators clamp answers to their min/max: an answer at a bound is
         // not a price, it is a pinned feed.
         if (answer <= config.minAnswer || (config.maxAnswer != 0 && answer >= config.maxAnswer)) {
@@ -217,7 +252,8 @@ abstract contract ExecutorOracle is SentinelManaged {
     function _checkSequencer() private view {
         address sequencerFeed = address(_sequencerFeed);
         if (sequencerFeed == address(0)) return;
-        bytes32[] memory data = _call(sequencerFeed, AggregatorV3Interface.latestRoundData.selector, ROUND_DATA_SIZE);
+        bytes32[] memory data =
+            _call(sequencerFeed, abi.encodeCall(AggregatorV3Interface.latestRoundData, ()), ROUND_DATA_SIZE);
         // Only the answer (0 up, 1 down) and the time it took that state (startedAt) count;
         // startedAt 0 marks an invalid round (Chainlink's L2 sequencer docs).
         uint256 startedAt = uint256(data[2]);
@@ -227,18 +263,17 @@ abstract contract ExecutorOracle is SentinelManaged {
         }
     }
 
-    /// @dev Calls a no-argument view of `feed` and returns exactly `size` bytes as words.
+    /// @dev Calls a view of `feed` with `callData` and returns exactly `size` bytes as words.
     ///      Copies at most `size` bytes whatever the feed returns; a revert, or an answer
     ///      of any other length, reverts with a named error.
-    function _call(address feed, bytes4 selector, uint256 size) private view returns (bytes32[] memory words) {
+    function _call(address feed, bytes memory callData, uint256 size) private view returns (bytes32[] memory words) {
         words = new bytes32[](size / 32);
         bool success;
         uint256 returned;
         // Assembly: Solidity's own call copies the whole return data, whatever its size.
         // slither-disable-next-line assembly
         assembly ("memory-safe") {
-            mstore(0, selector)
-            success := staticcall(gas(), feed, 0, 4, add(words, 32), size)
+            success := staticcall(gas(), feed, add(callData, 32), mload(callData), add(words, 32), size)
             returned := returndatasize()
         }
         if (!success) revert ExecutorFeedReverted(feed);
@@ -246,7 +281,7 @@ abstract contract ExecutorOracle is SentinelManaged {
     }
 
     function _decimalsOf(address feed) private view returns (uint8) {
-        uint256 decimals = uint256(_call(feed, AggregatorV3Interface.decimals.selector, 32)[0]);
+        uint256 decimals = uint256(_call(feed, abi.encodeCall(AggregatorV3Interface.decimals, ()), 32)[0]);
         if (decimals > type(uint8).max) revert ExecutorFeedMalformed(feed, 32);
         return uint8(decimals);
     }

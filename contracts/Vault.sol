@@ -14,6 +14,9 @@ import {SentinelManaged} from "./SentinelManaged.sol";
 /// @notice Holds allow-listed ERC-20 tokens for many users as per-user balances.
 ///         Users deposit and withdraw their own balance; only the Executor may move a
 ///         balance, and only as one side of a swap whose output returns to the same user.
+///         The one exception: a protective exit executed by someone other than a keeper pays
+///         that caller a bounty of at most MAX_BOUNTY_BPS of the swap's output, credited
+///         within the vault (`swapPayingBounty`, event BountyPaid).
 /// @dev Invariant, per token: sum of user balances == accountedTotal <= balanceOf(vault).
 ///      Whatever arrives outside deposit and swap (a donation) credits no one; `sweep`
 ///      takes only tokens never listed. Pause stops deposits and swaps, never withdrawals.
@@ -50,6 +53,8 @@ contract Vault is SentinelManaged, Pausable, ReentrancyGuardTransient {
     /// @notice Withdrawing `amount` of `token` used up `owed` of the caller's balance (a fee the token
     ///         charged the vault on top), more than the caller's `balance`: ask for amount * balance / owed.
     error VaultWithdrawFeeAboveBalance(address token, uint256 amount, uint256 owed, uint256 balance);
+    /// @notice A bounty of `bountyBps` of a swap's output was asked for, above the bound `maxBps`.
+    error VaultBountyAboveMax(uint256 bountyBps, uint256 maxBps);
     /// @notice The vault holds `held` of `token`, less than the `accounted` total it owes (the token
     ///         shrank balances): deposits and swaps of it stop, withdrawals pay pro rata.
     error VaultTokenShortfall(address token, uint256 held, uint256 accounted);
@@ -69,8 +74,16 @@ contract Vault is SentinelManaged, Pausable, ReentrancyGuardTransient {
         address indexed user, address indexed tokenIn, address indexed tokenOut, address router, uint256 amountIn,
         uint256 amountOut
     );
+    /// @notice `amount` of `token`, out of the output of `user`'s swap, moved to `payee`'s vault balance
+    ///         (the bounty of a protective exit that a non-keeper executed).
+    event BountyPaid(address indexed user, address indexed payee, address indexed token, uint256 amount);
     /// @notice `amount` of never-listed `token` (a stray transfer) was sent to `to`.
     event Swept(address indexed token, address indexed to, uint256 amount);
+
+    // ------------------------------------------------------------- constants
+    uint256 private constant MAX_BPS = 10_000;
+    /// @notice Most of a swap's output that may go to someone other than the user: an exit's bounty.
+    uint16 public constant MAX_BOUNTY_BPS = 500;
 
     // --------------------------------------------------------------- storage
     mapping(address user => mapping(address token => uint256)) private _balances;
@@ -163,43 +176,45 @@ contract Vault is SentinelManaged, Pausable, ReentrancyGuardTransient {
         uint256 deadline
     ) external whenNotPaused nonReentrant returns (uint256 amountOut) {
         if (msg.sender != _executor) revert VaultUnauthorizedExecutor(msg.sender);
-        if (tokenIn == tokenOut) revert VaultSameToken(tokenIn);
-        if (!_allowedTokens[tokenIn]) revert VaultTokenNotAllowed(tokenIn);
-        if (!_allowedTokens[tokenOut]) revert VaultTokenNotAllowed(tokenOut);
-        if (amountIn == 0) revert VaultZeroAmount();
+        return _swap(user, tokenIn, tokenOut, amountIn, minAmountOut, router, deadline);
+    }
 
-        uint256 inBefore = IERC20(tokenIn).balanceOf(address(this));
-        uint256 outBefore = IERC20(tokenOut).balanceOf(address(this));
-        // Selling a token in shortfall would take other holders' share; buying one would
-        // credit the output at a full unit per unit, diluted by it.
-        _checkCovered(tokenIn, inBefore);
-        _checkCovered(tokenOut, outBefore);
-        _debit(user, tokenIn, amountIn);
-        IERC20(tokenIn).forceApprove(router, amountIn);
-        address[] memory path = new address[](2);
-        path[0] = tokenIn;
-        path[1] = tokenOut;
-        // The fee-on-transfer-supporting variant measures what `to` received, so it
-        // works for plain and fee-charging tokens alike. The output can only be known
-        // after this call, so crediting follows it; nonReentrant guards every entry.
-        // slither-disable-next-line reentrancy-no-eth,reentrancy-balance
-        IUniswapV2Router02(router).swapExactTokensForTokensSupportingFeeOnTransferTokens(
-            amountIn, minAmountOut, path, address(this), deadline
-        );
-        IERC20(tokenIn).forceApprove(router, 0);
-        amountOut = IERC20(tokenOut).balanceOf(address(this)) - outBefore;
-        // slither-disable-next-line incorrect-equality,reentrancy-balance
-        if (amountOut < minAmountOut || amountOut == 0) revert VaultInsufficientOutput(amountOut, minAmountOut);
-
-        // The allowance caps what the router can take at amountIn; a router that took
-        // less must not cost the user the difference.
-        uint256 unspent = amountIn - (inBefore - IERC20(tokenIn).balanceOf(address(this)));
-        amountIn -= unspent;
-        _balances[user][tokenIn] += unspent;
-        _accountedTotal[tokenIn] += unspent;
-        _balances[user][tokenOut] += amountOut;
-        _accountedTotal[tokenOut] += amountOut;
-        emit Swapped(user, tokenIn, tokenOut, router, amountIn, amountOut);
+    /// @notice `swap`, then moves `bountyBps` of the output (rounded down) from `user`'s balance of
+    ///         `tokenOut` to `payee`'s: the bounty of a protective exit executed by a non-keeper.
+    /// @dev Executor only. The one way a balance moves to another account, bounded here, whatever
+    ///      the executor asks: at most MAX_BOUNTY_BPS of this swap's measured output, credited in
+    ///      the vault (no transfer: the accounted total is unchanged; the payee withdraws it).
+    /// @param user Whose balance is swapped.
+    /// @param tokenIn Token sold, debited from `user`.
+    /// @param tokenOut Token bought, credited to `user` less the bounty.
+    /// @param amountIn Amount of `tokenIn` to sell.
+    /// @param minAmountOut Least amount of `tokenOut` the swap must deliver (before the bounty).
+    /// @param router A Uniswap-V2-compatible router.
+    /// @param deadline Unix time after which the router rejects the swap.
+    /// @param payee Who is credited the bounty.
+    /// @param bountyBps The bounty in bps of the output, at most MAX_BOUNTY_BPS.
+    /// @return amountOut The swap's whole output.
+    /// @return bounty The part of it credited to `payee`.
+    function swapPayingBounty(
+        address user,
+        address tokenIn,
+        address tokenOut,
+        uint256 amountIn,
+        uint256 minAmountOut,
+        address router,
+        uint256 deadline,
+        address payee,
+        uint16 bountyBps
+    ) external whenNotPaused nonReentrant returns (uint256 amountOut, uint256 bounty) {
+        if (msg.sender != _executor) revert VaultUnauthorizedExecutor(msg.sender);
+        if (payee == address(0)) revert VaultZeroAddress();
+        if (bountyBps > MAX_BOUNTY_BPS) revert VaultBountyAboveMax(bountyBps, MAX_BOUNTY_BPS);
+        amountOut = _swap(user, tokenIn, tokenOut, amountIn, minAmountOut, router, deadline);
+        bounty = amountOut * bountyBps / MAX_BPS;
+        // Within the vault: the accounted total stays; the user was just credited amountOut >= bounty.
+        _balances[user][tokenOut] -= bounty;
+        _balances[payee][tokenOut] += bounty;
+        emit BountyPaid(user, payee, tokenOut, bounty);
     }
 
     /// @notice Allows deposits and swaps of `token` (a delayed power: it lets value in).
@@ -309,6 +324,56 @@ contract Vault is SentinelManaged, Pausable, ReentrancyGuardTransient {
     }
 
     // --------------------------------------------------------------- internal
+    /// @dev The swap itself (the caller checked the executor): debit, swap to the vault, credit the measured
+    ///      output to `user`, return the unspent input. Order explained inline.
+    function _swap(
+        address user,
+        address tokenIn,
+        address tokenOut,
+        uint256 amountIn,
+        uint256 minAmountOut,
+        address router,
+        uint256 deadline
+    ) private returns (uint256 amountOut) {
+        if (tokenIn == tokenOut) revert VaultSameToken(tokenIn);
+        if (!_allowedTokens[tokenIn]) revert VaultTokenNotAllowed(tokenIn);
+        if (!_allowedTokens[tokenOut]) revert VaultTokenNotAllowed(tokenOut);
+        if (amountIn == 0) revert VaultZeroAmount();
+
+        uint256 inBefore = IERC20(tokenIn).balanceOf(address(this));
+        uint256 outBefore = IERC20(tokenOut).balanceOf(address(this));
+        // Selling a token in shortfall would take other holders' share; buying one would
+        // credit the output at a full unit per unit, diluted by it.
+        _checkCovered(tokenIn, inBefore);
+        _checkCovered(tokenOut, outBefore);
+        _debit(user, tokenIn, amountIn);
+        IERC20(tokenIn).forceApprove(router, amountIn);
+        address[] memory path = new address[](2);
+        path[0] = tokenIn;
+        path[1] = tokenOut;
+        // The fee-on-transfer-supporting variant measures what `to` received, so it
+        // works for plain and fee-charging tokens alike. The output can only be known
+        // after this call, so crediting follows it; nonReentrant guards every entry.
+        // slither-disable-next-line reentrancy-no-eth,reentrancy-balance
+        IUniswapV2Router02(router).swapExactTokensForTokensSupportingFeeOnTransferTokens(
+            amountIn, minAmountOut, path, address(this), deadline
+        );
+        IERC20(tokenIn).forceApprove(router, 0);
+        amountOut = IERC20(tokenOut).balanceOf(address(this)) - outBefore;
+        // slither-disable-next-line incorrect-equality,reentrancy-balance
+        if (amountOut < minAmountOut || amountOut == 0) revert VaultInsufficientOutput(amountOut, minAmountOut);
+
+        // The allowance caps what the router can take at amountIn; a router that took
+        // less must not cost the user the difference.
+        uint256 unspent = amountIn - (inBefore - IERC20(tokenIn).balanceOf(address(this)));
+        amountIn -= unspent;
+        _balances[user][tokenIn] += unspent;
+        _accountedTotal[tokenIn] += unspent;
+        _balances[user][tokenOut] += amountOut;
+        _accountedTotal[tokenOut] += amountOut;
+        emit Swapped(user, tokenIn, tokenOut, router, amountIn, amountOut);
+    }
+
     function _checkCovered(address token, uint256 held) private view {
         uint256 accounted = _accountedTotal[token];
         if (held < accounted) revert VaultTokenShortfall(token, held, accounted);

@@ -66,10 +66,11 @@ def trade(executor, keeper, user, token_in, token_out, amount_in, router, deadli
 # ------------------------------------------------------- only the user withdraws
 def test_vault__no_write_takes_a_user_but_swap():
     """Structural: no vault function lets a caller name whose balance to move, except
-    `swap`, which only the executor may call; withdraw always debits msg.sender."""
+    `swap` and `swapPayingBounty` (an exit's bounty), which only the executor may call;
+    withdraw always debits msg.sender."""
     vault_abi = ape.project.Vault.contract_type.abi
     writes = [a for a in vault_abi if a.type == "function" and a.stateMutability in ("nonpayable", "payable")]
-    assert {w.name for w in writes if any(i.name == "user" for i in w.inputs)} == {"swap"}
+    assert {w.name for w in writes if any(i.name == "user" for i in w.inputs)} == {"swap", "swapPayingBounty"}
     assert [i.name for i in next(w for w in writes if w.name == "withdraw").inputs] == ["token", "amount"]
 
 
