@@ -7,7 +7,7 @@ import os
 import subprocess
 
 import pytest
-from helpers_e2e import APE, PROJECT_ROOT, AnvilProcesses
+from helpers_e2e import APE, PROJECT_ROOT, AnvilProcesses, WindowReplay, replay_window
 
 
 @pytest.fixture
@@ -16,6 +16,18 @@ def start_anvil(tmp_path):
     processes = AnvilProcesses(tmp_path)
     yield processes.start
     processes.stop_all()
+
+
+@pytest.fixture(scope="session")
+def window_replay(tmp_path_factory) -> WindowReplay:
+    """One replay of the 90-bar window for the session (the truth and referee tests read it);
+    its anvil is stopped by process id at the end."""
+    folder = tmp_path_factory.mktemp("window")
+    nodes = AnvilProcesses(folder)
+    try:
+        yield replay_window(nodes, folder)
+    finally:
+        nodes.stop_all()
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,28 @@
-"""Helpers shared by the end-to-end tests: JSON-RPC reads and result checks."""
+"""Helpers shared by the end-to-end tests: JSON-RPC reads, result checks, and the replay
+of the 90-bar window that the truth and referee tests read."""
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).parent / "ape")
 SEPOLIA_CHAIN_ID = 11155111
+# From 2022-03-01, 90 bars: alice and bob trade, carol buys twice and her 10% drawdown
+# kill switch engages on 2022-05-12 (her vault 2,702.00 against a 3,005.40 peak).
+WINDOW = ["--from", "2022-03-01", "--bars", "90"]
+GENESIS = int((datetime(2022, 3, 1, tzinfo=UTC) - timedelta(days=1)).timestamp())
 
 
 def free_port() -> int:
@@ -129,3 +137,36 @@ class FakeNode:
         """Stops serving and frees the port."""
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass(frozen=True)
+class WindowReplay:
+    """The 90-bar window replayed on a fresh chain, which stays up for the tests that read it."""
+
+    folder: Path  # deployments/ and run/ (the report and the keeper's store)
+    url: str
+    env: dict
+    network: list[str]
+    output: str  # what `ape run simulate` printed
+    head: int  # the chain's head right after the replay
+
+    def report(self) -> dict:
+        """The report's trade files, summary and printed output."""
+        out = self.folder / "run"
+        return {"live": (out / "live_trades.csv").read_text(), "backtest": (out / "backtest_trades.csv").read_text(),
+                "summary": json.loads((out / "summary.json").read_text()), "output": self.output}
+
+
+def replay_window(nodes: AnvilProcesses, folder: Path) -> WindowReplay:
+    """Deploys the system on a new anvil whose clock starts the day before the window and
+    replays the window, as `make run` does, through the `ape run` scripts."""
+    url = nodes.start("--timestamp", str(GENESIS))
+    env = {**os.environ, "APE_FOUNDRY_HOST": url}
+    network = ["--network", "local", "--deployments", str(folder / "deployments")]
+    for script in ("deploy", "setup_oracles", "fund"):
+        assert_ok(subprocess.run([APE, "run", script, *network], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                                 text=True, timeout=600))
+    replay = subprocess.run([APE, "run", "simulate", *network, *WINDOW, "--out", str(folder / "run")],
+                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    return WindowReplay(folder, url, env, network, replay.stdout, block_number(url))

@@ -5,21 +5,21 @@ afterwards fails the trades it affects; a store rebuilt from the chain is the or
 (trades, positions, risk record, locks, peaks, bars) and its next cycle decides as the
 original's does; a trade sent by hand through an allowed keeper account is unexplained.
 
-The tests share one replay and run in this order (the last two move the chain on)."""
+The tests share the session's replay of the window (tests/e2e/conftest.py, which the
+truth test reads too: its report files, not its chain) and run in this order (the last
+two move the chain on)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers_e2e import APE, PROJECT_ROOT, AnvilProcesses, assert_ok, block_number
-from test_replay_truth import GENESIS, WINDOW
+from helpers_e2e import APE, PROJECT_ROOT, assert_ok
 
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED
@@ -53,24 +53,11 @@ class Replayed:
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("referee")
-    nodes = AnvilProcesses(folder)
-    try:
-        url = nodes.start("--timestamp", str(GENESIS))
-        env = {**os.environ, "APE_FOUNDRY_HOST": url}
-        network = ["--network", "local", "--deployments", str(folder / "deployments")]
-        for script in ("deploy", "setup_oracles", "fund"):
-            assert_ok(subprocess.run([APE, "run", script, *network], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                                     text=True, timeout=600))
-        replay = subprocess.run([APE, "run", "simulate", *network, *WINDOW, "--out", str(folder / "run")],
-                                cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
-        assert replay.returncode == 0, replay.stdout + replay.stderr
-        with open(folder / "run" / "live_trades.csv") as trades:
-            live = list(csv.DictReader(trades))
-        yield Replayed(folder, env, network, replay.stdout, block_number(url), live)
-    finally:
-        nodes.stop_all()
+def replayed(window_replay):
+    with open(window_replay.folder / "run" / "live_trades.csv") as trades:
+        live = list(csv.DictReader(trades))
+    return Replayed(window_replay.folder, window_replay.env, window_replay.network, window_replay.output,
+                    window_replay.head, live)
 
 
 def test_every_replayed_trade_is_proved_and_the_report_ends_with_the_verify_line(replayed):

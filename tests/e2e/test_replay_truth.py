@@ -5,48 +5,19 @@ engages, every user's live trades are the user backtest's, trade for trade."""
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
-from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from helpers_e2e import APE, PROJECT_ROOT, AnvilProcesses, assert_ok
-
-# From 2022-03-01, 90 bars: alice and bob trade, carol buys twice and her 10% drawdown
-# kill switch engages on 2022-05-12 (her vault 2,702.00 against a 3,005.40 peak).
-WINDOW = ["--from", "2022-03-01", "--bars", "90"]
-GENESIS = int((datetime(2022, 3, 1, tzinfo=UTC) - timedelta(days=1)).timestamp())
-
-
-def replay_on_a_fresh_chain(nodes: AnvilProcesses, folder) -> dict:
-    """Deploys the system on a new anvil whose clock starts the day before the window,
-    replays the window, and returns the report's files."""
-    url = nodes.start("--timestamp", str(GENESIS))
-    env = {**os.environ, "APE_FOUNDRY_HOST": url}
-    network = ["--network", "local", "--deployments", str(folder / "deployments")]
-    for script in ("deploy", "setup_oracles", "fund"):
-        assert_ok(subprocess.run([APE, "run", script, *network], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                                 text=True, timeout=600))
-    out = folder / "run"
-    replay = subprocess.run([APE, "run", "simulate", *network, *WINDOW, "--out", str(out)], cwd=PROJECT_ROOT,
-                            env=env, capture_output=True, text=True, timeout=900)
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    return {"live": (out / "live_trades.csv").read_text(), "backtest": (out / "backtest_trades.csv").read_text(),
-            "summary": json.loads((out / "summary.json").read_text()), "output": replay.stdout}
+from helpers_e2e import AnvilProcesses, replay_window
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
+def two_runs(window_replay, tmp_path_factory):
+    """The session's replay of the window and a second one on another fresh chain."""
     folder = tmp_path_factory.mktemp("truth")
     nodes = AnvilProcesses(folder)
     try:
-        runs = []
-        for number in (1, 2):
-            (folder / str(number)).mkdir()
-            runs.append(replay_on_a_fresh_chain(nodes, folder / str(number)))
-        yield runs
+        yield [window_replay.report(), replay_window(nodes, folder).report()]
     finally:
         nodes.stop_all()
 
