@@ -11,7 +11,7 @@ from alembic import op
 
 import keepers.persistence.tables
 
-revision = "0006_control_actions"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
