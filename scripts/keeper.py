@@ -93,7 +93,8 @@ def _running_options(function):
                      help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics "
                           "(overrides metrics_port; 0: any free port)."),
         click.option("--api", is_flag=False, flag_value=DEFAULT_API, default=None, metavar="[HOST:PORT]",
-                     help=f"Serve the read-only status API and page (default address {DEFAULT_API}; overrides api)."),
+                     help=f"Serve the status API and page (default address {DEFAULT_API}; overrides api; "
+                          "read-only without an api_token)."),
     ]):
         function = option(function)
     return function

@@ -49,7 +49,7 @@ from keepers.watch.api import DEFAULT_API
 @click.option("--metrics-port", type=int, default=None,
               help="Serve the keepers' Prometheus metrics on 127.0.0.1:PORT/metrics (0: any free port).")
 @click.option("--api", is_flag=False, flag_value=DEFAULT_API, default=None, metavar="[HOST:PORT]",
-              help=f"Serve the read-only status API and page (default address {DEFAULT_API}).")
+              help=f"Serve the status API and page (default address {DEFAULT_API}; read-only without an api_token).")
 @network_config_option()
 @deployments_option()
 @user_errors

@@ -99,7 +99,8 @@ class KeeperSettings(_Strict):
         None, ge=0, le=65_535, description="serve Prometheus metrics on 127.0.0.1 at this port (0: any free port)"
     )
     webhooks: list[Webhook] = Field(default_factory=list, description="where trades, blocks and failures are sent")
-    api: str | None = Field(None, description="HOST:PORT of the read-only status API and page (null: off)")
+    api: str | None = Field(None, description="HOST:PORT of the status API and page (null: off; "
+                                              "read-only unless api_token is set)")
     api_token: str | None = Field(None, min_length=16, description="bearer token the API requires; needed off localhost")
     users_file: Path = Field(CONFIG_DIR / "users.yaml")
     strategies_file: Path = Field(CONFIG_DIR / "strategies.yaml")
