@@ -315,7 +315,9 @@ class Cycle:
         series_of = {token: self.settings.price_series[token] for token in tokens}
         current = bar_start(block_time, timeframe)
         expected = current - timedelta(seconds=timeframe)
-        heads, decided = store.decision_view(self.user.id, series_of.values(), timeframe, expected)
+        pairs = [(token, strategy.name) for token in tokens
+                 for strategy in self.context.user_strategies[(self.user.id, token)]]
+        heads, decided = store.decision_view(self.user.id, series_of.values(), timeframe, expected, pairs)
         final, stored = heads.final, heads.newest
         # From the bar after the newest final one (or the newest stored one, provisional);
         # a series with no bar at all has no history yet: the start-up warm-up fills it.

@@ -312,17 +312,20 @@ class Store:
         with self.session() as session:
             return _bar_heads(session, assets, timeframe_seconds, before)
 
-    def decision_view(self, user_id: str, assets: Iterable[str], timeframe_seconds: int,
-                      bar_time: datetime) -> tuple[BarHeads, set[tuple[str, str]]]:
+    def decision_view(self, user_id: str, assets: Iterable[str], timeframe_seconds: int, bar_time: datetime,
+                      pairs: Iterable[tuple[str, str]]) -> tuple[BarHeads, set[tuple[str, str]]]:
         """What a cycle reads to decide on the bar starting at ``bar_time``, in one
-        transaction: the assets' bar heads before the next bar, and the (asset, strategy)
-        pairs the user decided on that bar or a later one (a bounded read, whatever the
-        history)."""
+        transaction: the assets' bar heads before the next bar, and which of ``pairs``
+        (token, strategy) the user decided on that bar or a later one. The signals' unique
+        index (user, asset, strategy, bar time) serves the second read with one range per
+        pair: its cost does not grow with the user's history."""
+        pairs = set(pairs)
         with self.session() as session:
             heads = _bar_heads(session, assets, timeframe_seconds, bar_time + timedelta(seconds=timeframe_seconds))
             decided = session.execute(select(SignalRow.asset, SignalRow.strategy).where(
-                SignalRow.user_id == user_id, SignalRow.bar_time >= bar_time))
-            return heads, {(asset, strategy) for asset, strategy in decided}
+                SignalRow.user_id == user_id, SignalRow.asset.in_({asset for asset, _ in pairs}),
+                SignalRow.strategy.in_({strategy for _, strategy in pairs}), SignalRow.bar_time >= bar_time))
+            return heads, {pair for pair in decided if tuple(pair) in pairs}
 
     def closes(self, asset: str, timeframe_seconds: int, before: datetime) -> list[float]:
         """Closes of the bars of an asset that start before ``before``, oldest first."""

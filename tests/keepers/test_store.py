@@ -129,9 +129,10 @@ def test_a_bar_is_decided_once(store):
     later = {**row, "bar_time": T0 + timedelta(days=1)}
     assert store.add_signals([SignalRow(**row), SignalRow(**later)]) == {("WETH", "macd")}  # T0 decided already
     assert len(store.signals("alice")) == 3
-    _, decided = store.decision_view("alice", [], 86400, T0)
+    pairs = [("WETH", "macd"), ("WBTC", "macd")]
+    _, decided = store.decision_view("alice", [], 86400, T0, pairs)
     assert decided == {("WETH", "macd"), ("WBTC", "macd")}
-    assert store.decision_view("alice", [], 86400, T0 + timedelta(days=1))[1] == {("WETH", "macd")}
+    assert store.decision_view("alice", [], 86400, T0 + timedelta(days=1), pairs)[1] == {("WETH", "macd")}
     assert len(store.unsettled_signals("alice")) == 3  # decided, not yet acted on
     store.settle_signal("alice", "WETH", "macd", T0, "expired: not acted on before the next bar closed")
     left = store.unsettled_signals("alice")  # one by one: the others are still open
