@@ -30,9 +30,12 @@ from datetime import datetime
 from typing import Protocol
 
 from strategies.base import Action
+from strategies.exits import Protection
 from strategies.risk import KILL_SWITCH, Lock, RiskEvaluator, RiskLimits, TradeRecord
 
 BUY, SELL = "BUY", "SELL"
+EXIT_PROTECTION = "exit_protection"
+"""The rule of a BUY the user's own protective exit stops."""
 
 
 @dataclass
@@ -77,6 +80,7 @@ class UserLimits:
     kill_switch_drawdown: float | None = None
     buy_allowed: frozenset[str] | None = None  # tokens the user lets keepers buy for them (None: any)
     min_trade_value_usd: float = 0.0  # the Executor refuses a trade worth less
+    protections: Mapping[str, Protection] = field(default_factory=dict)  # token -> the user's protective exit
 
 
 @dataclass(frozen=True)
@@ -151,13 +155,16 @@ def mark(state: UserState, limits: DrawdownLimit, value_quote: float, now: datet
 
 def choose(state: UserState, limits: UserLimits, asset: str, strategy: str, action: Action,
            balances: Mapping[str, int], now: datetime, *, chain_time: int, last_trade_at: int,
-           value_usd: Callable[[str, int], float] | None = None) -> TradeIntent | Blocked | None:
+           value_usd: Callable[[str, int], float] | None = None,
+           asset_price: int | None = None) -> TradeIntent | Blocked | None:
     """What one strategy's decision on the bar ending at ``now`` becomes: a BUY when its
     sleeve is flat, a SELL of what it holds, nothing otherwise (None). BUY sizes from the
     user's sizing; both are capped by the vault balance and the on-chain per-trade
     maximum. ``chain_time`` and ``last_trade_at`` (seconds) are the Executor's clock for
     its own minimum trade interval; the risk rules read only ``now``. ``value_usd(token,
-    amount)`` values a trade at the oracle for the user's minimum trade value."""
+    amount)`` values a trade at the oracle for the user's minimum trade value, and
+    ``asset_price`` (USD, 18 decimals) is the oracle price the Executor checks a BUY
+    against the user's protective exit with."""
     holding = state.holding(asset, strategy)
     quote = limits.quote
     if action == Action.BUY and holding == 0:
@@ -171,6 +178,11 @@ def choose(state: UserState, limits: UserLimits, asset: str, strategy: str, acti
     else:
         return None
     stop = _onchain_stop(limits, token_in, token_out, amount, chain_time, last_trade_at, value_usd)
+    protection = limits.protections.get(asset)
+    if stop is None and side == BUY and protection is not None and asset_price is not None \
+            and protection.refuses_buy(asset_price):
+        stop = EXIT_PROTECTION, (f"the user's stop-loss or take-profit of {asset} holds at {asset_price / 1e18:,.2f} "
+                                 "USD: the Executor refuses the BUY (ExecutorBuyTriggersExit)")
     if stop is None:
         lock = state.evaluator.blocking_lock(now, asset, side == BUY)
         stop = None if lock is None else (lock.rule, lock.reason)
@@ -254,6 +266,31 @@ def record_fill(state: UserState, intent: TradeIntent, amount_in: int, amount_ou
     else:
         pnl = sleeve.sell(amount_in, amount_out / 10**quote_decimals)
     return pnl, state.evaluator.record(TradeRecord(now, intent.asset, pnl, True))
+
+
+def sell_sleeves(sleeves: Mapping[tuple[str, str], Sleeve], asset: str, amount_in: int,
+                 proceeds_quote: float) -> tuple[float | None, list[tuple[str, str]]]:
+    """Books a protective exit, which sold the user's whole balance ``amount_in`` of ``asset``
+    for ``proceeds_quote``: every strategy's sleeve of it is sold out, each for its share of
+    the proceeds by the tokens it held (the rest of the balance was the user's own);
+    returns (the profit the sleeves realised, None if none held any; the sleeves booked)."""
+    held = [(key, sleeve) for key, sleeve in sleeves.items() if key[0] == asset and sleeve.tokens > 0]
+    if not held or amount_in <= 0:
+        return None, []
+    # More held by the sleeves than was sold (the user withdrew some): they share what was sold.
+    whole = max(amount_in, sum(sleeve.tokens for _, sleeve in held))
+    profit = 0.0
+    for _, sleeve in held:
+        profit += sleeve.sell(sleeve.tokens, proceeds_quote * sleeve.tokens / whole)
+    return profit, [key for key, _ in held]
+
+
+def record_exit(state: UserState, asset: str, amount_in: int, amount_out: int, quote_decimals: int,
+                now: datetime) -> tuple[float | None, list[Lock]]:
+    """Books a protective exit into the sleeves and the risk record (a trade like any
+    other) at the bar clock ``now``; returns (the profit the sleeves realised; the locks)."""
+    pnl, _ = sell_sleeves(state.sleeves, asset, amount_in, amount_out / 10**quote_decimals)
+    return pnl, state.evaluator.record(TradeRecord(now, asset, pnl, True))
 
 
 def record_failure(state: UserState, asset: str, now: datetime) -> list[Lock]:

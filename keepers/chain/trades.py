@@ -17,6 +17,7 @@ from eth_utils import keccak, to_checksum_address
 
 from keepers.base.errors import SentinelError
 from keepers.chain.uniswap import uniswap_v2_container
+from strategies.exits import EXIT_STRATEGY, ExitTrigger
 
 MAX_BPS = 10_000
 
@@ -72,6 +73,14 @@ def decision_trade_id(
         [chain_id, to_checksum_address(executor), to_checksum_address(user), to_checksum_address(token_in),
          to_checksum_address(token_out), strategy, bar_time],
     ))
+
+
+def exit_trade_id(chain_id: int, executor: str, user: str, token: str, quote: str, started_at: int) -> bytes:
+    """The idempotency key of a protective exit: one per protection start (``startedAt``,
+    the block time of the user's ``setProtection`` or of the keeper BUY that restarted it),
+    since an exit spends its protection until the next start. Derived from public data, so
+    the referee's rebuild finds the same key for any caller's exit."""
+    return decision_trade_id(chain_id, executor, user, token, quote, EXIT_STRATEGY, started_at)
 
 
 def plan_trade(
@@ -149,6 +158,32 @@ def trade_result(executor, receipt: ReceiptAPI, trade_id: bytes) -> TradeResult:
         round_out=event.roundOut,
         gas_used=receipt.gas_used,
     )
+
+
+@dataclass(frozen=True)
+class ExitResult:
+    """What the chain says a protective exit did (from the ExitExecuted event)."""
+
+    caller: str
+    trigger: ExitTrigger
+    amount_in: int
+    amount_out: int  # what the user received: the swap's output less the bounty
+    bounty: int
+    price: int  # USD, 18 decimals
+    round_id: int
+    high_round_id: int
+
+
+def exit_result(executor, receipt: ReceiptAPI, user: str, token: str) -> ExitResult:
+    """The outcome of ``user``'s exit of ``token`` read from its ExitExecuted event in ``receipt``."""
+    events = [event for event in receipt.events.filter(executor.ExitExecuted)
+              if (event.user.lower(), event.token.lower()) == (user.lower(), token.lower())]
+    if not events:
+        raise SentinelError(f"transaction {receipt.txn_hash} has no ExitExecuted event for {user} and {token}")
+    event = events[0]
+    return ExitResult(caller=event.caller, trigger=ExitTrigger(event.trigger), amount_in=event.amountIn,
+                      amount_out=event.amountOut - event.bounty, bounty=event.bounty, price=event.priceUsd,
+                      round_id=event.roundId, high_round_id=event.highRoundId)
 
 
 def find_trade_receipt(executor, trade_id: bytes, from_block: int) -> ReceiptAPI | None:

@@ -106,6 +106,10 @@ class TradeRow(Base):
     gas_used: Mapped[int | None] = mapped_column(Integer)
     gas_price: Mapped[int | None] = mapped_column(BigInt)
     revert_reason: Mapped[str | None] = mapped_column(String(500))
+    # A protective exit's (strategy "exit"): what triggered it, and the bounty its caller
+    # took from the output (amount_out is what the user received).
+    exit_trigger: Mapped[str | None] = mapped_column(String(16))
+    bounty: Mapped[int | None] = mapped_column(BigInt)
     dry_run: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -295,6 +299,21 @@ class CycleClaimRow(Base):
     slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     keeper_id: Mapped[str] = mapped_column(String(120))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ExitMarkRow(Base):
+    """A user's protective exit of one token as the keeper follows it between cycles
+    (strategies.exits.ExitWatch): the protection's start it knows (unix seconds; None: spent)
+    and the highest feed round seen since, the trailing stop's high-water mark."""
+
+    __tablename__ = "exit_marks"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(16), primary_key=True)
+    started_at: Mapped[int | None] = mapped_column(BigInt)
+    high_round_id: Mapped[int | None] = mapped_column(BigInt)
+    high_price: Mapped[int | None] = mapped_column(BigInt)  # USD, 18 decimals
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ControlActionRow(Base):

@@ -41,7 +41,11 @@ def trade_row(trade_id: str = "0x" + "ab" * 32, **fields) -> TradeRow:
 def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
     old = Store.open(store_url, revision="0001")
     assert old.revision() == "0001"
-    assert old.add_trade_intent(trade_row())
+    # The first schema's columns only: today's ORM row has columns later revisions added.
+    first = {column: value for column, value in vars(trade_row()).items() if column not in ("exit_trigger", "bounty")
+             and not column.startswith("_")}
+    with old.engine.begin() as connection:
+        connection.execute(TradeRow.__table__.insert(), [first])
     old.record_prices([("ETH", 86400, T0, 2000.0, "oracle", 5)])
     with old.engine.connect() as connection:
         tables = set(old.engine.dialect.get_table_names(connection))
@@ -49,7 +53,7 @@ def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
     old.close()
 
     upgraded = Store.open(store_url)
-    assert upgraded.revision() == "0006"
+    assert upgraded.revision() == "0007"
     row = upgraded.trade("0x" + "ab" * 32)
     assert row.amount_in == 2**200 + 7 and row.bar_time == T0
     assert upgraded.bars("ETH", 86400)[0].close == 2000.0
