@@ -42,6 +42,7 @@ from keepers.chain.oracle_rules import (
     sequencer_problem,
 )
 from keepers.settings.network import NetworkSpec
+from strategies.exits import Protection
 
 # Multicall3's block-time getter, which Ape's bundled Multicall3 ABI leaves out. Ape
 # caches one ABI per address, so the getter joins the bundled ABI rather than replace it.
@@ -159,6 +160,16 @@ class UserSnapshot:
     sequencer: SequencerAnswer | OracleProblem | None = None  # the L2 sequencer feed's round, where one is set
     max_oracle_age: int = 0  # the user's own staleness limit (0: the feeds' own)
     min_trade_value_usd: int = 0  # the user's minimum trade value, USD with 18 decimals
+    protections: dict[str, ProtectionState] = field(default_factory=dict)  # symbol -> the user's exit (set ones)
+
+
+@dataclass(frozen=True)
+class ProtectionState:
+    """A user's protective exit of one token as the Executor holds it (``protection``)."""
+
+    protection: Protection
+    started_at: int | None  # the start (set, or last bought for the user); None: spent by an exit since
+    armed_at: int | None  # a non-keeper armed the exit then; None: not armed
 
 
 @dataclass
@@ -272,6 +283,7 @@ class ChainClient:
         or the Vault is paused and whether the Executor still allows this keeper, in one
         RPC round trip."""
         key = (user, tuple(symbols))
+        protected = [symbol for symbol in symbols if symbol != self.spec.quote.symbol]
         if key not in self._batches:
             call = Call()
             call.add(self._block_time.getCurrentBlockTimestamp)
@@ -289,6 +301,8 @@ class ChainClient:
             call.add(self.executor.paused)
             call.add(self.vault.paused)
             call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
+            for symbol in protected:
+                call.add(self.executor.protection, user, self.token(symbol))
             if self.sequencer_feed is not None:
                 call.add(self.sequencer_feed.latestRoundData)
             self._batches[key] = MulticallBatch.of(call)
@@ -297,6 +311,9 @@ class ChainClient:
         if self.sequencer_feed is not None:
             *results, sequencer_round = results
             sequencer = _readable(sequencer_round) or SequencerAnswer(sequencer_round[1], sequencer_round[2])
+        if protected:
+            protections = _protections(protected, results[-len(protected):])
+            results = results[:-len(protected)]
         count = len(symbols)
         rounds = results[1 : 1 + count]
         decimals = results[1 + count : 1 + 2 * count]
@@ -327,7 +344,21 @@ class ChainClient:
             sequencer=sequencer,
             max_oracle_age=max_oracle_age,
             min_trade_value_usd=min_value,
+            protections=protections if protected else {},
         )
+
+
+def _protections(symbols: Sequence[str], results: Sequence[tuple]) -> dict[str, ProtectionState]:
+    """The set protections among ``Executor.protection`` answers, by symbol."""
+    states = {}
+    for symbol, (fields,) in zip(symbols, results, strict=True):
+        stop_loss, take_profit, trailing_bps, bounty_bps, grace, started_at, armed_at, active = fields
+        if active:
+            states[symbol] = ProtectionState(
+                Protection(stop_loss_e18=stop_loss, take_profit_e18=take_profit, trailing_bps=trailing_bps,
+                           bounty_bps=bounty_bps, grace_seconds=grace),
+                started_at=started_at or None, armed_at=armed_at or None)
+    return states
 
 
 ROUND_DATA_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]

@@ -19,6 +19,7 @@ from keepers.base.clock import now_utc, utc
 from keepers.base.units import to_base_units
 from keepers.chain.admin_ops import AdminWatch
 from keepers.chain.client import ChainClient, UserSnapshot
+from keepers.chain.exit_log import logged_exits
 from keepers.chain.oracle_rules import FeedAnswer
 from keepers.engine.bars import (
     bar_start,
@@ -27,15 +28,16 @@ from keepers.engine.bars import (
     seal_from_rounds,
 )
 from keepers.engine.checkpoints import checkpoint
-from keepers.engine.journal import Decision, Journal
+from keepers.engine.journal import Decision, ExitProof, Journal
 from keepers.engine.positions import portfolio, sleeves_of, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
-from keepers.persistence.tables import MINED, SKIPPED, CycleRow, SignalRow
+from keepers.persistence.tables import MINED, SKIPPED, CycleRow, ExitMarkRow, SignalRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
 from strategies.base import Action, Signal, Strategy
-from strategies.engine import Blocked, Sleeve, UserLimits, UserState, choose
+from strategies.engine import SELL, Blocked, Sleeve, UserLimits, UserState, choose
+from strategies.exits import EXIT_STRATEGY, ExitTrigger, ExitWatch, price_e18
 
 # The block recorded while an admin operation a user asked to pause for is pending.
 ADMIN_OP_PENDING = "admin_op_pending"
@@ -141,7 +143,7 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
         memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         vault_value_quote=result.vault_value_quote, position_value_quote=result.position_value_quote,
         error=result.error,
-    ), cycle.readings)
+    ), cycle.readings, cycle.exit_marks)
     return result
 
 
@@ -166,14 +168,17 @@ class Cycle:
         self.store, self.settings = context.store, context.config.settings
         self.decimals = context.client.token_decimals
         self.readings: list[tuple] = []  # the cycle's price readings, stored with the cycle
+        self.exit_marks: list[ExitMarkRow] = []  # the protective exits' marks it moved, stored with the cycle
 
     def run(self) -> None:
-        """read -> load -> settle -> check -> value -> (halt?) -> decide -> act -> operators' exits."""
+        """read -> load -> settle -> check -> value -> protective exits -> (halt?) -> decide ->
+        act -> operators' exits."""
         self.read()
         self.load()
         self.settle()
         prices = self.check()
         self.value(prices)
+        self.protect(prices)
         tokens = self.tokens(prices)
         if self.halted(tokens):
             return
@@ -193,6 +198,7 @@ class Cycle:
         self.risk = RiskManager(self.store, user.id, user.risk, rows.risk)
         self.unsettled, self.positions, self.open_decisions = rows.unfinished, rows.positions, rows.unsettled
         self.pending_exits = rows.pending_exits
+        self.marks = {mark.asset: mark for mark in rows.exit_marks}
 
     def settle(self) -> None:
         """Reconciles the user's unfinished trades with the chain (a bounded read: its open rows)."""
@@ -245,6 +251,90 @@ class Cycle:
         result.vault_peak_quote = self.risk.peak
         if lock is not None:
             result.events.append(f"KILL SWITCH: {lock.reason}")
+
+    def protect(self, prices: dict[str, float]) -> None:
+        """The user's protective exits, before any strategy decides: each protected token's
+        current round is offered to its high-water mark, and a trigger that holds on a valid
+        price sells the user's whole balance of it through the journal (the Executor checks
+        the trigger again). An exit another caller executed since the last cycle is booked
+        from the chain's log. Paused contracts, a revoked keeper, the sequencer or the
+        quote's feed stop exits as they stop trades; the user's opt-out does not (the exit
+        is the user's own order)."""
+        snapshot, user = self.snapshot, self.user
+        for token, state in snapshot.protections.items():
+            watch = self.follow(token, state.started_at)
+            feed = snapshot.feeds[token]
+            if token not in prices:
+                continue  # no valid price: nothing to offer the mark, no exit the Executor would take
+            price = price_e18(feed.answer, feed.decimals)
+            if watch.observe(feed.round_id, price, feed.updated_at):
+                self.keep_mark(token, watch)
+            trigger = watch.due(state.protection, price)
+            if trigger == ExitTrigger.NONE or snapshot.balances[token] == 0 or self.exits_stopped():
+                continue
+            proof = ExitProof(started_at=watch.started_at, high_round_id=watch.high_round_id or 0, trigger=trigger)
+            row = self.context.journal.execute(Decision(
+                user_id=user.id, user_address=self.context.user_addresses[user.id], asset=token,
+                strategy=EXIT_STRATEGY, side=SELL, bar_time=self.decided_bar(), token_in=token,
+                token_out=self.context.quote, amount_in=snapshot.balances[token], exit=proof), self.risk)
+            self.result.trade_statuses[row.status] += 1
+            label = f"{token} {trigger.label} exit at {price / 1e18:,.2f} USD"
+            if row.status != MINED:
+                self.result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
+                continue
+            watch.started_at = None  # spent until the protection starts again
+            self.keep_mark(token, watch)
+            snapshot.balances[token] -= row.amount_in
+            snapshot.balances[self.context.quote] += row.amount_out
+            self.book.sleeves.update(stored_sleeves(self.store, user.id))  # every sleeve of it sold out
+            self.result.events.append(f"{label}: {row.amount_in / 10 ** self.decimals[token]:.6g} {token} -> "
+                                      f"{row.amount_out / 10 ** self.decimals[self.context.quote]:.6g} "
+                                      f"{self.context.quote}")
+
+    def follow(self, token: str, started_at: int | None) -> ExitWatch:
+        """The keeper's mark of ``token``'s protection against the chain's start: the same start
+        keeps its high-water round; a new start (set again, or a keeper BUY) begins a new mark;
+        a protection the mark knew live that the chain shows spent or restarted was exited by
+        someone (its exit is booked from the log unless the store has it)."""
+        mark = self.marks.get(token)
+        if mark is not None and mark.started_at == started_at:
+            return ExitWatch(mark.started_at, mark.high_round_id, mark.high_price)
+        if mark is not None and mark.started_at is not None:
+            self.book_logged_exits(token)
+        watch = ExitWatch(started_at)
+        self.keep_mark(token, watch)
+        return watch
+
+    def book_logged_exits(self, token: str) -> None:
+        """Books the chain's exits of ``token`` the store has not settled (any caller's)."""
+        journal, user = self.context.journal, self.user
+        address = self.context.user_addresses[user.id]
+        for logged in logged_exits(self.context.client.executor, address, self.context.client.token(token),
+                                   journal.search_from()):
+            row = journal.book_logged_exit(user.id, address, token, logged, self.risk)
+            if row is not None:
+                self.book.sleeves.update(stored_sleeves(self.store, user.id))
+                self.result.events.append(f"{token} {row.exit_trigger} exit by {row.keeper_id} booked from the "
+                                          f"chain: {row.amount_in / 10 ** self.decimals[token]:.6g} {token}")
+
+    def keep_mark(self, token: str, watch: ExitWatch) -> None:
+        """Stores ``token``'s mark with the cycle's record."""
+        self.marks[token] = mark = ExitMarkRow(user_id=self.user.id, asset=token, started_at=watch.started_at,
+                                               high_round_id=watch.high_round_id, high_price=watch.high_price,
+                                               updated_at=self.now)
+        self.exit_marks = [*(kept for kept in self.exit_marks if kept.asset != token), mark]
+
+    def exits_stopped(self) -> bool:
+        """Whether the chain would refuse any exit now: a paused contract, this keeper revoked,
+        the sequencer, or the quote's feed."""
+        snapshot = self.snapshot
+        return bool(snapshot.paused or not snapshot.keeper_allowed or self.quote_problem
+                    or self.context.client.sequencer_problem(snapshot))
+
+    def decided_bar(self) -> datetime:
+        """The newest closed bar: what this cycle decides on, the rules' clock (its end)."""
+        timeframe = self.settings.timeframe_seconds
+        return bar_start(self.snapshot.block_time, timeframe) - timedelta(seconds=timeframe)
 
     def tokens(self, prices: dict[str, float]) -> list[str]:
         """The tokens this cycle decides on: every token, or one in turn (round robin), with a valid price."""
@@ -351,7 +441,8 @@ class Cycle:
         state = UserState(evaluator=self.risk.evaluator, sleeves=held, peak_quote=self.risk.peak)
         choice = choose(state, self.limits, token, strategy, decision.signal.action, snapshot.balances,
                         context.journal.decided_at(decision.bar_time), chain_time=snapshot.block_time,
-                        last_trade_at=snapshot.last_trade_at, value_usd=self.value_usd)
+                        last_trade_at=snapshot.last_trade_at, value_usd=self.value_usd,
+                        asset_price=price_e18(snapshot.feeds[token].answer, snapshot.feeds[token].decimals))
         if choice is None:
             held_text = "a position" if held.get((token, strategy)) else "none"
             return f"no trade: {decision.signal.action.name} with {held_text} held", None
@@ -384,8 +475,7 @@ class Cycle:
         page or API) becomes a SELL of what each strategy's sleeve of it holds, decided on
         the newest closed bar and acted on like a strategy SELL (risk, journal); the
         request is marked done with what came of it and its trade: it acts once."""
-        timeframe = self.settings.timeframe_seconds
-        bar_time = bar_start(self.snapshot.block_time, timeframe) - timedelta(seconds=timeframe)
+        bar_time = self.decided_bar()
         exit_signal = Signal(Action.SELL, 1.0, OPERATOR_EXIT, {})
         requests = [request for request in self.pending_exits if request.asset in tokens]
         if requests:  # what the strategies' trades of this cycle left (the book is from its start)
@@ -443,7 +533,8 @@ def user_limits(user: UserConfig, quote: str, quote_decimals: int, snapshot: Use
                       min_trade_interval_seconds=snapshot.min_trade_interval,
                       kill_switch_drawdown=user.risk.kill_switch_drawdown,
                       buy_allowed=frozenset(symbol for symbol, allowed in snapshot.buy_allowed.items() if allowed),
-                      min_trade_value_usd=snapshot.min_trade_value_usd / 10**18)
+                      min_trade_value_usd=snapshot.min_trade_value_usd / 10**18,
+                      protections={symbol: state.protection for symbol, state in snapshot.protections.items()})
 
 
 def _halt(snapshot: UserSnapshot) -> tuple[str, str] | None:

@@ -19,10 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ape import chain
 from ape.api import ReceiptAPI
+from eth_utils import to_checksum_address
 
 from keepers.base.clock import now_utc
 from keepers.chain.client import ChainClient
+from keepers.chain.exit_log import LoggedExit
 from keepers.chain.sender import (
     PreflightReverted,
     TransactionSender,
@@ -32,10 +35,13 @@ from keepers.chain.sender import (
 from keepers.chain.trades import (
     TradeRejected,
     decision_trade_id,
+    exit_result,
+    exit_trade_id,
     find_trade_receipt,
     plan_trade,
     trade_result,
 )
+from keepers.engine.bars import bar_start
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.positions import position_row, sleeves, stored_sleeves
 from keepers.engine.risk import RiskManager
@@ -50,12 +56,23 @@ from keepers.persistence.tables import (
     SKIPPED,
     TradeRow,
 )
-from strategies.engine import BUY, Sleeve
+from strategies.engine import BUY, SELL, Sleeve, sell_sleeves
+from strategies.exits import EXIT_STRATEGY, ExitTrigger
 from strategies.risk import TradeRecord
 
 # How far back a start looks for mined trades a reorg may have dropped: Ethereum
 # finalises a block about 64 blocks (two epochs) after it.
 REORG_DEPTH_BLOCKS = 64
+
+
+@dataclass(frozen=True)
+class ExitProof:
+    """What a protective exit is sent with: the start of the protection it spends (its
+    trade id's key), the trailing stop's high-water round (0: none) and the trigger."""
+
+    started_at: int
+    high_round_id: int
+    trigger: ExitTrigger
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,7 @@ class Decision:
     token_in: str  # symbols
     token_out: str
     amount_in: int
+    exit: ExitProof | None = None  # set: a protective exit (executeExit) of the user's whole balance
 
 
 @dataclass
@@ -95,10 +113,12 @@ class Journal:
         decided_at = self.decided_at(decision.bar_time)
         client = self.client
         token_in, token_out = client.token(decision.token_in), client.token(decision.token_out)
-        trade_id = "0x" + decision_trade_id(
+        proof = decision.exit
+        trade_id = "0x" + (decision_trade_id(
             client.chain_id, client.executor.address, decision.user_address, token_in, token_out,
             decision.strategy, int(decision.bar_time.timestamp()),
-        ).hex()
+        ) if proof is None else exit_trade_id(client.chain_id, client.executor.address, decision.user_address,
+                                              token_in, token_out, proof.started_at)).hex()
         existing = self.store.trade(trade_id)
         if existing is not None and existing.status == DROPPED:
             existing = self.revisit_dropped(existing, risk)
@@ -115,7 +135,7 @@ class Journal:
             keeper_id=self.keeper_id, chain_id=client.chain_id, asset=decision.asset, strategy=decision.strategy,
             side=decision.side, bar_time=decision.bar_time, token_in=token_in, token_out=token_out,
             amount_in=decision.amount_in, status=INTENT, replaced_tx_hashes=earlier_hashes, dry_run=self.dry_run,
-            created_at=now_utc(), updated_at=now_utc(),
+            exit_trigger=None if proof is None else proof.trigger.label, created_at=now_utc(), updated_at=now_utc(),
         )
         try:
             plan = plan_trade(client.executor, client.router, decision.user_address, token_in, token_out,
@@ -130,12 +150,14 @@ class Journal:
         if not self._record_intent(row, existing):
             return self.store.trade(trade_id)
         checkpoint("after_intent")
-        arguments = (plan.user, plan.token_in, plan.token_out, plan.amount_in, plan.min_amount_out,
-                     plan.router, plan.deadline, plan.trade_id)
+        method, arguments = (client.executor.executeTrade, (
+            plan.user, plan.token_in, plan.token_out, plan.amount_in, plan.min_amount_out, plan.router, plan.deadline,
+            plan.trade_id)) if proof is None else (client.executor.executeExit, (
+                plan.user, plan.token_in, proof.high_round_id, plan.min_amount_out, plan.router, plan.deadline))
         if self.dry_run:
-            return self._dry_run(row, arguments)
+            return self._dry_run(row, method, arguments)
         try:
-            sent = self.sender.sign(client.executor.executeTrade, *arguments)
+            sent = self.sender.sign(method, *arguments)
         except PreflightReverted as error:
             failed = self.store.update_trade(trade_id, status=FAILED, revert_reason=str(error)[:500])
             risk.record_trade(TradeRecord(decided_at, decision.asset, None, success=False), trade_id)
@@ -167,8 +189,8 @@ class Journal:
         """Settles one unfinished row from what the chain says; a row whose transaction
         is still pending is left as it is (the next cycle looks again)."""
         trade_id = bytes.fromhex(row.trade_id[2:])
-        if self.client.executor.isTradeIdUsed(trade_id):
-            receipt = find_trade_receipt(self.client.executor, trade_id, self._search_from())
+        if row.strategy != EXIT_STRATEGY and self.client.executor.isTradeIdUsed(trade_id):
+            receipt = find_trade_receipt(self.client.executor, trade_id, self.search_from())
             if receipt is not None:
                 return self._settle(row, receipt, risk)
         hashes = [*(row.replaced_tx_hashes or []), *([row.tx_hash] if row.tx_hash else [])]
@@ -187,16 +209,16 @@ class Journal:
         transaction reached the chain after the row was given up): the chain's
         ``TradeExecuted`` wins, and the row follows it; else the row as it is."""
         trade_id = bytes.fromhex(row.trade_id[2:])
-        if not self.client.executor.isTradeIdUsed(trade_id):
-            return row
-        receipt = find_trade_receipt(self.client.executor, trade_id, self._search_from())
+        if row.strategy == EXIT_STRATEGY or not self.client.executor.isTradeIdUsed(trade_id):
+            return row  # an exit executed by another caller is booked from its log (``book_logged_exit``)
+        receipt = find_trade_receipt(self.client.executor, trade_id, self.search_from())
         return row if receipt is None else self._settle(row, receipt, risk)
 
     def recheck(self, row: TradeRow, risk: RiskManager) -> TradeRow:
         """Checks a mined row against the chain again: after a reorg its event may be
         gone (recorded as dropped: the trade id is unused, so nothing executed) or in
         another transaction or block (the row follows the event)."""
-        receipt = find_trade_receipt(self.client.executor, bytes.fromhex(row.trade_id[2:]), self._search_from())
+        receipt = self._mined_receipt(row)
         if receipt is None:
             dropped = self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=(
                 f"reorg: block {row.block_number} left the chain and trade id is unused"))
@@ -218,6 +240,8 @@ class Journal:
             settled = self.store.update_trade(row.trade_id, status=REVERTED, revert_reason=reason, **common)
             risk.record_trade(TradeRecord(when, row.asset, None, success=False), row.trade_id)
             return settled
+        if row.strategy == EXIT_STRATEGY:
+            return self._settle_exit(row, receipt, risk, common)
         result = trade_result(self.client.executor, receipt, bytes.fromhex(row.trade_id[2:]))
         quote_decimals = self.client.token_decimals[self.quote_symbol]
         held = stored_sleeves(self.store, row.user_id).get((row.asset, row.strategy), Sleeve())
@@ -234,15 +258,76 @@ class Journal:
         risk.record_trade(TradeRecord(when, row.asset, pnl, success=True), row.trade_id)
         return settled
 
-    def _dry_run(self, row: TradeRow, arguments: tuple) -> TradeRow:
+    def _settle_exit(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager, common: dict) -> TradeRow:
+        """Stores a mined protective exit: every sleeve of the token sold out (strategies.engine.
+        sell_sleeves) with the row, in one transaction, and the risk rules' trade."""
+        result = exit_result(self.client.executor, receipt, row.user_address, row.token_in)
+        bar_time = self._exit_bar(receipt)
+        held = stored_sleeves(self.store, row.user_id)
+        pnl, booked = (None, []) if row.status == MINED else sell_sleeves(
+            held, row.asset, result.amount_in, result.amount_out / 10 ** self.client.token_decimals[self.quote_symbol])
+        caller = to_checksum_address(result.caller)
+        keeper_id = row.keeper_id if self.client.executor.isKeeper(caller) else f"outside:{caller}"
+        settled = self.store.update_trade(
+            row.trade_id, *(position_row(row.user_id, asset, strategy, held[(asset, strategy)])
+                            for asset, strategy in booked),
+            status=MINED, amount_in=result.amount_in, amount_out=result.amount_out, price_in=result.price,
+            exit_trigger=result.trigger.label, bounty=result.bounty, bar_time=bar_time, keeper_id=keeper_id,
+            revert_reason=None, **common)
+        risk.record_trade(TradeRecord(self.decided_at(bar_time), row.asset, pnl, success=True), row.trade_id)
+        return settled
+
+    def book_logged_exit(self, user_id: str, user_address: str, asset: str, logged: LoggedExit,
+                         risk: RiskManager) -> TradeRow | None:
+        """Books an exit of ``asset`` the chain logged that the store has not settled (another
+        caller executed it, e.g. after the grace period while no keeper ran): its row, under
+        the id of the start it spent, then its sleeves and risk trade as for the keeper's own.
+        None when the store has it already, or its start is not in the history read."""
+        if logged.started_at is None:
+            return None
+        client = self.client
+        token, quote = client.token(asset), client.token(self.quote_symbol)
+        trade_id = "0x" + exit_trade_id(client.chain_id, client.executor.address, user_address, token, quote,
+                                        logged.started_at).hex()
+        existing = self.store.trade(trade_id)
+        if existing is not None and existing.status == MINED:
+            return None
+        receipt = find_receipt(logged.tx_hash)
+        if existing is None:
+            result = exit_result(client.executor, receipt, user_address, token)
+            self.store.add_trade_intent(TradeRow(
+                trade_id=trade_id, user_id=user_id, user_address=user_address, keeper_id=self.keeper_id,
+                chain_id=client.chain_id, asset=asset, strategy=EXIT_STRATEGY, side=SELL,
+                bar_time=self._exit_bar(receipt), token_in=token, token_out=quote,
+                amount_in=result.amount_in, status=SENT, tx_hash=logged.tx_hash, replaced_tx_hashes=[],
+                dry_run=False, exit_trigger=result.trigger.label, created_at=now_utc(), updated_at=now_utc()))
+            existing = self.store.trade(trade_id)
+        return self._settle(existing, receipt, risk)
+
+    def _exit_bar(self, receipt: ReceiptAPI) -> datetime:
+        """An exit's bar, the rules' clock for it: the newest closed bar at the block it was
+        mined in (the keeper's cycle decides on the same bar), as the referee derives it."""
+        mined_at = chain.provider.get_block(receipt.block_number).timestamp
+        return bar_start(mined_at, self.timeframe_seconds) - timedelta(seconds=self.timeframe_seconds)
+
+    def _mined_receipt(self, row: TradeRow) -> ReceiptAPI | None:
+        """The receipt that holds a mined row's event now: a trade's TradeExecuted by its trade
+        id; an exit's ExitExecuted in its own transaction (None: gone, after a reorg)."""
+        if row.strategy != EXIT_STRATEGY:
+            return find_trade_receipt(self.client.executor, bytes.fromhex(row.trade_id[2:]), self.search_from())
+        receipt = find_receipt(row.tx_hash) if row.tx_hash else None
+        return receipt if receipt is not None and not receipt.failed else None
+
+    def _dry_run(self, row: TradeRow, method, arguments: tuple) -> TradeRow:
         """Checks the trade would pass (gas estimate) and records it as skipped."""
         try:
-            self.client.executor.executeTrade.estimate_gas_cost(*arguments, sender=self.client.keeper)
+            method.estimate_gas_cost(*arguments, sender=self.client.keeper)
             reason = "dry run: would be sent"
         except Exception as error:  # noqa: BLE001 - any refusal is what a dry run reports
             reason = f"dry run: would revert: {getattr(error, 'message', error)}"
         return self.store.update_trade(row.trade_id, status=SKIPPED, revert_reason=reason[:500])
 
-    def _search_from(self) -> int:
+    def search_from(self) -> int:
+        """The first block of this deployment's history (where log searches start)."""
         executor = self.client.record.contracts["Executor"]
         return executor.block_number or 0

@@ -16,7 +16,8 @@ from datetime import datetime
 
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, LockRow, PositionRow, TradeRow
-from strategies.engine import BUY, Sleeve
+from strategies.engine import BUY, Sleeve, sell_sleeves
+from strategies.exits import EXIT_STRATEGY
 
 
 def apply_trade(sleeve: Sleeve, trade: TradeRow, quote_decimals: int) -> float | None:
@@ -31,7 +32,11 @@ def sleeves(trades: Iterable[TradeRow], quote_decimals: int) -> dict[tuple[str, 
     """Every sleeve of these trades (one user's), from the mined ones in order."""
     result: dict[tuple[str, str], Sleeve] = {}
     for trade in trades:
-        if trade.status == MINED and trade.amount_out is not None:
+        if trade.status != MINED or trade.amount_out is None:
+            continue
+        if trade.strategy == EXIT_STRATEGY:  # a protective exit sold every sleeve of the token
+            sell_sleeves(result, trade.asset, trade.amount_in, trade.amount_out / 10**quote_decimals)
+        else:
             apply_trade(result.setdefault((trade.asset, trade.strategy), Sleeve()), trade, quote_decimals)
     return result
 

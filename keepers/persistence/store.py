@@ -48,6 +48,7 @@ from keepers.persistence.tables import (
     ControlActionRow,
     CycleClaimRow,
     CycleRow,
+    ExitMarkRow,
     HeartbeatRow,
     LeaseRow,
     LockRow,
@@ -83,6 +84,7 @@ class UserRows:
     positions: list[PositionRow]
     unsettled: list[SignalRow]  # decisions recorded, not yet acted on (oldest bar first)
     pending_exits: list[ControlActionRow]  # operators' "exit now" requests not acted on yet (oldest first)
+    exit_marks: list[ExitMarkRow]  # the protective exits the keeper follows (one per protected token)
 
 
 @dataclass(frozen=True)
@@ -151,20 +153,21 @@ class Store:
             return False
         return True
 
-    def update_trade(self, trade_id: str, position: PositionRow | None = None, **fields: Any) -> TradeRow:
+    def update_trade(self, trade_id: str, *positions: PositionRow | None, **fields: Any) -> TradeRow:
         """Sets fields of one trade (status, tx hash, results) and, for a trade mined now,
-        its sleeve's new ``position``, in one transaction (the position never misses or
-        doubles a trade, whatever crashes); returns the row as written (UPDATE ...
-        RETURNING: no second read)."""
+        its sleeves' new ``positions`` (one; every sleeve of the token for an exit; None:
+        none), in one transaction (a position never misses or doubles a trade, whatever
+        crashes); returns the row as written (UPDATE ... RETURNING: no second read)."""
         fields["updated_at"] = now_utc()
         with self.session() as session:
             rows = list(session.scalars(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields)
                                         .returning(TradeRow)))
             if len(rows) != 1:
                 raise KeyError(f"no trade {trade_id}")
-            if position is not None:
-                position.updated_at = fields["updated_at"]
-                session.merge(position)
+            for position in positions:
+                if position is not None:
+                    position.updated_at = fields["updated_at"]
+                    session.merge(position)
             return rows[0]
 
     def positions(self, user_id: str) -> list[PositionRow]:
@@ -373,6 +376,7 @@ class Store:
                     SignalRow.user_id == user_id, SignalRow.acted.is_(False)).order_by(
                     SignalRow.bar_time, SignalRow.id))),
                 pending_exits=list(session.scalars(_pending_exits(user_id))),
+                exit_marks=list(session.scalars(select(ExitMarkRow).where(ExitMarkRow.user_id == user_id))),
             )
 
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
@@ -433,13 +437,15 @@ class Store:
             session.execute(delete(PeakRow).where(PeakRow.user_id == user_id))
 
     # ------------------------------------------------ cycles, heartbeats, leases
-    def add_cycle(self, row: CycleRow, readings: Sequence[tuple[str, int, datetime, float, str, int | None]] = ()
-                  ) -> None:
-        """Records one finished cycle, and folds the price ``readings`` it took into their
-        bars (as ``record_prices``), in one transaction."""
+    def add_cycle(self, row: CycleRow, readings: Sequence[tuple[str, int, datetime, float, str, int | None]] = (),
+                  exit_marks: Sequence[ExitMarkRow] = ()) -> None:
+        """Records one finished cycle, folds the price ``readings`` it took into their bars
+        (as ``record_prices``) and keeps the protective exits' marks it moved, in one transaction."""
         with self.session(durable=False) as session:
             if readings:
                 session.execute(self._fold_bar, self._reading_values(readings))
+            for mark in exit_marks:
+                session.merge(mark)
             session.add(row)
 
     def cycles(self, user_id: str) -> list[CycleRow]:

@@ -24,13 +24,17 @@ from keepers import PROJECT_ROOT
 from keepers.chain.deployment import DeploymentRecord
 from keepers.deploy.deployer import deploy
 from keepers.deploy.funding import fund_users
-from keepers.engine.bars import bar_start
+from keepers.engine.bars import backfill_from_file, bar_start
 from keepers.engine.positions import sleeves, stored_sleeves
+from keepers.engine.scheduler import Scheduler
+from keepers.engine.startup import build_context
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, UNFINISHED
 from keepers.replay.driver import MarketDriver, deploy_market_driver
 from keepers.settings.keeper import KeeperConfig, load_keeper_config
 from keepers.settings.network import NetworkSpec, load_network_spec, spec_path_for
+from strategies.exits import EXIT_STRATEGY
+from strategies.registry import build_strategy
 
 DAY = 86_400
 APE = str(Path(sys.executable).parent / "ape")
@@ -220,12 +224,46 @@ def assert_store_matches_chain(store: Store, system: LocalSystem) -> list[str]:
         assert row is not None, f"TradeExecuted {log.trade_id} has no trade row (record lost)"
         assert row.status == MINED, f"TradeExecuted {log.trade_id} but the row says {row.status}"
         assert (row.tx_hash, row.block_number) == (log.tx_hash, log.block_number), "row and event disagree"
-    mined_without_event = {row.trade_id for row in rows if row.status == MINED} - set(ids)
+    trades = [row for row in rows if row.strategy != EXIT_STRATEGY]
+    mined_without_event = {row.trade_id for row in trades if row.status == MINED} - set(ids)
     assert not mined_without_event, f"rows say mined without a TradeExecuted: {mined_without_event}"
+    # Protective exits: one mined row per ExitExecuted, in its transaction, and no other.
+    executor = project.Executor.at(system.record.address_of("Executor"))
+    topic = "0x" + keccak(text=executor.ExitExecuted.abi.selector).hex()
+    exits = {("0x" + bytes(log["transactionHash"]).hex(), log["blockNumber"]) for log in chain.provider.web3.eth.get_logs(
+        {"address": executor.address, "fromBlock": 0, "toBlock": "latest", "topics": [topic]})}
+    mined_exits = {(row.tx_hash, row.block_number) for row in rows if row.strategy == EXIT_STRATEGY and row.status == MINED}
+    assert mined_exits == exits, f"exit rows {mined_exits} and ExitExecuted events {exits} disagree"
     for user_id in {row.user_id for row in rows}:  # the positions kept as trades were mined
         recomputed = sleeves([row for row in rows if row.user_id == user_id], system.spec.quote.decimals)
         assert stored_sleeves(store, user_id) == recomputed, f"{user_id}'s positions differ from its mined trades"
     return ids
+
+
+def start(system: LocalSystem, **overrides):
+    """A keeper in this process: context (with its checks), scheduler; returns (scheduler, store, report lines)."""
+    config = system.config(**overrides)
+    store = Store.open(config.settings.resolved_store_url())
+    context = build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
+    lines: list[str] = []
+    return Scheduler(context, config.users, report=lines.append), store, lines
+
+
+def backfill_dip(system: LocalSystem, store: Store, series: Sequence[str] = ("ETH", "BTC")) -> dict[str, list[float]]:
+    """A calm history ending in a dip for ``series``: Bollinger's BUY on the newest bar."""
+    token_of = {"ETH": "WETH", "BTC": "WBTC"}
+    history = {name: calm_then_dip(system.prices[token_of[name]]) for name in series}
+    backfill_from_file(store, system.write_history(history), list(series), DAY)
+    strategy = build_strategy("bollinger", STRATEGIES["defaults"]["params"]["bollinger"])
+    assert strategy.signal_now(history[series[0]]).action.name == "BUY"  # the premise of these tests
+    return history
+
+
+def balances(system: LocalSystem, user_index: int) -> dict[str, int]:
+    """A test account's vault balances by symbol."""
+    vault = project.Vault.at(system.record.address_of("Vault"))
+    user = accounts.test_accounts[user_index]
+    return {symbol: vault.balanceOf(user, address) for symbol, address in system.record.tokens.items()}
 
 
 def wait_for_line(process: subprocess.Popen, text: str, log: Path, timeout: float = 180) -> None:

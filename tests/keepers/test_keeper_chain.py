@@ -18,8 +18,10 @@ import yaml
 from ape import accounts, chain, project
 from helpers_keeper import (
     SECOND_KEEPER,
-    calm_then_dip,
+    backfill_dip,
+    balances,
     deploy_local_system,
+    start,
     trade_events,
     user_entry,
 )
@@ -27,15 +29,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from keepers.chain.client import FeedSource
-from keepers.engine.bars import backfill_from_file, backfill_from_rounds, bar_start
+from keepers.engine.bars import backfill_from_rounds, bar_start
 from keepers.engine.cycle import run_cycle
 from keepers.engine.risk import RiskManager
 from keepers.engine.scheduler import Scheduler
-from keepers.engine.startup import build_context
-from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SENT, SKIPPED
 from keepers.views.report import user_report
-from strategies.registry import build_strategy
 
 # The store-sensitive tests run on both stores; the rest on SQLite only, to keep the suite short.
 SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -45,24 +44,6 @@ USERS = [user_entry("alice", 3, ["WETH", "WBTC"]), user_entry("bob", 4, ["WBTC"]
 @pytest.fixture
 def system(tmp_path, store_url):
     return deploy_local_system(tmp_path, USERS, store_url)
-
-
-def start(system, **overrides):
-    """A keeper in this process: context (with its checks), history backfilled, scheduler."""
-    config = system.config(**overrides)
-    store = Store.open(config.settings.resolved_store_url())
-    context = build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
-    lines: list[str] = []
-    return Scheduler(context, config.users, report=lines.append), store, lines
-
-
-def backfill_dip(system, store):
-    history = {"ETH": calm_then_dip(system.prices["WETH"]), "BTC": calm_then_dip(system.prices["WBTC"])}
-    path = system.write_history(history)
-    backfill_from_file(store, path, ["ETH", "BTC"], 86_400)
-    strategy = build_strategy("bollinger", {"period": 10, "nbdev": 1.5, "min_bandwidth": 0.01})
-    assert strategy.signal_now(history["ETH"]).action.name == "BUY"  # the premise of these tests
-    return history
 
 
 @contextmanager
@@ -78,12 +59,6 @@ def store_transactions():
         yield counted
     finally:
         event.remove(Engine, "begin", begun)
-
-
-def balances(system, user_index):
-    vault = project.Vault.at(system.record.address_of("Vault"))
-    user = accounts.test_accounts[user_index]
-    return {symbol: vault.balanceOf(user, address) for symbol, address in system.record.tokens.items()}
 
 
 def test_users_trade_over_several_cycles_and_the_store_matches_the_chain(system):
