@@ -293,13 +293,14 @@ class Cycle:
 
     def follow(self, token: str, started_at: int | None) -> ExitWatch:
         """The keeper's mark of ``token``'s protection against the chain's start: the same start
-        keeps its high-water round; a new start (set again, or a keeper BUY) begins a new mark;
-        a protection the mark knew live that the chain shows spent or restarted was exited by
-        someone (its exit is booked from the log unless the store has it)."""
+        keeps its high-water round; a new start (set again, or a keeper BUY) begins a new mark.
+        A protection the mark knew live that the chain shows spent or restarted, or one seen
+        for the first time, may have been exited by someone: the chain's exits of it are booked
+        from the log unless the store has them."""
         mark = self.marks.get(token)
         if mark is not None and mark.started_at == started_at:
             return ExitWatch(mark.started_at, mark.high_round_id, mark.high_price)
-        if mark is not None and mark.started_at is not None:
+        if mark is None or mark.started_at is not None:
             self.book_logged_exits(token)
         watch = ExitWatch(started_at)
         self.keep_mark(token, watch)

@@ -26,7 +26,8 @@ from keepers.persistence.tables import (
     CycleRow,
     TradeRow,
 )
-from strategies.engine import BUY, Sleeve
+from strategies.engine import BUY, Sleeve, sell_sleeves
+from strategies.exits import EXIT_STRATEGY
 from strategies.metrics import compute_stats
 
 UNISWAP_V2_FEE = 0.003
@@ -120,6 +121,9 @@ def round_trips(trades: list[TradeRow], decimals: dict[str, int], quote: str) ->
     for trade in trades:
         if trade.status != MINED:
             continue
+        if trade.strategy == EXIT_STRATEGY:
+            _close_by_exit(trade, held, open_trips, decimals, quote)
+            continue
         key = (trade.asset, trade.strategy)
         sleeve = held.setdefault(key, Sleeve())
         trip = open_trips.get(key)
@@ -141,6 +145,25 @@ def round_trips(trades: list[TradeRow], decimals: dict[str, int], quote: str) ->
             trip.closed = trade.bar_time
             open_trips.pop(key, None)
     return trips
+
+
+def _close_by_exit(trade: TradeRow, held: dict[tuple[str, str], Sleeve], open_trips: dict[tuple[str, str], RoundTrip],
+                   decimals: dict[str, int], quote: str) -> None:
+    """A protective exit closes every open round trip of its token: each takes what its
+    sleeve realised and its share of the exit's costs by the tokens it held."""
+    tokens = {key: sleeve.tokens for key, sleeve in held.items() if key[0] == trade.asset and sleeve.tokens > 0}
+    realised = {key: held[key].realised_quote for key in tokens}
+    _, booked = sell_sleeves(held, trade.asset, trade.amount_in, trade.amount_out / 10 ** decimals[quote])
+    costs, whole = trade_costs(trade, decimals, quote), sum(tokens.values())
+    for key in booked:
+        trip, share = open_trips.pop(key, None), tokens[key] / whole
+        if trip is None:
+            continue
+        trip.pnl_quote += held[key].realised_quote - realised[key]
+        trip.fee_quote += costs.fee_quote * share
+        trip.impact_quote += costs.impact_quote * share
+        trip.gas_eth += costs.gas_eth * share
+        trip.closed = trade.bar_time
 
 
 def user_report(store: Store, user_id: str, decimals: dict[str, int], quote: str, timeframe_seconds: int) -> UserReport:

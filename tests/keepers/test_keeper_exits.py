@@ -12,6 +12,7 @@ from helpers_keeper import assert_store_matches_chain, backfill_dip, balances, d
 
 from keepers.chain.trades import exit_result
 from keepers.persistence.tables import MINED
+from keepers.views.report import user_report
 from strategies.engine import EXIT_PROTECTION
 from strategies.exits import EXIT_STRATEGY
 
@@ -51,6 +52,9 @@ def test_a_stop_loss_sells_the_whole_balance_first_books_every_sleeve_and_is_spe
     assert store.risk_state("alice").trades[-1].trade_id == row.trade_id  # a trade for the risk rules
     mark = store.user_rows("alice", *system.config().user("alice").risk.memory(), since=row.bar_time).exit_marks[0]
     assert mark.started_at is None  # spent
+    report = user_report(store, "alice", system.spec.decimals, "USDC", 86_400).summary()
+    assert (report["round_trips_closed"], report["round_trips_open"]) == (1, 0)  # the exit closed the BUY's trip
+    assert report["realised_pnl_quote"] < 0  # sold 5% under the price it bought at
 
     executor = project.Executor.at(system.record.address_of("Executor"))
     assert executor.protection(accounts.test_accounts[ALICE], system.record.tokens["WETH"]).startedAt == 0
