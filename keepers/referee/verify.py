@@ -228,7 +228,7 @@ def _judge_exit(history: ChainHistory, user: UserConfig, step: ExitStep) -> Verd
                "amount_out": step.amount_out, "strategy": EXIT_STRATEGY,
                "bar_time": bar_clock(step.bar_time).isoformat(), "exit_trigger": step.trigger.label,
                "caller": step.caller, "by_keeper": step.by_keeper, "bounty": step.bounty}
-    reason = _exit_unproved(history, step)
+    reason = why_exit_unproved(history, step)
     if reason is not None:
         return Verdict(**verdict, proved=False, reason=reason)
     state, price = step.protection, args["priceUsd"]
@@ -247,8 +247,10 @@ def _judge_exit(history: ChainHistory, user: UserConfig, step: ExitStep) -> Verd
         f"{bar_clock(state.started_at):%Y-%m-%d %H:%M:%S}; the whole balance sold; {who}"))
 
 
-def _exit_unproved(history: ChainHistory, step: ExitStep) -> str | None:
-    """Why the exit cannot be proved from the chain (None: it is)."""
+def why_exit_unproved(history: ChainHistory, step: ExitStep) -> str | None:
+    """Why the exit cannot be proved from the chain (None: it is): the first of the
+    contract's rules (ExecutorExits.sol, strategies.exits) its event and the chain's
+    other public data do not bear out."""
     args, state, asset = step.event.args, step.protection, step.asset
     if not state.protection.active or state.started_at is None:
         return f"no protection of {asset} was in force (no ProtectionUpdated with a trigger before it)"

@@ -7,7 +7,8 @@ distance, and an outside account arms the exit, waits the grace period and execu
 for the bounty. `keeper verify` proves all four from the chain (the second buy only if
 the first exit was booked into the sleeve), `rebuild --from-chain` writes the exits'
 rows, positions and risk record as the keeper books them, and an exit whose round the
-feed no longer answers as the event says is unexplained."""
+feed no longer answers as the event says is unexplained. Then each rule of an exit's
+proof on its own, on exits a correct contract cannot emit."""
 
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ from keepers.chain.trades import decision_trade_id, exit_trade_id
 from keepers.engine.bars import bar_start
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED
+from keepers.referee.chain_log import ChainEvent
 from keepers.referee.commands import rebuild_store, verify_trades
-from strategies.exits import price_e18
+from keepers.referee.history import ChainHistory, ExactRound, ExitStep, ProtectionState
+from keepers.referee.verify import why_exit_unproved
+from strategies.bars import Round
+from strategies.exits import Protection, price_e18
 from strategies.registry import build_strategy
 
 ALICE, KEEPER, OUTSIDER = 3, 1, 6  # test accounts; 1 (and 7) are the deployment's keepers, 6 is not
@@ -192,3 +197,55 @@ def test_an_exit_whose_round_the_feed_answers_otherwise_is_unexplained(scenario)
     assert unexplained.exit_trigger == "stop_loss" and unexplained.block_number == event.block_number
     assert unexplained.reason.startswith(f"its price {event.priceUsd / 10**18:,.2f} USD is not round {event.roundId}")
     assert "UNEXPLAINED" in unexplained.line() and result.unexplained == 1
+
+
+# ---------------------------------------------------------------- each rule of an exit's proof
+# Exits a correct contract cannot emit (it reverts first), as the referee would read them:
+# one honest exit, and each rule broken in turn.
+T = 1_797_000_000  # the exit's block time
+STOP = Protection(stop_loss_e18=1_800 * 10**18, trailing_bps=1_000, bounty_bps=BOUNTY_BPS, grace_seconds=GRACE)
+ROUNDS = {("WETH", 5): ExactRound(1_700 * 10**18, T - 10), ("WETH", 3): ExactRound(2_000 * 10**18, T - 500)}
+
+
+def _exit_step(by_keeper=True, event=(), state=(), balance=10**18) -> ExitStep:
+    args = {"user": "0x" + "11" * 20, "token": "0x" + "22" * 20, "caller": "0x" + "33" * 20, "trigger": STOP_LOSS,
+            "amountIn": 10**18, "amountOut": 1_690 * 10**6, "bounty": 0, "priceUsd": 1_700 * 10**18, "roundId": 5,
+            "highRoundId": 0, **dict(event)}
+    protection = ProtectionState(**{"protection": STOP, "started_at": T - 1_000, **dict(state)})
+    return ExitStep(ChainEvent("Executor", "ExitExecuted", args, 90, 3, "0x" + "44" * 32), T, "WETH", balance,
+                    protection, by_keeper, "0x" + "55" * 32, T - T % DAY - DAY)
+
+
+def _history(rounds=()) -> ChainHistory:
+    return ChainHistory(record=None, spec=None, chain_id=31337, timeframe=DAY, history_from=0, last_bar=0, events=[],
+                        times={}, rounds={"WETH": [Round(5, 1_700.0, T - 10), *rounds]}, feeds={}, bars={"WETH": []},
+                        exact_rounds=ROUNDS)
+
+
+OUTSIDE_BOUNTY = 1_690 * 10**6 * BOUNTY_BPS // 10_000
+
+
+@pytest.mark.parametrize("step, rounds, reason", [
+    (_exit_step(), (), None),
+    (_exit_step(by_keeper=False, event={"bounty": OUTSIDE_BOUNTY}, state={"armed_at": T - GRACE}), (), None),
+    (_exit_step(event={"trigger": TRAILING_STOP, "priceUsd": 1_700 * 10**18, "highRoundId": 3},
+                state={"protection": Protection(trailing_bps=1_000)}), (), None),
+    (_exit_step(state={"protection": Protection()}), (), "no protection of WETH was in force"),
+    (_exit_step(state={"spent_in": 80}), (), "the protection was spent by the exit in block 80"),
+    (_exit_step(balance=2 * 10**18), (), "it sold 1000000000000000000 WETH base units, the user's vault balance"),
+    (_exit_step(event={"priceUsd": 1_600 * 10**18}), (), "its price 1,600.00 USD is not round 5's answer 1,700.00"),
+    (_exit_step(event={"roundId": 9}), (), "round 9 of the WETH feed cannot be read"),
+    (_exit_step(), (Round(6, 1_900.0, T - 5),), "round 5 was not the feed's latest at the exit: round 6"),
+    (_exit_step(event={"trigger": 2}), (), "the protection's rules give stop_loss, the event says take_profit"),
+    (_exit_step(state={"protection": Protection(take_profit_e18=3_000 * 10**18)}), (), "no trigger holds"),
+    (_exit_step(event={"trigger": TRAILING_STOP, "highRoundId": 3}, state={
+        "protection": Protection(trailing_bps=1_000), "started_at": T - 100}), (), "was not updated between"),
+    (_exit_step(event={"bounty": 1}), (), "a keeper took a bounty of 1"),
+    (_exit_step(by_keeper=False, event={"bounty": OUTSIDE_BOUNTY}, state={"armed_at": T - GRACE + 1}), (),
+     "a non-keeper executed it before a grace period"),
+    (_exit_step(by_keeper=False, event={"bounty": OUTSIDE_BOUNTY - 1}, state={"armed_at": T - GRACE}), (),
+     f"the bounty {OUTSIDE_BOUNTY - 1} is not 200 bps ({OUTSIDE_BOUNTY})"),
+])  # fmt: skip
+def test_an_exit_is_proved_only_where_every_rule_of_the_contract_holds(step, rounds, reason):
+    found = why_exit_unproved(_history(rounds), step)
+    assert found == reason if reason is None else reason in found, found
