@@ -33,10 +33,11 @@ def closes(prices: list[float]) -> pd.DataFrame:
 
 
 def backtest(prices: list[float], protection: Protection | None, actions: tuple[int, ...] | None = None,
-             deposit_weth: float = 2, slippage_bps: int = 100, loss_budget_usd: float = 1_000):
+             deposit_weth: float = 2, slippage_bps: int = 100, loss_budget_usd: float = 1_000,
+             kill_switch: float | None = None):
     """One user trading WETH with fixed actions (decided on bar i - 1, filled at bar i)."""
     limits = UserLimits(quote="USDC", quote_amount=1_000 * USDC, vault_share=None,
-                        max_per_trade={"USDC": 10**12, "WETH": 10**24},
+                        max_per_trade={"USDC": 10**12, "WETH": 10**24}, kill_switch_drawdown=kill_switch,
                         protections={} if protection is None else {"WETH": protection})
     setup = UserBacktestSetup(
         tokens=["WETH"], strategies={"WETH": [FixedSignals(actions=actions or (0,) * len(prices))]}, limits=limits,
@@ -116,6 +117,15 @@ def test_a_buy_where_the_stop_loss_holds_is_stopped_and_fills_once_the_price_is_
     assert list(result.blocks["time"]) == list(closes(prices).index[1:3])
     assert "ExecutorBuyTriggersExit" in result.blocks["reason"].iloc[0]
     assert list(result.fills["time"]) == [closes(prices).index[3]] and exits(result).empty
+
+
+def test_no_risk_lock_stops_an_exit_the_kill_switch_included():
+    # 14,000 at the start; 2 x 1,800 + 10,000 = 13,600 is 2.9% below: the kill switch engages at bar 2.
+    result = backtest(PRICES, Protection(stop_loss_e18=1_700 * USD), actions=(0, 1, 1, 1, 1, 1, 1, 1),
+                      kill_switch=0.025)
+    assert (result.blocks["rule"].iloc[0], result.blocks["time"].iloc[0]) == ("kill_switch", closes(PRICES).index[2])
+    assert result.fills["strategy"].tolist() == ["exit"]  # no strategy trades once it engaged
+    assert list(exits(result)["time"]) == [closes(PRICES).index[3]]
 
 
 def test_the_loss_budget_never_refuses_an_exit_but_the_oracle_floor_does():
