@@ -1,4 +1,4 @@
-"""`ape run fund`: top up the example users of a local market and opt them in."""
+"""`ape run fund`: top up the example users of a local market, opt them in and set their protective exits."""
 
 from pathlib import Path
 

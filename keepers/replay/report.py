@@ -14,6 +14,12 @@ the difference is explained by category:
   on-chain cause the backtest cannot know, such as a pool moved by another user's trade
   or a revert) and rounding: the rest.
 
+The user's protective exits are trades of the strategy "exit" on both sides, matched
+like any other (time, token, strategy, side), and listed one by one with their saving
+against holding on: the quote the exit received minus the tokens it sold valued at the
+window's last close (positive: the exit saved that much; negative: holding on would
+have been worth that much more).
+
 Gas is the keeper's cost (paid in ETH from the keeper account), so it is shown apart
 and not taken from the user's result.
 """
@@ -40,6 +46,7 @@ from keepers.settings.keeper import UserConfig  # noqa: E402
 from keepers.views.report import UNISWAP_V2_FEE, trade_costs, user_report  # noqa: E402
 from strategies.base import Strategy  # noqa: E402
 from strategies.engine import BUY, UserLimits  # noqa: E402
+from strategies.exits import EXIT_STRATEGY  # noqa: E402
 from strategies.risk import RiskLimits  # noqa: E402
 from strategies.user_backtest import (  # noqa: E402
     UserBacktestSetup,
@@ -86,17 +93,19 @@ def live_fills(store: Store, user_id: str, context: ReplayContext) -> pd.DataFra
         costs = trade_costs(trade, context.decimals, context.quote)
         rows.append({
             "time": fill_time, "token": trade.asset, "strategy": trade.strategy, "side": trade.side,
-            "tokens": tokens, "quote": quote_amount, "close": close, "fee_quote": costs.fee_quote,
+            "exit_trigger": trade.exit_trigger, "tokens": tokens, "quote": quote_amount, "close": close, "fee_quote": costs.fee_quote,
             "impact_quote": costs.impact_quote, "gas_eth": costs.gas_eth, "gas_quote": costs.gas_eth * eth_close,
             "tx_hash": trade.tx_hash, "trade_id": trade.trade_id,
         })
-    columns = ["time", "token", "strategy", "side", "tokens", "quote", "close", "fee_quote", "impact_quote",
-               "gas_eth", "gas_quote", "tx_hash", "trade_id"]
+    columns = ["time", "token", "strategy", "side", "exit_trigger", "tokens", "quote", "close", "fee_quote",
+               "impact_quote", "gas_eth", "gas_quote", "tx_hash", "trade_id"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def live_equity(fills: pd.DataFrame, context: ReplayContext, starting_quote: float) -> pd.Series:
-    """Cash + tokens x close at every bar, from the live fills: valued as the backtester values."""
+    """Cash + tokens x close at every bar, from the live fills: valued as the backtester values.
+    The tokens are those the fills moved, so an exit that sold the user's own deposit counts
+    what it received against the deposit's value at each close (against doing nothing)."""
     closes = context.window.closes
     cash = pd.Series(0.0, index=closes.index)
     value = pd.Series(starting_quote, index=closes.index)
@@ -136,13 +145,27 @@ def backtest_user(user: UserConfig, strategies: dict[str, tuple[Strategy, ...]],
         fees, impact = fees + fee, impact + (sold - bought) - fee
         tokens, quote_amount = ((fill.amount_out, fill.amount_in) if buying else (fill.amount_in, fill.amount_out))
         rows.append({"time": fill.time, "token": fill.token, "strategy": fill.strategy, "side": fill.side,
-                     "tokens": tokens / 10 ** decimals[fill.token], "quote": quote_amount / 10 ** decimals[quote],
-                     "close": close})
-    frame = pd.DataFrame(rows, columns=["time", "token", "strategy", "side", "tokens", "quote", "close"])
+                     "exit_trigger": fill.exit_trigger, "tokens": tokens / 10 ** decimals[fill.token],
+                     "quote": quote_amount / 10 ** decimals[quote], "close": close})
+    frame = pd.DataFrame(rows, columns=["time", "token", "strategy", "side", "exit_trigger", "tokens", "quote", "close"])
     stops = result.blocks["rule"].value_counts().to_dict() if len(result.blocks) else {}
     if len(result.failures):
         stops["oracle_floor"] = len(result.failures)
     return frame, fees, impact, stops
+
+
+def exit_outcomes(fills: pd.DataFrame, context: ReplayContext) -> list[dict[str, Any]]:
+    """Each protective exit among ``fills`` (live or backtest, as listed): when, which token and
+    trigger, the tokens sold, the quote received, and its saving against holding on: the
+    quote received minus the tokens valued at the window's last close (negative: a cost)."""
+    last = context.window.closes.iloc[-1]
+    outcomes = []
+    for fill in fills[fills["strategy"] == EXIT_STRATEGY].itertuples():
+        held_quote = fill.tokens * float(last[context.token_series[fill.token]])
+        outcomes.append({"time": str(fill.time), "token": fill.token, "trigger": fill.exit_trigger,
+                         "tokens_sold": fill.tokens, "quote_received": fill.quote, "held_value_quote": held_quote,
+                         "saving_quote": fill.quote - held_quote})
+    return outcomes
 
 
 def compare_user(store: Store, user: UserConfig, strategies: dict[str, tuple[Strategy, ...]],
@@ -175,6 +198,7 @@ def compare_user(store: Store, user: UserConfig, strategies: dict[str, tuple[Str
             "price_impact": -impact_gap,
             "fill_timing_and_rounding": (live_pnl - bt_pnl) + fee_gap + impact_gap,
         },
+        "exits": {"live": exit_outcomes(fills, context), "backtest": exit_outcomes(bt_fills, context)},
         "same_trades": len(live_keys & bt_keys),
         "only_live": sorted(live_keys - bt_keys),
         "only_backtest": sorted(bt_keys - live_keys),
@@ -231,4 +255,20 @@ def print_summary(console: Console, comparisons: dict[str, dict], folder: Path) 
             ", ".join(f"{rule} {count}" for rule, count in live["risk_blocks"].items()) or "-",
         )
     console.print(table)
+    _print_exits(console, comparisons)
     console.print(f"Report: {folder}  (summary.json, live_trades.csv, backtest_trades.csv, equity-<user>.png)")
+
+
+def _print_exits(console: Console, comparisons: dict[str, dict]) -> None:
+    """Every protective exit, live and backtest, with its saving against holding on (none: nothing printed)."""
+    rows = [(user, side, exit_) for user, c in comparisons.items() for side in ("live", "backtest")
+            for exit_ in c["exits"][side]]
+    if not rows:
+        return
+    table = Table(title="Protective exits (saving: quote received minus the tokens sold at the last close)")
+    for column in ("user", "side", "time", "token", "trigger", "tokens sold", "quote received", "saving"):
+        table.add_column(column)
+    for user, side, exit_ in rows:
+        table.add_row(user, side, exit_["time"][:10], exit_["token"], exit_["trigger"] or "-",
+                      f"{exit_['tokens_sold']:,.6g}", f"{exit_['quote_received']:,.2f}", f"{exit_['saving_quote']:+,.2f}")
+    console.print(table)

@@ -35,6 +35,7 @@ from keepers.base.redact import REDACTED, redact_text, redact_url
 from keepers.settings.network import Address
 from keepers.settings.nodes import NODE_TIMEOUT_VARIABLE
 from keepers.settings.yaml_files import read_mapping
+from strategies.exits import MAX_BPS, PRICE_DECIMALS, Protection
 from strategies.registry import did_you_mean
 from strategies.risk import RiskLimits
 
@@ -213,6 +214,72 @@ class Funding(_Strict):
     max_oracle_age_seconds: int = Field(default=0, ge=0, le=7 * 86_400)
 
 
+MAX_BOUNTY_BPS = 500  # the Vault's MAX_BOUNTY_BPS: the Executor refuses a larger bounty
+MAX_PRICE_USD = Decimal(2**128 - 1).scaleb(-PRICE_DECIMALS)  # setProtection's uint128, 18 decimals
+
+
+class ExitProtection(_Strict):
+    """A user's protective exit of one token (strategies.exits): what `ape run fund` sets
+    from the user's own account on a local chain (``Executor.setProtection``); elsewhere
+    the user sets it, and the keeper always reads the chain's."""
+
+    stop_loss_usd: Decimal | None = Field(None, description="sell the whole balance at an oracle price at or below")
+    take_profit_usd: Decimal | None = Field(None, description="sell the whole balance at an oracle price at or above")
+    trailing_pct: Decimal | None = Field(
+        None, description="sell at a price this many percent below the highest since the protection started")
+    bounty_bps: int = Field(0, description="of the exit's output, paid to a non-keeper who executes it")
+    grace_seconds: int = Field(0, description="how long a non-keeper waits between arming and executing the exit")
+
+    @field_validator("stop_loss_usd", "take_profit_usd")
+    @classmethod
+    def _usd_price(cls, price: Decimal | None) -> Decimal | None:
+        if price is not None and not (0 < price <= MAX_PRICE_USD and price.scaleb(PRICE_DECIMALS) % 1 == 0):
+            raise ValueError(f"a USD price above 0 with at most {PRICE_DECIMALS} decimals, e.g. 1800; "
+                             "leave it out for no such trigger")
+        return price
+
+    @field_validator("trailing_pct")
+    @classmethod
+    def _whole_basis_points(cls, percent: Decimal | None) -> Decimal | None:
+        if percent is not None and not (0 < percent < 100 and percent.scaleb(2) % 1 == 0):
+            raise ValueError("a percentage above 0 and below 100 with at most two decimals (whole basis points), "
+                             "e.g. 15; leave it out for no trailing stop")
+        return percent
+
+    @field_validator("bounty_bps")
+    @classmethod
+    def _bounty_within_cap(cls, bounty_bps: int) -> int:
+        if not 0 <= bounty_bps <= MAX_BOUNTY_BPS:
+            raise ValueError(f"basis points from 0 to {MAX_BOUNTY_BPS} (the Vault's MAX_BOUNTY_BPS), e.g. 100 for 1%")
+        return bounty_bps
+
+    @field_validator("grace_seconds")
+    @classmethod
+    def _grace_fits(cls, grace_seconds: int) -> int:
+        if not 0 <= grace_seconds < 2**32:
+            raise ValueError("seconds from 0 to 4294967295, e.g. 3600")
+        return grace_seconds
+
+    @model_validator(mode="after")
+    def _some_trigger(self) -> ExitProtection:
+        if self.stop_loss_usd is None and self.take_profit_usd is None and self.trailing_pct is None:
+            raise ValueError("give at least one of stop_loss_usd, take_profit_usd or trailing_pct, "
+                             "or remove the token's protection")
+        if self.stop_loss_usd is not None and self.take_profit_usd is not None \
+                and self.take_profit_usd <= self.stop_loss_usd:
+            raise ValueError(f"take_profit_usd {self.take_profit_usd} must be above stop_loss_usd {self.stop_loss_usd} "
+                             "(one of them would always hold)")
+        return self
+
+    def protection(self) -> Protection:
+        """As ``setProtection`` takes it: 18-decimal USD prices, basis points, seconds (0: off)."""
+        def e18(price: Decimal | None) -> int:
+            return 0 if price is None else int(price.scaleb(PRICE_DECIMALS))
+        trailing_bps = 0 if self.trailing_pct is None else int(self.trailing_pct * MAX_BPS / 100)
+        return Protection(stop_loss_e18=e18(self.stop_loss_usd), take_profit_e18=e18(self.take_profit_usd),
+                          trailing_bps=trailing_bps, bounty_bps=self.bounty_bps, grace_seconds=self.grace_seconds)
+
+
 class UserConfig(_Strict):
     """One user the keeper trades for."""
 
@@ -230,6 +297,8 @@ class UserConfig(_Strict):
         False, description="no trades while an admin operation that affects users is pending on the AccessManager"
     )
     fund: Funding | None = None
+    protections: dict[str, ExitProtection] = Field(
+        default_factory=dict, description="per token: the user's protective exit, set on-chain by `ape run fund`")
 
     @model_validator(mode="after")
     def _one_identity(self) -> UserConfig:
@@ -240,6 +309,10 @@ class UserConfig(_Strict):
         unknown = set(self.strategies) - set(self.tokens)
         if unknown:
             raise ValueError(f"strategies: {sorted(unknown)} not in this user's tokens")
+        unprotectable = set(self.protections) - set(self.tokens)
+        if unprotectable:
+            raise ValueError(f"protections: {sorted(unprotectable)} not in this user's tokens (the keeper checks "
+                             "only those); add the token to tokens or remove its protection")
         return self
 
 
