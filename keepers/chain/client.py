@@ -364,11 +364,11 @@ def _protections(symbols: Sequence[str], results: Sequence[tuple]) -> dict[str, 
 ROUND_DATA_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
 
 
-def read_feed(feed_address: str) -> FeedAnswer | OracleProblem:
-    """One feed's ``latestRoundData`` and ``decimals``, decoded exactly as the cycle's
-    Multicall3 batch decodes them (outside a batch: two calls)."""
-    rounds = _call_decoded(feed_address, "latestRoundData()", ROUND_DATA_TYPES)
-    reported = _call_decoded(feed_address, "decimals()", ["uint8"])
+def read_feed(feed_address: str, block: int | str = "latest") -> FeedAnswer | OracleProblem:
+    """One feed's ``latestRoundData`` and ``decimals`` at ``block``, decoded exactly as the
+    cycle's Multicall3 batch decodes them (outside a batch: two calls)."""
+    rounds = _call_decoded(feed_address, "latestRoundData()", ROUND_DATA_TYPES, block)
+    reported = _call_decoded(feed_address, "decimals()", ["uint8"], block)
     return _readable(rounds) or _readable(reported) or FeedAnswer(
         round_id=rounds[0], answer=rounds[1], updated_at=rounds[3], decimals=reported[0])
 
@@ -379,10 +379,11 @@ def read_sequencer(feed_address: str) -> SequencerAnswer | OracleProblem:
     return _readable(rounds) or SequencerAnswer(rounds[1], rounds[2])
 
 
-def _call_decoded(address: str, signature: str, types: list[str]) -> tuple | Malformed | None:
+def _call_decoded(address: str, signature: str, types: list[str], block: int | str = "latest"
+                  ) -> tuple | Malformed | None:
     selector = function_signature_to_4byte_selector(signature)
     response = chain.provider.web3.provider.make_request("eth_call", [{"to": address, "data": "0x" + selector.hex()},
-                                                                      "latest"])
+                                                                      hex(block) if isinstance(block, int) else block])
     return None if "error" in response else _decoded(types, bytes.fromhex(response["result"][2:]))
 
 

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from ape import chain
 from eth_utils import keccak, to_checksum_address
 
+from keepers.base.errors import SentinelError
 from keepers.base.retry import with_retries
+from keepers.chain.client import read_feed
+from keepers.chain.oracle_rules import FeedAnswer
+from strategies.exits import price_e18
 
 
 @dataclass(frozen=True)
@@ -53,3 +57,12 @@ def logged_exits(executor, user: str, token: str, from_block: int) -> list[Logge
         started_at = chain.provider.get_block(before[-1]).timestamp if before else None
         exits.append(LoggedExit("0x" + bytes(log["transactionHash"]).hex(), log["blockNumber"], started_at))
     return exits
+
+
+def quote_price_at(feed_address: str, block: int) -> int:
+    """The quote token's oracle price (USD, 18 decimals) in ``block``: what an exit's output
+    was worth (its ExitExecuted carries only the token's price)."""
+    answer = read_feed(feed_address, block)
+    if not isinstance(answer, FeedAnswer):
+        raise SentinelError(f"the quote feed {feed_address} gave no price at block {block}: {answer.reason}")
+    return price_e18(answer.answer, answer.decimals)

@@ -25,7 +25,7 @@ from eth_utils import to_checksum_address
 
 from keepers.base.clock import now_utc
 from keepers.chain.client import ChainClient
-from keepers.chain.exit_log import LoggedExit
+from keepers.chain.exit_log import LoggedExit, quote_price_at
 from keepers.chain.sender import (
     PreflightReverted,
     TransactionSender,
@@ -122,7 +122,10 @@ class Journal:
         existing = self.store.trade(trade_id)
         if existing is not None and existing.status == DROPPED:
             existing = self.revisit_dropped(existing, risk)
-        if existing is not None and existing.status != DROPPED:
+        # An exit that did not execute (the pool under the oracle floor, a revert) is tried
+        # again while its trigger holds: its protection is not spent, so it cannot execute twice.
+        again = (DROPPED, FAILED, REVERTED) if proof is not None else (DROPPED,)
+        if existing is not None and existing.status not in again:
             return existing  # decided before (another keeper, or before a restart)
         # A dropped row (nothing reached the chain: the trade id is unused) of a decision
         # acted on again after a restart is planned and sent anew under the same trade id:
@@ -175,14 +178,15 @@ class Journal:
         return self._settle(stored, receipt, risk)
 
     def _record_intent(self, row: TradeRow, dropped: TradeRow | None) -> bool:
-        """Stores a new decision's row, or turns its ``dropped`` row into this one; False
+        """Stores a new decision's row, or turns its ``dropped`` row (or an exit's failed one) into this one; False
         when another keeper stored the decision first."""
         if dropped is None:
             return self.store.add_trade_intent(row)
         self.store.update_trade(
             row.trade_id, status=row.status, revert_reason=row.revert_reason, keeper_id=row.keeper_id,
             amount_in=row.amount_in, min_amount_out=row.min_amount_out, oracle_floor=row.oracle_floor,
-            pool_amount_out=row.pool_amount_out, tx_hash=None, nonce=None, replaced_tx_hashes=row.replaced_tx_hashes)
+            pool_amount_out=row.pool_amount_out, tx_hash=None, nonce=None, replaced_tx_hashes=row.replaced_tx_hashes,
+            exit_trigger=row.exit_trigger)
         return True
 
     def reconcile(self, row: TradeRow, risk: RiskManager) -> TradeRow:
@@ -272,6 +276,7 @@ class Journal:
             row.trade_id, *(position_row(row.user_id, asset, strategy, held[(asset, strategy)])
                             for asset, strategy in booked),
             status=MINED, amount_in=result.amount_in, amount_out=result.amount_out, price_in=result.price,
+            price_out=quote_price_at(self.client.feed_source(self.quote_symbol).address, receipt.block_number),
             exit_trigger=result.trigger.label, bounty=result.bounty, bar_time=bar_time, keeper_id=keeper_id,
             revert_reason=None, **common)
         risk.record_trade(TradeRecord(self.decided_at(bar_time), row.asset, pnl, success=True), row.trade_id)

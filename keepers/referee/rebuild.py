@@ -37,6 +37,7 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from keepers.base.errors import SentinelError
+from keepers.chain.exit_log import quote_price_at
 from keepers.engine.positions import apply_trade, position_row
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
@@ -212,7 +213,8 @@ def _exit_row(history: ChainHistory, user: UserConfig, address: str, step: ExitS
         token_in=to_checksum_address(args["token"]),
         token_out=to_checksum_address(history.record.tokens[history.spec.quote.symbol]),
         amount_in=step.amount_in, min_amount_out=sent.min_amount_out, oracle_floor=sent.oracle_floor,
-        pool_amount_out=sent.pool_amount_out, amount_out=step.amount_out, price_in=args["priceUsd"], price_out=None,
+        pool_amount_out=sent.pool_amount_out, amount_out=step.amount_out, price_in=args["priceUsd"],
+        price_out=quote_price_at(history.record.feeds[history.spec.quote.symbol], step.event.block_number),
         status=MINED, tx_hash=step.event.tx_hash, replaced_tx_hashes=[], nonce=sent.nonce,
         block_number=step.event.block_number, gas_used=sent.gas_used, gas_price=sent.gas_price, revert_reason=None,
         exit_trigger=step.trigger.label, bounty=step.bounty, dry_run=False, created_at=when, updated_at=when)
