@@ -10,7 +10,7 @@
     ape run keeper restore --from FILE [--force]           replace the store with a backup
     ape run keeper dispatch --redis URL   the distributed form's scheduler: every user's cycle as a task
     ape run keeper worker --redis URL     one worker of it (own keeper account, PostgreSQL store shared)
-    ape run keeper verify [--user ID] [--json]   prove every keeper trade and protective exit from the chain alone (exit 1: one unexplained)
+    ape run keeper verify [--user ID] [--json]   prove every keeper trade and exit from the chain alone (exit 1: one unexplained)
     ape run keeper rebuild --from-chain   rebuild an empty store from the chain (trades and exits, positions, risk, bars)
 """
 
