@@ -6,8 +6,8 @@ pool at each bar's close.
 The timeline is the replay's and the keeper's: at bar ``i`` the market is at close ``i``
 (each feed's new round); the user's value is marked at those prices (the kill switch);
 then the user's protective exits (strategies.exits) go first: for each token with a
-protection and a balance, close ``i`` is offered to the trailing stop's high-water mark,
-and a trigger that holds sells the whole balance of the token through bar ``i``'s pool,
+live protection, close ``i`` is offered to the trailing stop's high-water mark, and a
+trigger that holds while the user holds the token sells the whole balance of it through bar ``i``'s pool,
 as ``Executor.executeExit`` does (the oracle floor, the loss counted but never refused
 by the loss budget, no risk rule in the way: the exit is the user's own order). Then
 each strategy's decision on the closed bar ``i - 1`` is chosen and filled at bar ``i``'s
@@ -161,16 +161,17 @@ class _UserRun:
         return amount / 10 ** self.setup.decimals[symbol] * self.usd[symbol]
 
     def exit_if_due(self, stamp: pd.Timestamp, token: str, round_id: int, price: int) -> None:
-        """The keeper's first step for one token: with a live protection and a balance, the
-        bar's round goes to the high-water mark, and a trigger that holds sells the whole
-        balance (the user's own deposit too) and spends the protection."""
+        """The keeper's first step for one token: with a live protection, the bar's round goes
+        to the high-water mark (held or not, as the keeper follows it), and a trigger that
+        holds with a balance sells the whole balance (the user's own deposit too) and spends
+        the protection."""
         watch, balance = self.watches.get(token), self.balances.get(token, 0)
-        if watch is None or watch.started_at is None or balance <= 0:
+        if watch is None or watch.started_at is None:
             return
         when = int(stamp.timestamp())
         watch.observe(round_id, price, updated_at=when)
         trigger = watch.due(self.limits.protections[token], price)
-        if trigger == ExitTrigger.NONE:
+        if trigger == ExitTrigger.NONE or balance <= 0:
             return
         intent = TradeIntent(token, EXIT_STRATEGY, SELL, token, self.limits.quote, balance)
         row = {"time": stamp, "token": token, "strategy": EXIT_STRATEGY, "side": SELL}

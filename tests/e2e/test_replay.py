@@ -22,12 +22,15 @@ from helpers_e2e import APE, PROJECT_ROOT, AnvilProcesses, assert_ok, rpc
 
 from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, UNFINISHED
+from strategies.exits import EXIT_STRATEGY
 
 # From the first sample bar, 115 bars: each example user trades at least once (bob's
 # first MACD entry on WBTC is on 2020-12-18).
 WINDOW_BARS = "115"
 TRADE_EXECUTED = "0x" + keccak(
     text="TradeExecuted(bytes32,address,address,address,address,uint256,uint256,uint256,uint256,uint80,uint80)").hex()
+EXIT_EXECUTED = "0x" + keccak(
+    text="ExitExecuted(address,address,address,uint8,uint256,uint256,uint256,uint256,uint80,uint80)").hex()
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +59,12 @@ def executed_trade_ids(url: str, executor: str) -> list[str]:
     return [log["topics"][1] for log in logs]
 
 
+def executed_exit_hashes(url: str, executor: str) -> list[str]:
+    logs = rpc(url, "eth_getLogs", [{"address": executor, "fromBlock": "0x0", "toBlock": "latest",
+                                      "topics": [EXIT_EXECUTED]}])
+    return [log["transactionHash"] for log in logs]
+
+
 def vault_balance(url: str, vault: str, user: str, token: str) -> int:
     data = function_signature_to_4byte_selector("balanceOf(address,address)") + encode(
         ["address", "address"], [user, token])
@@ -82,7 +91,12 @@ def test_the_replay_trades_for_every_user_and_store_chain_and_report_agree(deplo
     mined = store.trades(statuses=[MINED])
     assert {row.user_id for row in mined} == set(users)  # every user traded
     assert store.trades(statuses=UNFINISHED) == []
-    assert sorted(executed_trade_ids(url, executor)) == sorted(row.trade_id for row in mined)
+    trades = [row for row in mined if row.strategy != EXIT_STRATEGY]
+    exits = [row for row in mined if row.strategy == EXIT_STRATEGY]
+    assert sorted(executed_trade_ids(url, executor)) == sorted(row.trade_id for row in trades)
+    # bob's trailing stop and carol's stop-loss (data/config/users.yaml) both fire in the window
+    assert {row.user_id for row in exits} == {"bob", "carol"}
+    assert sorted(executed_exit_hashes(url, executor)) == sorted(row.tx_hash for row in exits)
     for name, index in users.items():
         for symbol, token in record["tokens"].items():
             delta = sum((row.amount_out if row.token_out == token else 0) - (row.amount_in if row.token_in == token
