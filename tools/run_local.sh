@@ -51,6 +51,14 @@ while socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0:
 PY
 
 export APE_FOUNDRY_HOST="http://127.0.0.1:$port"
+# Every block one second after the one before, from the start: the deploy's and the
+# funding's block times (a protection's start, which keys its exit's trade id) do not
+# depend on how fast the machine ran, so the whole run is reproducible.
+python - "$APE_FOUNDRY_HOST" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_setBlockTimestampInterval", "params": [1]}).encode()
+urllib.request.urlopen(urllib.request.Request(sys.argv[1], body, {"Content-Type": "application/json"}), timeout=10)
+PY
 network=(--network local --deployments "$run/deployments")
 echo "Deploying the system and a local market (anvil on port $port) ..."
 ape run deploy "${network[@]}" "${keepers[@]}" > "$run/deploy.log"

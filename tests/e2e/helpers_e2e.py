@@ -159,8 +159,10 @@ class WindowReplay:
 
 def replay_window(nodes: AnvilProcesses, folder: Path) -> WindowReplay:
     """Deploys the system on a new anvil whose clock starts the day before the window and
-    replays the window, as `make run` does, through the `ape run` scripts."""
+    moves one second a block, and replays the window, as `make run` does, through the
+    `ape run` scripts."""
     url = nodes.start("--timestamp", str(GENESIS))
+    rpc(url, "anvil_setBlockTimestampInterval", [1])  # as tools/run_local.sh: deploy and fund at pinned times
     env = {**os.environ, "APE_FOUNDRY_HOST": url}
     network = ["--network", "local", "--deployments", str(folder / "deployments")]
     for script in ("deploy", "setup_oracles", "fund"):

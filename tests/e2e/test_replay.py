@@ -138,8 +138,11 @@ def test_an_interrupted_replay_leaves_a_store_the_next_keeper_start_settles(depl
     store = Store.open(store_url)
     assert store.trades(statuses=UNFINISHED) == []
     record = json.loads((folder / "deployments" / "ethereum-local.json").read_text())
-    replayed = {row.trade_id for row in store.trades(statuses=[MINED])}
-    assert replayed and replayed <= set(executed_trade_ids(url, record["contracts"]["Executor"]["address"]))
+    executor = record["contracts"]["Executor"]["address"]
+    mined = store.trades(statuses=[MINED])
+    replayed = {row.trade_id for row in mined if row.strategy != EXIT_STRATEGY}
+    assert replayed and replayed <= set(executed_trade_ids(url, executor))
+    assert {row.tx_hash for row in mined if row.strategy == EXIT_STRATEGY} <= set(executed_exit_hashes(url, executor))
     store.close()
 
 
