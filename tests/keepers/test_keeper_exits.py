@@ -7,6 +7,7 @@ is booked from the chain's log."""
 
 from __future__ import annotations
 
+import pytest
 from ape import accounts, chain, project
 from helpers_keeper import assert_store_matches_chain, backfill_dip, balances, deploy_local_system, start, user_entry
 
@@ -33,12 +34,26 @@ def exit_rows(store):
     return [row for row in store.trades() if row.strategy == EXIT_STRATEGY]
 
 
-def test_a_stop_loss_sells_the_whole_balance_first_books_every_sleeve_and_is_spent(tmp_path):
+@pytest.fixture
+def keeper(tmp_path):
+    """Alice (WETH) on a fresh local system, a keeper in this process, a dip as the last bar."""
     system = deploy_local_system(tmp_path, [user_entry("alice", ALICE, ["WETH"])], "sqlite:///" + str(tmp_path / "s.db"))
     scheduler, store, lines = start(system)
     backfill_dip(system, store, series=("ETH",))
-    (bought,) = scheduler.run_once()
-    assert bought.trades_ok == 1, lines  # the dip: a Bollinger BUY of WETH
+    yield system, scheduler, store, lines
+    store.close()
+
+
+@pytest.fixture
+def bought(keeper):
+    """The same after alice's first cycle bought WETH on the dip."""
+    _, scheduler, _, lines = keeper
+    assert scheduler.run_once()[0].trades_ok == 1, lines  # a Bollinger BUY of WETH
+    return keeper
+
+
+def test_a_stop_loss_sells_the_whole_balance_first_books_every_sleeve_and_is_spent(bought):
+    system, scheduler, store, lines = bought
     protect(system, stop_loss=system.prices["WETH"] * 0.97)
     system.move({"WETH": 0.95})
 
@@ -61,14 +76,10 @@ def test_a_stop_loss_sells_the_whole_balance_first_books_every_sleeve_and_is_spe
     (again,) = scheduler.run_once()  # the stop still holds; the exit is spent and nothing is held
     assert again.trades_ok == 0 and again.error is None and len(exit_rows(store)) == 1, lines
     assert_store_matches_chain(store, system)
-    store.close()
 
 
-def test_a_trailing_stop_names_the_high_water_round_the_keeper_saw(tmp_path):
-    system = deploy_local_system(tmp_path, [user_entry("alice", ALICE, ["WETH"])], "sqlite:///" + str(tmp_path / "s.db"))
-    scheduler, store, lines = start(system)
-    backfill_dip(system, store, series=("ETH",))
-    assert scheduler.run_once()[0].trades_ok == 1, lines
+def test_a_trailing_stop_names_the_high_water_round_the_keeper_saw(bought):
+    system, scheduler, store, lines = bought
     protect(system, trailing_bps=1_000)
     system.move({"WETH": 1.05})
     assert scheduler.run_once()[0].trades_ok == 0, lines  # a new high: the mark follows it
@@ -83,14 +94,10 @@ def test_a_trailing_stop_names_the_high_water_round_the_keeper_saw(tmp_path):
                          system.record.tokens["WETH"])
     assert (logged.trigger.label, logged.high_round_id) == ("trailing_stop", high_round)
     assert_store_matches_chain(store, system)
-    store.close()
 
 
-def test_an_exit_another_account_executed_after_the_grace_is_booked_from_the_chain(tmp_path):
-    system = deploy_local_system(tmp_path, [user_entry("alice", ALICE, ["WETH"])], "sqlite:///" + str(tmp_path / "s.db"))
-    scheduler, store, lines = start(system)
-    backfill_dip(system, store, series=("ETH",))
-    assert scheduler.run_once()[0].trades_ok == 1, lines
+def test_an_exit_another_account_executed_after_the_grace_is_booked_from_the_chain(bought):
+    system, scheduler, store, lines = bought
     executor = protect(system, stop_loss=system.prices["WETH"] * 0.97, bounty_bps=100, grace=3_600)
     assert scheduler.run_once()[0].trades_ok == 0  # the keeper follows the protection, nothing holds
     system.move({"WETH": 0.95})
@@ -111,16 +118,12 @@ def test_an_exit_another_account_executed_after_the_grace_is_booked_from_the_cha
     assert vault.balanceOf(outsider, system.record.tokens["USDC"]) == row.bounty  # paid in the vault
     assert scheduler.run_once()[0].error is None and len(exit_rows(store)) == 1  # booked once
     assert_store_matches_chain(store, system)
-    store.close()
 
 
-def test_a_buy_where_the_stop_loss_holds_is_stopped_with_its_rule_before_the_executor_refuses_it(tmp_path):
-    system = deploy_local_system(tmp_path, [user_entry("alice", ALICE, ["WETH"])], "sqlite:///" + str(tmp_path / "s.db"))
-    scheduler, store, lines = start(system)
-    backfill_dip(system, store, series=("ETH",))
+def test_a_buy_where_the_stop_loss_holds_is_stopped_with_its_rule_before_the_executor_refuses_it(keeper):
+    system, scheduler, store, lines = keeper
     protect(system, stop_loss=system.prices["WETH"] * 1.01)  # holds at today's price: nothing held to sell
     (cycle,) = scheduler.run_once()
     assert cycle.trades_ok == 0 and cycle.blocks_by_rule == {EXIT_PROTECTION: 1}, lines
     assert "ExecutorBuyTriggersExit" in store.risk_events("alice")[-1].reason
     assert store.trades() == []  # nothing sent that would revert
-    store.close()
