@@ -77,7 +77,7 @@ $(SOLC_ADAPTER): tools/solc_adapter.js node_modules/.installed $(VENV)/.installe
 	grep -q SOLCX_BINARY_PATH $(VENV)/bin/activate || \
 		echo 'export SOLCX_BINARY_PATH="$(CURDIR)/.solcx"' >> $(VENV)/bin/activate
 
-# The contract suite and the rest run side by side (tools/run_tests.sh).
+# The contract suite, the e2e tests, the fault scenarios and the rest run side by side (tools/run_tests.sh).
 test: setup
 	ape compile
 	tools/run_tests.sh
