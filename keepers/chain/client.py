@@ -56,10 +56,12 @@ _MULTICALL3_ABI = [*MULTICALL3_CONTRACT_TYPE["abi"], {
 }]
 
 
-# Sub-calls per eth_call of a batched read (settings: read_max_calls). A steady user with
-# one token and the quote is 7 sub-calls, and the read's shared part 10, so 1,000 are about
-# 140 such users: about 4.2M gas and 170 kB of calldata measured on anvil (docs/scaling.md),
-# far below a 30M-gas block and the 50M-gas eth_call cap of geth's default (`rpc.gascap`).
+# Sub-calls per eth_call of a batched read (settings: read_max_calls). A user with one
+# token and the quote is 7 sub-calls: a read of 100 such users (712 sub-calls with the
+# shared part) measured 4.4M gas and 178 kB of calldata on anvil (bench/scale.py), so
+# 1,000 sub-calls are about 6M gas and 250 kB: far below a 30M-gas block, geth's default
+# eth_call cap (`rpc.gascap`, 50M gas) and its 5 MB request limit, with room for more
+# calls per user.
 DEFAULT_MAX_CALLS_PER_READ = 1000
 # Reads whose encoded batch is kept (a keeper reads the same groups of users every interval).
 BATCHES_KEPT = 64

@@ -111,7 +111,8 @@ class Scheduler:
                 store.release_leases([user.id for user in chosen], owner, slot=slot,
                                      not_run=[user.id for user in chosen if user.id not in ran])
         except OperationalError as error:
-            self.report(f"{len(users)} user(s): store unavailable ({error_line(error)}); cycles skipped")
+            self.report(f"{_named([user.id for user in users])}: store unavailable ({error_line(error)}); "
+                        f"cycle{'s' if len(users) > 1 else ''} skipped")
             return []
         for result in results:
             self.report(result.line())
@@ -198,3 +199,8 @@ class Scheduler:
             pass  # the store is unreachable: the cycles say so; a missed beat is what the dead-man alert is for
         for observe in self.on_beat:
             observe(now_utc())
+
+
+def _named(user_ids: list[str]) -> str:
+    """Who a line is about: a few users by name, more by the first and a count."""
+    return ", ".join(user_ids) if len(user_ids) <= 3 else f"{user_ids[0]} and {len(user_ids) - 1} more users"
