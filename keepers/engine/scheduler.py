@@ -46,6 +46,9 @@ class Scheduler:
         self.stopping = threading.Event()
         self.started_at = now_utc()
         self._cycle_numbers = {user.id: 0 for user in self.users}
+        # How long one read serves its users: well within their leases (cycles that trade
+        # wait for their blocks on a public chain, and the snapshot ages meanwhile).
+        self.read_serves_seconds = context.config.settings.lease_seconds / 3
         self._last_beat = -float("inf")
 
     def install_signal_handlers(self) -> None:
@@ -128,9 +131,8 @@ class Scheduler:
 
     def _cycles(self, users: list[UserConfig], slot: int | None, records: list, results: list[CycleResult]) -> None:
         """Each user's cycle on a read of them all, its result added to ``results``. A read
-        serves its users for at most a third of ``lease_seconds`` (cycles that trade take
-        long on a public chain): past that, the users still to run are read again, their
-        leases renewed first."""
+        serves its users for ``read_serves_seconds`` at most: past that, the users still to
+        run are read again, their leases renewed first."""
         context, first_read = self.context, True
         while users and not self.stopping.is_set():
             if not first_read:
@@ -139,7 +141,7 @@ class Scheduler:
                     if user.id not in renewed:
                         self.report(f"{user.id}: its lease was lost while the users before it ran; skipped")
                 users = [user for user in users if user.id in renewed]
-            first_read, deadline = False, time.monotonic() + context.config.settings.lease_seconds / 3
+            first_read, deadline = False, time.monotonic() + self.read_serves_seconds
             calls_before = context.client.rpc_calls
             try:
                 snapshots = context.client.snapshots([snapshot_request(user, context) for user in users])
@@ -147,7 +149,7 @@ class Scheduler:
                 snapshots = [error] * len(users)
             read_calls = context.client.rpc_calls - calls_before
             for index, (user, snapshot) in enumerate(zip(users, snapshots, strict=True)):
-                if self.stopping.is_set() or (index and time.monotonic() > deadline):
+                if self.stopping.is_set() or (index and time.monotonic() >= deadline):
                     users = users[index:]
                     break
                 number = self._next_number(user) if slot is None else slot

@@ -144,6 +144,21 @@ def test_the_scheduler_runs_a_group_on_one_read_in_few_store_transactions(system
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_users_a_read_no_longer_serves_are_read_again_with_their_leases_renewed(system, store_url):
+    scheduler, store, _ = start(system, store_url)
+    scheduler.run_once()
+    scheduler.read_serves_seconds = 0  # every read serves its first user only
+    before = scheduler.context.client.rpc_calls
+    with store_transactions() as counted:
+        results = scheduler.run_once()
+    assert [r.user_id for r in results] == ["alice", "bob", "carol"] and all(r.error is None for r in results)
+    assert scheduler.context.client.rpc_calls - before == 3 == sum(r.rpc_calls for r in results)
+    assert len(counted) <= 2 * 3 + 3 + 2 + 1, counted  # two renewals of the leases besides the group's three
+    assert store.leases() == []
+    store.close()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_group_is_split_by_users_per_read_and_the_slot_is_claimed_once(system, store_url):
     scheduler, store, lines = start(system, store_url, users_per_read=2)
     assert [[user.id for user in group] for group in scheduler.groups()] == [["alice", "bob"], ["carol"]]
