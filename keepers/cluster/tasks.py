@@ -10,7 +10,7 @@ share one PostgreSQL store.
                               on one chain read
 
 The broker is taskiq-redis's ``RedisStreamBroker`` (a Redis stream with a consumer
-group): a task is acknowledged only after its cycle ran, and one left unacknowledged
+group): a task is acknowledged only after its cycles ran, and one left unacknowledged
 by a worker that died is claimed by another after ``redeliver_after_seconds``. What
 keeps a cycle single is the store, not the broker: the user's lease (one worker on a
 user at a time, expiring when its worker dies) and a claim row per (user, slot) (a
@@ -49,7 +49,7 @@ from taskiq_redis import RedisStreamBroker
 CYCLE_TASK = "sentinel.user_cycles"  # a group of users' cycles on one read
 STREAM = "sentinel:cycles"
 CONSUMER_GROUP = "sentinel-workers"
-# One interval's burst is one message per user; trimming far above that keeps Redis's
+# One interval's burst is one message per group of users; trimming far above that keeps Redis's
 # memory bounded without dropping a task a worker has not taken yet.
 STREAM_MAX_LENGTH = 200_000
 # Network calls to Redis give up after this long (a hung connection never blocks a worker for good).
@@ -142,7 +142,7 @@ async def work(broker: RedisStreamBroker, run_cycle_task: Callable[[list[str], i
         return run_cycle_task(user_ids, slot)
 
     broker.register_task(user_cycles, task_name=CYCLE_TASK)
-    # One cycle at a time: the worker's keeper account sends one transaction at a time.
+    # One task at a time, its cycles one after the other: one keeper account signs them all.
     await run_receiver_task(broker, sync_workers=1, max_async_tasks=1, run_startup=True)
 
 
