@@ -74,7 +74,7 @@ def measure(bars: int) -> None:
 
     provider = chain.provider
     sender = str(system.driver.sender)
-    batch = next(iter(context.client._batches.values()))
+    batch = next(iter(context.client._batches.values())).batch
     floor = []
     for _ in range(bars):
         start = time.perf_counter()

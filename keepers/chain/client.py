@@ -1,18 +1,23 @@
 """The keeper's view of the chain: the deployed system, checked once at start-up, and the
-one Multicall3 read that gives a cycle everything it needs.
+Multicall3 read that gives cycles everything they need.
 
-A cycle that does not trade costs one RPC round trip: every feed's latest round, the
-user's vault balances and on-chain limits and the block time come back from a single
-``eth_call`` to Multicall3. Ape's multicall module builds each user's batch once (the
-calldata never changes); the keeper then sends that batch and decodes the answers with
-eth-abi, because Ape's per-call encoding and struct decoding cost more than the RPC
-itself (bench/keeper.py). ``rpc_calls`` counts the JSON-RPC requests this process made.
+A cycle that does not trade costs a share of one RPC round trip: every feed's latest
+round, the users' vault balances and on-chain limits and the block time come back from
+one ``eth_call`` to Multicall3 for many users at once (``snapshots``; ``snapshot`` is the
+one-user case). The parts users share are read once per call; each user's part is built
+by ``_user_part`` and decoded by ``_user_snapshot``, and a call of one user that fails is
+that user's error only (``aggregate3`` with every call allowed to fail). Ape's multicall
+module encodes each part once (the calldata never changes); the keeper then sends the
+batch and decodes the answers with eth-abi, because Ape's per-call encoding and struct
+decoding cost more than the RPC itself (bench/keeper.py). ``rpc_calls`` counts the
+JSON-RPC requests this process made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ape import Contract, chain, project
 from ape.api import AccountAPI
@@ -50,6 +55,17 @@ _MULTICALL3_ABI = [*MULTICALL3_CONTRACT_TYPE["abi"], {
     "type": "function", "name": "getCurrentBlockTimestamp", "stateMutability": "view", "inputs": [],
     "outputs": [{"name": "timestamp", "type": "uint256"}],
 }]
+
+
+# Sub-calls per eth_call of a batched read (settings: read_max_calls). A user with one
+# token and the quote is 7 sub-calls: a read of 100 such users (712 sub-calls with the
+# shared part) measured 4.4M gas and 178 kB of calldata on anvil (bench/scale.py), so
+# 1,000 sub-calls are about 6M gas and 250 kB: far below a 30M-gas block, geth's default
+# eth_call cap (`rpc.gascap`, 50M gas) and its 5 MB request limit, with room for more
+# calls per user.
+DEFAULT_MAX_CALLS_PER_READ = 1000
+# Reads whose encoded batch is kept (a keeper reads the same groups of users every interval).
+BATCHES_KEPT = 64
 
 
 class _RequestCounter:
@@ -92,12 +108,6 @@ class MulticallBatch:
         entries = [(to_checksum_address(target), True, calldata) for target, calldata in calls]
         self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [entries])).hex()
         self.output_types = output_types
-
-    @classmethod
-    def of(cls, call: Call) -> MulticallBatch:
-        """The batch of an Ape multicall ``Call`` (its calls encoded by Ape, once)."""
-        return cls([(entry["target"], bytes(entry["callData"])) for entry in call.calls],
-                   [[output.canonical_type for output in abi.outputs] for abi in call.abis])
 
     def returned(self, block: int | str = "latest") -> list[bytes | None]:
         """Each call's return data at ``block`` (a number or a tag), None where it reverted."""
@@ -179,6 +189,7 @@ class ChainClient:
     spec: NetworkSpec
     record: DeploymentRecord
     keeper: AccountAPI | None
+    max_calls_per_read: int = DEFAULT_MAX_CALLS_PER_READ  # sub-calls per eth_call of a batched read
     executor: object = field(init=False)
     vault: object = field(init=False)
     router: str = field(init=False)
@@ -193,7 +204,9 @@ class ChainClient:
         self.vault = project.Vault.at(self.record.address_of("Vault"))
         self.router = self.record.address_of("UniswapV2Router02")
         self._block_time = Contract(MULTICALL3_ADDRESS, abi=_MULTICALL3_ABI)
-        self._batches: dict[tuple[str, tuple[str, ...]], MulticallBatch] = {}
+        self._batches: dict[tuple, _ChunkRead] = {}  # the reads made recently, most recent last
+        self._shared_parts: dict[tuple[str, ...], _Part] = {}
+        self._user_parts: dict[tuple[str, tuple[str, ...]], _Part] = {}
         _RequestCounter.install(chain.provider.web3.provider)
 
     @property
@@ -278,19 +291,116 @@ class ChainClient:
             return None
         return sequencer_problem(snapshot.sequencer, self.sequencer_grace_seconds, snapshot.block_time)
 
-    def snapshot(self, user: str, symbols: list[str]) -> UserSnapshot:
+    def snapshot(self, user: str, symbols: Sequence[str]) -> UserSnapshot:
         """Block time, feeds, balances and limits of ``user``, and whether the Executor
         or the Vault is paused and whether the Executor still allows this keeper, in one
-        RPC round trip."""
-        key = (user, tuple(symbols))
-        protected = [symbol for symbol in symbols if symbol != self.spec.quote.symbol]
-        if key not in self._batches:
+        RPC round trip: the one-user case of ``snapshots``; its error is raised."""
+        (snapshot,) = self.snapshots([(user, symbols)])
+        if isinstance(snapshot, SentinelError):
+            raise snapshot
+        return snapshot
+
+    def snapshots(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[UserSnapshot | SentinelError]:
+        """The snapshot of each (user, symbols), in order, or that user's own error (a call
+        of theirs that reverted or answered malformed data), read in as few ``eth_call``s as
+        ``max_calls_per_read`` allows. The parts users share (block time, feeds, paused
+        flags, this keeper's allowance, the sequencer) are read once per ``eth_call``, with
+        the users' parts in the same call: each snapshot is of one block. A transport
+        failure (the node unreachable after retries) is raised."""
+        snapshots: list[UserSnapshot | SentinelError] = []
+        for chunk in self._chunks([(user, tuple(symbols)) for user, symbols in requests]):
+            snapshots.extend(self._read_chunk(chunk))
+        return snapshots
+
+    def _chunks(self, keys: list[tuple[str, tuple[str, ...]]]) -> Iterator[list[tuple[str, tuple[str, ...]]]]:
+        """The requests in runs whose calls (shared parts included) fit ``max_calls_per_read``;
+        a user is never split (one bigger than the limit is read alone)."""
+        chunk: list[tuple[str, tuple[str, ...]]] = []
+        symbols: dict[str, None] = {}
+        user_calls = 0
+        for key in keys:
+            size = len(self._user_part(*key).calls)
+            wanted = {**symbols, **dict.fromkeys(key[1])}
+            if chunk and self._shared_size(len(wanted)) + user_calls + size > self.max_calls_per_read:
+                yield chunk
+                chunk, user_calls, wanted = [], 0, dict.fromkeys(key[1])
+            chunk.append(key)
+            symbols, user_calls = wanted, user_calls + size
+        if chunk:
+            yield chunk
+
+    def _read_chunk(self, chunk: list[tuple[str, tuple[str, ...]]]) -> list[UserSnapshot | SentinelError]:
+        """One ``eth_call``: the shared part, then each user's part, decoded by position."""
+        symbols = tuple(dict.fromkeys(symbol for _, user_symbols in chunk for symbol in user_symbols))
+        key = (symbols, tuple(chunk))
+        read = self._batches.pop(key, None)
+        if read is None:
+            parts = [self._shared_part(symbols), *(self._user_part(*request) for request in chunk)]
+            read = _ChunkRead(MulticallBatch([call for part in parts for call in part.calls],
+                                             [types for part in parts for types in part.output_types]),
+                              [name for part in parts for name in part.names], [len(part.calls) for part in parts])
+            while len(self._batches) >= BATCHES_KEPT:
+                self._batches.pop(next(iter(self._batches)))  # the least recently read
+        self._batches[key] = read
+        try:
+            answers = _Answers(read.batch(), read.names)
+        except SentinelError as error:  # the node refused the whole call
+            return [error] * len(chunk)
+        shared_answers, *user_answers = (answers.take(size) for size in read.sizes)
+        try:
+            shared = self._shared_reading(symbols, shared_answers)
+        except SentinelError as error:
+            return [error] * len(chunk)
+        snapshots: list[UserSnapshot | SentinelError] = []
+        for (user, user_symbols), part_answers in zip(chunk, user_answers, strict=True):
+            try:
+                snapshots.append(self._user_snapshot(shared, user_symbols, part_answers))
+            except SentinelError as error:
+                snapshots.append(SentinelError(f"chain read of user {user}: {error}"))
+        return snapshots
+
+    def _shared_size(self, symbol_count: int) -> int:
+        """How many calls the shared part of ``symbol_count`` symbols has."""
+        return 4 + 2 * symbol_count + (self.sequencer_feed is not None)
+
+    def _shared_part(self, symbols: tuple[str, ...]) -> _Part:
+        """The calls every user of a read shares (built once per symbol set)."""
+        if symbols not in self._shared_parts:
             call = Call()
             call.add(self._block_time.getCurrentBlockTimestamp)
             for symbol in symbols:
                 call.add(self.feed_contracts[symbol].latestRoundData)
             for symbol in symbols:
                 call.add(self.feed_contracts[symbol].decimals)  # read again each time, as the Executor does
+            call.add(self.executor.paused)
+            call.add(self.vault.paused)
+            call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
+            if self.sequencer_feed is not None:
+                call.add(self.sequencer_feed.latestRoundData)
+            self._shared_parts[symbols] = _Part.of(call)
+        return self._shared_parts[symbols]
+
+    def _shared_reading(self, symbols: tuple[str, ...], answers: _Answers) -> _SharedReading:
+        """The shared part's answers (a feed that failed is that feed's problem, not an error)."""
+        (block_time,) = answers.values(1)
+        rounds, decimals = answers.raw(len(symbols)), answers.raw(len(symbols))
+        executor_paused, vault_paused, keeper_allowed = answers.values(3)
+        sequencer = None
+        if self.sequencer_feed is not None:
+            (sequencer_round,) = answers.raw(1)
+            sequencer = _readable(sequencer_round) or SequencerAnswer(sequencer_round[1], sequencer_round[2])
+        return _SharedReading(
+            block_time=block_time,
+            feeds={symbol: _feed_answer(round_data, reported)
+                   for symbol, round_data, reported in zip(symbols, rounds, decimals, strict=True)},
+            paused="Executor" if executor_paused else "Vault" if vault_paused else None,
+            keeper_allowed=keeper_allowed, sequencer=sequencer)
+
+    def _user_part(self, user: str, symbols: tuple[str, ...]) -> _Part:
+        """One user's calls in a read (built once per user and symbols); decoded by ``_user_snapshot``."""
+        key = (user, symbols)
+        if key not in self._user_parts:
+            call = Call()
             for symbol in symbols:
                 call.add(self.vault.balanceOf, user, self.token(symbol))
             call.add(self.executor.userLimits, user)
@@ -298,40 +408,27 @@ class ChainClient:
                 call.add(self.executor.maxAmountPerTrade, user, self.token(symbol))
             for symbol in symbols:
                 call.add(self.executor.isBuyAllowed, user, self.token(symbol))
-            call.add(self.executor.paused)
-            call.add(self.vault.paused)
-            call.add(self.executor.isKeeper, self.keeper.address if self.keeper else ZERO_ADDRESS)
-            for symbol in protected:
+            for symbol in self._protectable(symbols):
                 call.add(self.executor.protection, user, self.token(symbol))
-            if self.sequencer_feed is not None:
-                call.add(self.sequencer_feed.latestRoundData)
-            self._batches[key] = MulticallBatch.of(call)
-        results = self._batches[key]()
-        sequencer = None
-        if self.sequencer_feed is not None:
-            *results, sequencer_round = results
-            sequencer = _readable(sequencer_round) or SequencerAnswer(sequencer_round[1], sequencer_round[2])
-        if protected:
-            protections = _protections(protected, results[-len(protected):])
-            results = results[:-len(protected)]
+            self._user_parts[key] = _Part.of(call)
+        return self._user_parts[key]
+
+    def _protectable(self, symbols: Sequence[str]) -> list[str]:
+        """The symbols a user may protect: all but the quote token, which exits sell into."""
+        return [symbol for symbol in symbols if symbol != self.spec.quote.symbol]
+
+    def _user_snapshot(self, shared: _SharedReading, symbols: tuple[str, ...], answers: _Answers) -> UserSnapshot:
+        """One user's snapshot from the answers of their part (in ``_user_part``'s order)."""
         count = len(symbols)
-        rounds = results[1 : 1 + count]
-        decimals = results[1 + count : 1 + 2 * count]
-        balances = [result[0] for result in results[1 + 2 * count : 1 + 3 * count]]
-        enabled, max_slippage_bps, min_trade_interval, last_trade_at, max_oracle_age, min_value = \
-            results[1 + 3 * count][0]
-        maxima = [result[0] for result in results[2 + 3 * count : 2 + 4 * count]]
-        buyable = [result[0] for result in results[2 + 4 * count : 2 + 5 * count]]
-        (executor_paused,), (vault_paused,), (keeper_allowed,) = results[-3:]
-        feeds = {
-            symbol: _readable(round_data) or _readable(reported) or FeedAnswer(
-                round_id=round_data[0], answer=round_data[1], updated_at=round_data[3], decimals=reported[0],
-            )
-            for symbol, round_data, reported in zip(symbols, rounds, decimals, strict=True)
-        }
+        balances = answers.values(count)
+        (limits,) = answers.values(1)
+        enabled, max_slippage_bps, min_trade_interval, last_trade_at, max_oracle_age, min_value = limits
+        maxima, buyable = answers.values(count), answers.values(count)
+        protectable = self._protectable(symbols)
+        protections = _protections(protectable, answers.values(len(protectable)))
         return UserSnapshot(
-            block_time=results[0][0],
-            feeds=feeds,
+            block_time=shared.block_time,
+            feeds={symbol: shared.feeds[symbol] for symbol in symbols},
             balances=dict(zip(symbols, balances, strict=True)),
             enabled=enabled,
             max_slippage_bps=max_slippage_bps,
@@ -339,19 +436,19 @@ class ChainClient:
             last_trade_at=last_trade_at,
             max_per_trade=dict(zip(symbols, maxima, strict=True)),
             buy_allowed=dict(zip(symbols, buyable, strict=True)),
-            paused="Executor" if executor_paused else "Vault" if vault_paused else None,
-            keeper_allowed=keeper_allowed,
-            sequencer=sequencer,
+            paused=shared.paused,
+            keeper_allowed=shared.keeper_allowed,
+            sequencer=shared.sequencer,
             max_oracle_age=max_oracle_age,
             min_trade_value_usd=min_value,
-            protections=protections if protected else {},
+            protections=protections,
         )
 
 
-def _protections(symbols: Sequence[str], results: Sequence[tuple]) -> dict[str, ProtectionState]:
-    """The set protections among ``Executor.protection`` answers, by symbol."""
+def _protections(symbols: Sequence[str], answers: Sequence[tuple]) -> dict[str, ProtectionState]:
+    """The set protections among ``Executor.protection`` answers (each the struct's fields), by symbol."""
     states = {}
-    for symbol, (fields,) in zip(symbols, results, strict=True):
+    for symbol, fields in zip(symbols, answers, strict=True):
         stop_loss, take_profit, trailing_bps, bounty_bps, grace, started_at, armed_at, active = fields
         if active:
             states[symbol] = ProtectionState(
@@ -361,16 +458,80 @@ def _protections(symbols: Sequence[str], results: Sequence[tuple]) -> dict[str, 
     return states
 
 
+class _Part(NamedTuple):
+    """A run of calls in a read: each call's (target, calldata), ABI output types and
+    function name (for an error line)."""
+
+    calls: list[tuple[str, bytes]]
+    output_types: list[list[str]]
+    names: list[str]
+
+    @classmethod
+    def of(cls, call: Call) -> _Part:
+        """The calls of an Ape multicall ``Call`` (encoded by Ape, once)."""
+        return cls([(entry["target"], bytes(entry["callData"])) for entry in call.calls],
+                   [[output.canonical_type for output in abi.outputs] for abi in call.abis],
+                   [abi.name for abi in call.abis])
+
+
+class _ChunkRead(NamedTuple):
+    """A read's batch (encoded once, sent each time), its calls' names and its parts' sizes
+    (the shared part first, then each user's)."""
+
+    batch: MulticallBatch
+    names: list[str]
+    sizes: list[int]
+
+
+class _Answers:
+    """The decoded answers of a run of calls, taken in the order the calls were added."""
+
+    def __init__(self, results: list[tuple | Malformed | None], names: list[str]) -> None:
+        self._results, self._names, self._next = results, names, 0
+
+    def take(self, count: int) -> _Answers:
+        """The next ``count`` answers, as answers of their own."""
+        start, self._next = self._next, self._next + count
+        return _Answers(self._results[start:self._next], self._names[start:self._next])
+
+    def raw(self, count: int) -> list[tuple | Malformed | None]:
+        """The next ``count`` answers as they came (None: reverted; MALFORMED)."""
+        return [result for result, _ in self._taken(count)]
+
+    def values(self, count: int) -> list:
+        """The first output of each of the next ``count`` answers; SentinelError naming
+        the call when one reverted or answered malformed data."""
+        values = []
+        for result, name in self._taken(count):
+            if result is None or result is MALFORMED:
+                raise SentinelError(f"{name} {'reverted' if result is None else 'answered malformed data'}")
+            values.append(result[0])
+        return values
+
+    def _taken(self, count: int) -> list[tuple[tuple | Malformed | None, str]]:
+        start, self._next = self._next, self._next + count
+        return list(zip(self._results[start:self._next], self._names[start:self._next], strict=True))
+
+
+@dataclass(frozen=True)
+class _SharedReading:
+    """What every user of one read shares, at the read's block."""
+
+    block_time: int
+    feeds: dict[str, FeedAnswer | OracleProblem]
+    paused: str | None
+    keeper_allowed: bool
+    sequencer: SequencerAnswer | OracleProblem | None
+
+
 ROUND_DATA_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
 
 
 def read_feed(feed_address: str, block: int | str = "latest") -> FeedAnswer | OracleProblem:
     """One feed's ``latestRoundData`` and ``decimals`` at ``block``, decoded exactly as the
     cycle's Multicall3 batch decodes them (outside a batch: two calls)."""
-    rounds = _call_decoded(feed_address, "latestRoundData()", ROUND_DATA_TYPES, block)
-    reported = _call_decoded(feed_address, "decimals()", ["uint8"], block)
-    return _readable(rounds) or _readable(reported) or FeedAnswer(
-        round_id=rounds[0], answer=rounds[1], updated_at=rounds[3], decimals=reported[0])
+    return _feed_answer(_call_decoded(feed_address, "latestRoundData()", ROUND_DATA_TYPES, block),
+                        _call_decoded(feed_address, "decimals()", ["uint8"], block))
 
 
 def read_sequencer(feed_address: str) -> SequencerAnswer | OracleProblem:
@@ -385,6 +546,13 @@ def _call_decoded(address: str, signature: str, types: list[str], block: int | s
     response = chain.provider.web3.provider.make_request("eth_call", [{"to": address, "data": "0x" + selector.hex()},
                                                                       hex(block) if isinstance(block, int) else block])
     return None if "error" in response else _decoded(types, bytes.fromhex(response["result"][2:]))
+
+
+def _feed_answer(round_data: tuple | Malformed | None, reported: tuple | Malformed | None
+                 ) -> FeedAnswer | OracleProblem:
+    """A feed's answer from its ``latestRoundData`` and ``decimals`` calls, or why there is none."""
+    return _readable(round_data) or _readable(reported) or FeedAnswer(
+        round_id=round_data[0], answer=round_data[1], updated_at=round_data[3], decimals=reported[0])
 
 
 def _readable(result: tuple | Malformed | None) -> OracleProblem | None:

@@ -2,17 +2,26 @@
 share one PostgreSQL store.
 
     ape run keeper dispatch   one process: every cycle_interval_seconds, one task per
-                              enabled user (TaskIQ's scheduler, an interval schedule
-                              per user), stamped with its scheduling slot
+                              group of users_per_read enabled users (TaskIQ's scheduler,
+                              an interval schedule per group), stamped with its
+                              scheduling slot
     ape run keeper worker     N processes, each with its own keeper account: take the
-                              tasks from the Redis stream and run each user's cycle
+                              tasks from the Redis stream and run each group's cycles
+                              on one chain read
 
 The broker is taskiq-redis's ``RedisStreamBroker`` (a Redis stream with a consumer
-group): a task is acknowledged only after its cycle ran, and one left unacknowledged
+group): a task is acknowledged only after its cycles ran, and one left unacknowledged
 by a worker that died is claimed by another after ``redeliver_after_seconds``. What
 keeps a cycle single is the store, not the broker: the user's lease (one worker on a
 user at a time, expiring when its worker dies) and a claim row per (user, slot) (a
 task delivered twice, or sent by a second dispatcher, runs once).
+
+A task carries a group of users, not one: the group is what one chain read serves, so
+the read's cost is shared by the dispatcher's grouping, with no batching in the worker
+(TaskIQ hands a receiver one message at a time and acknowledges it after its function
+returns; gathering several messages before a read would need a window of waiting and
+acknowledgements held across tasks). A worker that dies with a task leaves the whole
+group to be redelivered; the leases keep each user single meanwhile.
 
 Silverback (Ape's bot runtime, also on TaskIQ) was the first choice; it is not used
 because its tasks are bound to its own triggers (blocks, events, cron by the minute)
@@ -37,10 +46,10 @@ from taskiq.api import run_receiver_task, run_scheduler_task
 from taskiq.exceptions import SendTaskError
 from taskiq_redis import RedisStreamBroker
 
-CYCLE_TASK = "sentinel.user_cycle"
+CYCLE_TASK = "sentinel.user_cycles"  # a group of users' cycles on one read
 STREAM = "sentinel:cycles"
 CONSUMER_GROUP = "sentinel-workers"
-# One interval's burst is one message per user; trimming far above that keeps Redis's
+# One interval's burst is one message per group of users; trimming far above that keeps Redis's
 # memory bounded without dropping a task a worker has not taken yet.
 STREAM_MAX_LENGTH = 200_000
 # Network calls to Redis give up after this long (a hung connection never blocks a worker for good).
@@ -67,19 +76,24 @@ def make_broker(redis_url: str, *, redeliver_after_seconds: int) -> RedisStreamB
     )
 
 
-class UserCycleSchedule(ScheduleSource):
-    """TaskIQ's schedule source for the users: one interval schedule per user, each task
-    stamped with its slot as it is sent."""
+def user_groups(user_ids: Sequence[str], users_per_task: int) -> list[list[str]]:
+    """The users in groups of ``users_per_task`` (the last one shorter), in order."""
+    return [list(user_ids[start:start + users_per_task]) for start in range(0, len(user_ids), users_per_task)]
 
-    def __init__(self, user_ids: Sequence[str], interval_seconds: int) -> None:
-        self.user_ids = list(user_ids)
+
+class UserCycleSchedule(ScheduleSource):
+    """TaskIQ's schedule source for the users: one interval schedule per group of
+    ``users_per_task`` users, each task stamped with its slot as it is sent."""
+
+    def __init__(self, user_ids: Sequence[str], interval_seconds: int, users_per_task: int) -> None:
+        self.groups = user_groups(user_ids, users_per_task)
         self.interval_seconds = interval_seconds
 
     async def get_schedules(self) -> list[ScheduledTask]:
-        """One schedule per user, every interval."""
-        return [ScheduledTask(task_name=CYCLE_TASK, labels={}, args=[user_id], kwargs={},
-                              schedule_id=f"cycle-{user_id}", interval=self.interval_seconds)
-                for user_id in self.user_ids]
+        """One schedule per group (named by its first user), every interval."""
+        return [ScheduledTask(task_name=CYCLE_TASK, labels={}, args=[group], kwargs={},
+                              schedule_id=f"cycles-{group[0]}", interval=self.interval_seconds)
+                for group in self.groups]
 
     def pre_send(self, task: ScheduledTask) -> None:
         """Stamps the task with the slot it is sent in: the key that makes its cycle single."""
@@ -110,32 +124,32 @@ class ReportingScheduler(TaskiqScheduler):
             self.failed_sends = 0
 
 
-async def dispatch(broker: RedisStreamBroker, user_ids: Sequence[str], interval_seconds: int,
+async def dispatch(broker: RedisStreamBroker, user_ids: Sequence[str], interval_seconds: int, users_per_task: int,
                    report: Callable[[str], None]) -> None:
-    """Sends every user's cycle task every interval until cancelled (TaskIQ's scheduler loop)."""
+    """Sends every group's cycle task every interval until cancelled (TaskIQ's scheduler loop)."""
     one_line_library_warnings()
-    scheduler = ReportingScheduler(broker, [UserCycleSchedule(user_ids, interval_seconds)], report)
+    scheduler = ReportingScheduler(broker, [UserCycleSchedule(user_ids, interval_seconds, users_per_task)], report)
     await run_scheduler_task(scheduler, run_startup=True, interval=timedelta(minutes=1))
 
 
-async def work(broker: RedisStreamBroker, run_cycle_task: Callable[[str, int], str]) -> None:
-    """Takes cycle tasks from the broker and runs them with ``run_cycle_task(user_id, slot)``,
+async def work(broker: RedisStreamBroker, run_cycle_task: Callable[[list[str], int], str]) -> None:
+    """Takes cycle tasks from the broker and runs them with ``run_cycle_task(user_ids, slot)``,
     one at a time, until cancelled. TaskIQ's receiver starts listening again by itself
     after a broker error (Redis down, restarting, restarted empty): the worker resumes."""
     one_line_library_warnings()
 
-    def user_cycle(user_id: str, slot: int) -> str:  # a plain function: TaskIQ renames what it registers
-        return run_cycle_task(user_id, slot)
+    def user_cycles(user_ids: list[str], slot: int) -> str:  # a plain function: TaskIQ renames what it registers
+        return run_cycle_task(user_ids, slot)
 
-    broker.register_task(user_cycle, task_name=CYCLE_TASK)
-    # One cycle at a time: the worker's keeper account sends one transaction at a time.
+    broker.register_task(user_cycles, task_name=CYCLE_TASK)
+    # One task at a time, its cycles one after the other: one keeper account signs them all.
     await run_receiver_task(broker, sync_workers=1, max_async_tasks=1, run_startup=True)
 
 
 def dispatch_until_signalled(broker: RedisStreamBroker, user_ids: Sequence[str], interval_seconds: int,
-                             report: Callable[[str], None]) -> None:
+                             users_per_task: int, report: Callable[[str], None]) -> None:
     """``dispatch`` until SIGINT or SIGTERM (the `ape run keeper dispatch` process)."""
-    asyncio.run(until_signalled(dispatch(broker, user_ids, interval_seconds, report)))
+    asyncio.run(until_signalled(dispatch(broker, user_ids, interval_seconds, users_per_task, report)))
 
 
 async def until_signalled(job: Coroutine) -> None:

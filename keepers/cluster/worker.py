@@ -62,18 +62,20 @@ class Worker:
         self.users = {user.id: user for user in scheduler.users}
         self.interval = scheduler.context.config.settings.cycle_interval_seconds
 
-    def run_cycle_task(self, user_id: str, slot: int) -> str:
-        """The task: one cycle of ``user_id`` for scheduling slot ``slot``; returns what happened."""
-        user = self.users.get(user_id)
-        if user is None:
-            self.report(f"{user_id}: not an enabled user of this worker's users file; task dropped")
-            return "unknown user"
+    def run_cycle_task(self, user_ids: list[str], slot: int) -> str:
+        """The task: one cycle of each of ``user_ids`` for scheduling slot ``slot``, on one
+        chain read; returns what happened."""
+        for user_id in user_ids:
+            if user_id not in self.users:
+                self.report(f"{user_id}: not an enabled user of this worker's users file; dropped from its task")
+        users = [self.users[user_id] for user_id in user_ids if user_id in self.users]
         newest = current_slot(self.interval)
         if slot < newest - 1:  # late by more than one interval (a backlog after an outage): the next one is due
-            self.report(f"{user_id}: the task of slot {slot} is stale (now slot {newest}); dropped")
+            self.report(f"{len(users)} user(s) from {user_ids[0]}: the task of slot {slot} is stale "
+                        f"(now slot {newest}); dropped")
             return "stale"
-        result = self.scheduler.run_user(user, slot=slot)
-        return "skipped" if result is None else "ran"
+        ran = len(self.scheduler.run_users(users, slot=slot)) if users else 0
+        return f"ran {ran} of {len(user_ids)}"
 
     def keep_alive(self) -> None:
         """Marks the worker alive and renews its account's lease (between tasks too)."""

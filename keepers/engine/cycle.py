@@ -118,8 +118,14 @@ class CycleResult:
         return f"{stamp}  {self.user_id:<8} {what}  [{self.rpc_calls} rpc, {self.duration_seconds * 1000:.0f} ms]"
 
 
-def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleResult:
+def run_cycle(user: UserConfig, context: KeeperContext, number: int,
+              snapshot: UserSnapshot | Exception | None = None, records: list | None = None) -> CycleResult:
     """Runs one cycle of ``user``; ``number`` picks the token under round-robin rotation.
+
+    ``snapshot`` is the user's part of a read made for several users (or that user's
+    error from it; None: the cycle reads its own). With ``records`` the cycle's row and
+    price readings are appended to it for the caller to store with other cycles' in one
+    write (``Store.add_cycles``); without, the cycle stores them itself.
 
     Errors are caught, stored with the cycle and returned: one user's failure never
     stops the keeper's other users.
@@ -127,7 +133,7 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     started, clock = now_utc(), time.perf_counter()
     calls_before, errors_before = context.client.rpc_calls, context.client.rpc_errors
     result = CycleResult(user_id=user.id, started_at=started)
-    cycle = Cycle(user, context, number, result)
+    cycle = Cycle(user, context, number, result, snapshot)
     try:
         cycle.run()
         result.kill_switch = any(lock.until is None for lock in cycle.risk.evaluator.locks)
@@ -136,15 +142,24 @@ def run_cycle(user: UserConfig, context: KeeperContext, number: int) -> CycleRes
     result.duration_seconds = time.perf_counter() - clock
     result.rpc_calls = context.client.rpc_calls - calls_before
     result.rpc_errors = context.client.rpc_errors - errors_before
-    context.store.add_cycle(CycleRow(
+    row = CycleRow(
         keeper_id=context.keeper_id, user_id=user.id, started_at=started, block_time=result.block_time,
         duration_seconds=result.duration_seconds, rpc_calls=result.rpc_calls, signals=result.signals,
         trades_ok=result.trades_ok, trades_failed=result.trades_failed, blocks=result.blocks,
         memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         vault_value_quote=result.vault_value_quote, position_value_quote=result.position_value_quote,
         error=result.error,
-    ), cycle.readings, cycle.exit_marks)
+    )
+    if records is None:
+        context.store.add_cycle(row, cycle.readings, cycle.exit_marks)
+    else:
+        records.append((row, cycle.readings, cycle.exit_marks))
     return result
+
+
+def snapshot_request(user: UserConfig, context: KeeperContext) -> tuple[str, list[str]]:
+    """What a cycle of ``user`` reads from the chain: their address and symbols (the quote first)."""
+    return context.user_addresses[user.id], [context.quote, *user.tokens]
 
 
 @dataclass(frozen=True)
@@ -163,8 +178,10 @@ class Cycle:
     share the cycle's state (the user, the chain snapshot, the risk manager, the result)
     instead of passing it along."""
 
-    def __init__(self, user: UserConfig, context: KeeperContext, number: int, result: CycleResult) -> None:
+    def __init__(self, user: UserConfig, context: KeeperContext, number: int, result: CycleResult,
+                 snapshot: UserSnapshot | Exception | None = None) -> None:
         self.user, self.context, self.number, self.result = user, context, number, result
+        self.read_before = snapshot  # the user's part of a read made for several users
         self.store, self.settings = context.store, context.config.settings
         self.decimals = context.client.token_decimals
         self.readings: list[tuple] = []  # the cycle's price readings, stored with the cycle
@@ -209,10 +226,13 @@ class Cycle:
             self.positions = self.store.positions(self.user.id)  # as the settled trades left them
 
     def read(self) -> None:
-        """One Multicall3 read: block time, feeds, balances, the user's on-chain settings."""
+        """One Multicall3 read (or the user's part of one made for several users): block
+        time, feeds, balances, the user's on-chain settings."""
         context, result = self.context, self.result
-        self.snapshot = snapshot = context.client.snapshot(context.user_addresses[self.user.id],
-                                                           [context.quote, *self.user.tokens])
+        snapshot = self.read_before or context.client.snapshot(*snapshot_request(self.user, context))
+        if isinstance(snapshot, Exception):
+            raise snapshot  # that user's own error in a read of several users
+        self.snapshot = snapshot
         checkpoint("after_price_read")
         self.now = result.block_time = datetime.fromtimestamp(snapshot.block_time, UTC)
         result.feed_ages_seconds = {token: snapshot.block_time - feed.updated_at

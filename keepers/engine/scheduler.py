@@ -1,9 +1,10 @@
 """Runs users' cycles: once (for cron) or on a schedule (the `schedule` library).
 
-Before a user's cycle the keeper takes that user's lease in the store (expiring) and
-gives it back after the cycle, so two keepers never run one user at once, nobody waits
-for a live keeper between its cycles, and a keeper that dies within a cycle loses the
-user when the lease expires. A heartbeat row per keeper shows it is alive.
+Users run in groups of ``users_per_read``: one chain read for the group (keepers/chain/
+client.py), then each user's cycle on its part of it. Before a group's cycles the keeper
+takes its users' leases in the store (expiring) and gives them back after the cycles, so
+two keepers never run one user at once, nobody waits for a live keeper between its
+cycles, and a keeper that dies within a cycle loses the users when the leases expire. A heartbeat row per keeper shows it is alive.
 SIGINT and SIGTERM set a flag: the cycle under way finishes, then the keeper stops and
 gives its leases back. A store that cannot be reached skips the cycle, not the keeper.
 Whoever watches the keeper (metrics, notifications) is handed each finished cycle and
@@ -24,8 +25,9 @@ import schedule
 from sqlalchemy.exc import OperationalError
 
 from keepers.base.clock import now_utc
-from keepers.engine.cycle import CycleResult, KeeperContext, run_cycle
+from keepers.engine.cycle import CycleResult, KeeperContext, run_cycle, snapshot_request
 from keepers.persistence.engine import error_line
+from keepers.persistence.store import TakenUsers
 from keepers.settings.keeper import UserConfig
 
 
@@ -44,6 +46,9 @@ class Scheduler:
         self.stopping = threading.Event()
         self.started_at = now_utc()
         self._cycle_numbers = {user.id: 0 for user in self.users}
+        # How long one read serves its users: well within their leases (cycles that trade
+        # wait for their blocks on a public chain, and the snapshot ages meanwhile).
+        self.read_serves_seconds = context.config.settings.lease_seconds / 3
         self._last_beat = -float("inf")
 
     def install_signal_handlers(self) -> None:
@@ -60,49 +65,101 @@ class Scheduler:
         self.stopping.set()
 
     def run_once(self) -> list[CycleResult]:
-        """One cycle of every enabled user (skipping users another keeper holds)."""
+        """One cycle of every enabled user, ``users_per_read`` at a time (skipping users
+        another keeper holds)."""
         results = []
-        for user in self.users:
+        for group in self.groups():
             if self.stopping.is_set():
                 break
-            result = self.run_user(user)
-            if result is not None:
-                results.append(result)
+            results.extend(self.run_users(group))
         return results
 
-    def run_user(self, user: UserConfig, slot: int | None = None) -> CycleResult | None:
-        """One cycle of ``user`` under its lease; None if another keeper holds it or the
-        store cannot be reached (the keeper goes on: a later cycle reconciles whatever
-        was sent meanwhile).
+    def groups(self) -> list[list[UserConfig]]:
+        """The enabled users in groups of ``users_per_read``, in the users file's order."""
+        size = self.context.config.settings.users_per_read
+        return [self.users[start:start + size] for start in range(0, len(self.users), size)]
 
-        The lease is taken for the cycle and given back after it: between two cycles
-        nobody holds the user, so a second keeper, an operator's action or the replay's
-        market mover gets the user at once instead of waiting for the lease to expire.
-        With ``slot`` (a worker sharing the store with others, keepers/cluster/tasks.py)
-        the cycle runs only if no worker ran that user's cycle of that slot before, and
-        its round-robin number is the slot."""
+    def run_users(self, users: Sequence[UserConfig], slot: int | None = None) -> list[CycleResult]:
+        """One cycle of each of ``users`` under its lease, all on one chain read; the users
+        another keeper holds are skipped (and cost the read nothing), and so is everyone
+        if the store cannot be reached (the keeper goes on: a later cycle reconciles
+        whatever was sent meanwhile).
+
+        The leases are taken together, in one store transaction, for the cycles and given
+        back after them, in another, and the cycles' records are written together, in a
+        third: between two cycles nobody holds a user, so a second keeper, an operator's
+        action or the replay's market mover gets the user at once instead of waiting for
+        the lease to expire. With ``slot`` (a worker sharing the store with others,
+        keepers/cluster/tasks.py) a user's cycle runs only if no worker ran that user's
+        cycle of that slot before (claimed with the lease), and its round-robin number is
+        the slot; a keeper asked to stop finishes the cycle under way and gives back the
+        claims of the users it did not run with their leases."""
         self.beat()
         store, owner = self.context.store, self.context.keeper_id
         try:
-            now = now_utc()
-            if not store.acquire_lease(user.id, owner, now,
-                                       now + timedelta(seconds=self.context.config.settings.lease_seconds)):
-                self.report(f"{user.id}: another keeper holds this user's lease; skipped")
-                return None
+            taken = self._lease([user.id for user in users], slot)
+            for user_id in taken.held:
+                self.report(f"{user_id}: another keeper holds this user's lease; skipped")
+            for user_id in taken.ran_before:
+                self.report(f"{user_id}: the cycle of slot {slot} ran before; skipped")
+            leased = set(taken.users)
+            chosen = [user for user in users if user.id in leased]
+            records: list = []
+            results: list[CycleResult] = []
             try:
-                if slot is not None and not store.claim_cycle(user.id, slot, owner):
-                    self.report(f"{user.id}: the cycle of slot {slot} ran before; skipped")
-                    return None
-                result = run_cycle(user, self.context, self._next_number(user) if slot is None else slot)
+                self._cycles(chosen, slot, records, results)
+                store.add_cycles(records)
             finally:
-                store.release_lease(user.id, owner)
+                ran = {result.user_id for result in results}
+                store.release_leases([user.id for user in chosen], owner, slot=slot,
+                                     not_run=[user.id for user in chosen if user.id not in ran])
         except OperationalError as error:
-            self.report(f"{user.id}: store unavailable ({error_line(error)}); cycle skipped")
-            return None
-        self.report(result.line())
-        for observe in self.on_cycle:
-            observe(result)
-        return result
+            self.report(f"{_named([user.id for user in users])}: store unavailable ({error_line(error)}); "
+                        f"cycle{'s' if len(users) > 1 else ''} skipped")
+            return []
+        for result in results:
+            self.report(result.line())
+            for observe in self.on_cycle:
+                observe(result)
+        return results
+
+    def _lease(self, user_ids: list[str], slot: int | None = None) -> TakenUsers:
+        now = now_utc()
+        return self.context.store.acquire_leases(
+            user_ids, self.context.keeper_id, now,
+            now + timedelta(seconds=self.context.config.settings.lease_seconds), slot=slot)
+
+    def _cycles(self, users: list[UserConfig], slot: int | None, records: list, results: list[CycleResult]) -> None:
+        """Each user's cycle on a read of them all, its result added to ``results``. A read
+        serves its users for ``read_serves_seconds`` at most: past that, the users still to
+        run are read again, their leases renewed first."""
+        context, first_read = self.context, True
+        while users and not self.stopping.is_set():
+            if not first_read:
+                renewed = set(self._lease([user.id for user in users]).users)
+                for user in users:
+                    if user.id not in renewed:
+                        self.report(f"{user.id}: its lease was lost while the users before it ran; skipped")
+                users = [user for user in users if user.id in renewed]
+            first_read, deadline = False, time.monotonic() + self.read_serves_seconds
+            calls_before = context.client.rpc_calls
+            try:
+                snapshots = context.client.snapshots([snapshot_request(user, context) for user in users])
+            except Exception as error:  # noqa: BLE001 - the node unreachable: each cycle records it
+                snapshots = [error] * len(users)
+            read_calls = context.client.rpc_calls - calls_before
+            for index, (user, snapshot) in enumerate(zip(users, snapshots, strict=True)):
+                if self.stopping.is_set() or (index and time.monotonic() >= deadline):
+                    users = users[index:]
+                    break
+                number = self._next_number(user) if slot is None else slot
+                result = run_cycle(user, context, number, snapshot, records)
+                if index == 0:  # the read's round trips are counted once, with the first cycle it served
+                    result.rpc_calls += read_calls
+                    records[-1][0].rpc_calls += read_calls
+                results.append(result)
+            else:
+                users = []
 
     def _next_number(self, user: UserConfig) -> int:
         number = self._cycle_numbers[user.id]
@@ -113,8 +170,8 @@ class Scheduler:
         """Every user every ``cycle_interval_seconds`` until stopped; runs each at once first."""
         interval = self.context.config.settings.cycle_interval_seconds
         jobs = schedule.Scheduler()
-        for user in self.users:
-            jobs.every(interval).seconds.do(self.run_user, user)
+        for group in self.groups():
+            jobs.every(interval).seconds.do(self.run_users, group)
         jobs.run_all()
         while not self.stopping.is_set():
             jobs.run_pending()
@@ -126,8 +183,7 @@ class Scheduler:
         """Gives back every lease this keeper holds (if the store can be reached: else
         they expire by themselves)."""
         try:
-            for user in self.users:
-                self.context.store.release_lease(user.id, self.context.keeper_id)
+            self.context.store.release_leases([user.id for user in self.users], self.context.keeper_id)
         except OperationalError as error:
             self.report(f"store unavailable ({error_line(error)}); leases left to expire")
 
@@ -145,3 +201,8 @@ class Scheduler:
             pass  # the store is unreachable: the cycles say so; a missed beat is what the dead-man alert is for
         for observe in self.on_beat:
             observe(now_utc())
+
+
+def _named(user_ids: list[str]) -> str:
+    """Who a line is about: a few users by name, more by the first and a count."""
+    return ", ".join(user_ids) if len(user_ids) <= 3 else f"{user_ids[0]} and {len(user_ids) - 1} more users"

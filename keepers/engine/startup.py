@@ -48,7 +48,7 @@ def build_context(
     settings = config.settings
     keeper = resolve_account(settings.keeper_account, role="keeper", local=local_chain, option="keeper_account",
                              unattended=True)
-    client = ChainClient(spec=spec, record=record, keeper=keeper)
+    client = ChainClient(spec=spec, record=record, keeper=keeper, max_calls_per_read=settings.read_max_calls)
     client.check_system()
     client.connect(local_chain=local_chain)
     strategies = user_strategies(config, users)

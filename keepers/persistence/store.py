@@ -87,6 +87,15 @@ class UserRows:
     exit_marks: list[ExitMarkRow]  # the protective exits the keeper follows (one per protected token)
 
 
+class TakenUsers(NamedTuple):
+    """What ``Store.acquire_leases`` did: the users now leased (and their cycle of the slot
+    claimed), those another keeper holds, and those whose cycle of the slot ran before."""
+
+    users: list[str]
+    held: list[str]
+    ran_before: list[str]
+
+
 @dataclass(frozen=True)
 class BarHeads:
     """Per price series, the newest stored bar before some bar start, and the newest final one."""
@@ -441,12 +450,22 @@ class Store:
                   exit_marks: Sequence[ExitMarkRow] = ()) -> None:
         """Records one finished cycle, folds the price ``readings`` it took into their bars
         (as ``record_prices``) and keeps the protective exits' marks it moved, in one transaction."""
+        self.add_cycles([(row, readings, exit_marks)])
+
+    def add_cycles(self, records: Sequence[tuple[CycleRow, Sequence[tuple], Sequence[ExitMarkRow]]]) -> None:
+        """Records the finished cycles of a batch of users, each with its price readings and
+        exit marks (as ``add_cycle``), in one transaction; a reading several users took (one
+        round of one feed) is folded once."""
+        if not records:
+            return
+        readings = list(dict.fromkeys(reading for _, cycle_readings, _ in records for reading in cycle_readings))
         with self.session(durable=False) as session:
             if readings:
                 session.execute(self._fold_bar, self._reading_values(readings))
-            for mark in exit_marks:
-                session.merge(mark)
-            session.add(row)
+            for _, _, exit_marks in records:
+                for mark in exit_marks:
+                    session.merge(mark)
+            session.add_all([row for row, _, _ in records])
 
     def cycles(self, user_id: str) -> list[CycleRow]:
         """A user's cycles in chain-time order."""
@@ -488,6 +507,56 @@ class Store:
         except IntegrityError:  # another keeper inserted it first
             return False
         return True
+
+    def acquire_leases(self, user_ids: Sequence[str], owner: str, now: datetime, until: datetime, *,
+                       slot: int | None = None) -> TakenUsers:
+        """``acquire_lease`` for several users in one transaction; with ``slot``, also the
+        claim of each leased user's cycle of that slot (``claim_cycle``): a user whose
+        cycle of the slot was claimed before is given back at once."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return TakenUsers([], [], [])
+        mine = (LeaseRow.owner == owner) | (LeaseRow.expires_at <= now)
+        with self.session() as session:
+            taken = set(session.scalars(
+                update(LeaseRow).where(LeaseRow.user_id.in_(ids), mine)
+                .values(owner=owner, expires_at=until, acquired_at=now).returning(LeaseRow.user_id)
+                .execution_options(synchronize_session=False)))
+            missing = [user_id for user_id in ids if user_id not in taken]
+            if missing:  # another keeper's insert of the same user wins; this one does nothing
+                taken |= set(session.scalars(
+                    self._insert(LeaseRow).on_conflict_do_nothing(index_elements=["user_id"])
+                    .returning(LeaseRow.user_id),
+                    [{"user_id": user_id, "owner": owner, "expires_at": until, "acquired_at": now}
+                     for user_id in missing]))
+            leased = [user_id for user_id in ids if user_id in taken]
+            ran_before: list[str] = []
+            if slot is not None and leased:
+                claimed = set(session.scalars(
+                    self._insert(CycleClaimRow).on_conflict_do_nothing(index_elements=["user_id", "slot"])
+                    .returning(CycleClaimRow.user_id),
+                    [{"user_id": user_id, "slot": slot, "keeper_id": owner, "claimed_at": now}
+                     for user_id in leased]))
+                ran_before = [user_id for user_id in leased if user_id not in claimed]
+                if ran_before:
+                    session.execute(delete(LeaseRow).where(LeaseRow.user_id.in_(ran_before),
+                                                           LeaseRow.owner == owner))
+            return TakenUsers(users=[user_id for user_id in leased if user_id not in ran_before],
+                              held=[user_id for user_id in ids if user_id not in taken], ran_before=ran_before)
+
+    def release_leases(self, user_ids: Sequence[str], owner: str, *, slot: int | None = None,
+                       not_run: Sequence[str] = ()) -> None:
+        """``release_lease`` for several users in one transaction, and the claims of slot
+        ``slot`` that ``owner`` took for the users ``not_run`` given back with them (the
+        keeper stopped before their cycles: another may run them)."""
+        if not user_ids:
+            return
+        with self.session() as session:
+            session.execute(delete(LeaseRow).where(LeaseRow.user_id.in_(list(user_ids)), LeaseRow.owner == owner))
+            if slot is not None and not_run:
+                session.execute(delete(CycleClaimRow).where(
+                    CycleClaimRow.user_id.in_(list(not_run)), CycleClaimRow.slot == slot,
+                    CycleClaimRow.keeper_id == owner))
 
     def release_lease(self, user_id: str, owner: str) -> None:
         """Gives a user back (only if this owner holds it)."""

@@ -108,6 +108,7 @@ def run_dispatcher(config: KeeperConfig, users: Sequence[UserConfig], echo: Call
     if not enabled:
         raise SentinelError(f"users: no enabled user in {settings.users_file}; nothing to dispatch")
     broker = make_broker(settings.redis_url, redeliver_after_seconds=settings.lease_seconds)
-    echo(f"Dispatching {len(enabled)} user(s)' cycles every {settings.cycle_interval_seconds} s to "
+    echo(f"Dispatching {len(enabled)} user(s)' cycles every {settings.cycle_interval_seconds} s, "
+         f"{settings.users_per_read} per task, to "
          f"{redact_url(settings.redis_url)}")
-    dispatch_until_signalled(broker, enabled, settings.cycle_interval_seconds, echo)
+    dispatch_until_signalled(broker, enabled, settings.cycle_interval_seconds, settings.users_per_read, echo)

@@ -87,6 +87,10 @@ class KeeperSettings(_Strict):
                            description="Redis of the distributed form (keeper worker / dispatch): the task broker")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     lease_seconds: int = Field(300, ge=10, description="how long a keeper holds a user without renewing")
+    users_per_read: int = Field(100, ge=1, le=10_000, description="users whose cycles share one chain read "
+                                "(a worker's task holds this many)")
+    read_max_calls: int = Field(1000, ge=20, description="most Multicall3 sub-calls per eth_call of a read "
+                                "(below the node's eth_call gas cap and request size limit)")
     dead_man_intervals: int = Field(3, ge=1, description="status fails after this many silent intervals")
     keeper_account: str | None = Field(
         None, description="ape accounts alias of the keeper, or a test-account index on local chains (default 1)")

@@ -1,5 +1,5 @@
-"""The distributed form on anvil with the local market: 32 users, three workers (each
-its own keeper account), a dispatcher, a real Redis and a real PostgreSQL, all as
+"""The distributed form on anvil with the local market: 32 users in tasks of 4, three
+workers (each its own keeper account), a dispatcher, a real Redis and a real PostgreSQL, all as
 processes. Every due cycle runs exactly once, no trade executes twice, the store
 matches the chain; a worker SIGKILLed mid-trade loses its users to the others once
 their leases expire; a Redis restart is survived by every process without help."""
@@ -42,6 +42,7 @@ TOKENS = ("WETH", "WBTC", "LTC")
 SERIES = {"WETH": "ETH", "WBTC": "BTC", "LTC": "LTC"}
 INTERVAL = 4  # seconds between two cycles of a user
 LEASE = 10  # seconds: how long a dead worker's users stay held
+USERS_PER_TASK = 4  # 8 tasks per interval: each worker gets some
 # Small buys, spread over the three pools: 32 of them move no pool past a user's slippage limit.
 USERS = many_users(32, WORKER_ACCOUNTS, TOKENS, quote_amount=200)
 ACCOUNTS_NEEDED = max(user["test_account"] for user in USERS) + 1  # past anvil's ten: the workers must know
@@ -55,7 +56,7 @@ def system(tmp_path_factory) -> LocalSystem:
     if not chain.provider.get_code(MULTICALL3_ADDRESS):
         Call.inject()  # before the module's snapshot: the workers would otherwise place it in each test
     return deploy_local_system(tmp_path_factory.mktemp("cluster"), USERS, "sqlite://", keepers=WORKER_ACCOUNTS,
-                               lease_seconds=LEASE, cycle_interval_seconds=INTERVAL)
+                               lease_seconds=LEASE, cycle_interval_seconds=INTERVAL, users_per_read=USERS_PER_TASK)
 
 
 @pytest.fixture
