@@ -179,8 +179,9 @@ class Cycle:
             return
         for decision in self.decide(tokens):
             outcome, _ = self.act(decision)
-            self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
-                                     outcome)
+            if outcome is not None:  # None: its trade is in flight, and settling it settles the decision
+                self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
+                                         outcome)
         self.exit_on_request(tokens)
 
     def load(self) -> None:
@@ -345,7 +346,8 @@ class Cycle:
     def act(self, decision: BarDecision) -> tuple[str, str | None]:
         """Sizes, checks and executes one recorded decision, as the user engine chooses it
         (BUY when flat, SELL when holding) on the bar clock (the decided bar's end);
-        returns its outcome, stored with the signal, and the id of the trade it made (None: none)."""
+        returns its outcome, stored with the signal (None: its trade is in flight, settled later),
+        and the id of the trade it made (None: none)."""
         context, snapshot, token, strategy = self.context, self.snapshot, decision.token, decision.strategy.name
         held = self.book.sleeves
         state = UserState(evaluator=self.risk.evaluator, sleeves=held, peak_quote=self.risk.peak)
@@ -366,8 +368,12 @@ class Cycle:
                      token_out=choice.token_out, amount_in=choice.amount_in),
             self.risk,
         )
-        self.result.trade_statuses[row.status] += 1
         token_in, token_out = choice.token_in, choice.token_out
+        if context.journal.is_in_flight(row.trade_id):  # sent in a batch (keepers/engine/pipeline.py)
+            snapshot.balances[token_in] -= row.amount_in  # spent already for the decisions after it
+            self.result.events.append(f"{label} sent at nonce {row.nonce}, in flight")
+            return None, row.trade_id
+        self.result.trade_statuses[row.status] += 1
         if row.status == MINED:
             # Later decisions of this cycle size from what the vault holds now.
             snapshot.balances[token_in] -= row.amount_in
@@ -395,7 +401,8 @@ class Cycle:
                      for strategy in self.context.user_strategies[(self.user.id, request.asset)]
                      if self.book.sleeves.get((request.asset, strategy.name), Sleeve()).tokens > 0]
             traded = [trade_id for _, trade_id in acted if trade_id is not None]
-            self.store.finish_control_action(request.id, "; ".join(outcome for outcome, _ in acted)
+            self.store.finish_control_action(request.id, "; ".join(outcome or f"trade {trade_id} in flight"
+                                                                    for outcome, trade_id in acted)
                                              or "no trade: nothing held", traded[-1] if traded else None, self.now)
 
     def value_usd(self, symbol: str, amount: int) -> float:

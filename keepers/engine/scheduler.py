@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from keepers.base.clock import now_utc
 from keepers.engine.cycle import CycleResult, KeeperContext, run_cycle
+from keepers.engine.pipeline import trades_in_flight
 from keepers.persistence.engine import error_line
 from keepers.settings.keeper import UserConfig
 
@@ -62,12 +63,13 @@ class Scheduler:
     def run_once(self) -> list[CycleResult]:
         """One cycle of every enabled user (skipping users another keeper holds)."""
         results = []
-        for user in self.users:
-            if self.stopping.is_set():
-                break
-            result = self.run_user(user)
-            if result is not None:
-                results.append(result)
+        with trades_in_flight(self.context, self.report):  # max_trades_in_flight > 1: settled together at its end
+            for user in self.users:
+                if self.stopping.is_set():
+                    break
+                result = self.run_user(user)
+                if result is not None:
+                    results.append(result)
         return results
 
     def run_user(self, user: UserConfig, slot: int | None = None) -> CycleResult | None:
@@ -115,9 +117,11 @@ class Scheduler:
         jobs = schedule.Scheduler()
         for user in self.users:
             jobs.every(interval).seconds.do(self.run_user, user)
-        jobs.run_all()
+        with trades_in_flight(self.context, self.report):
+            jobs.run_all()
         while not self.stopping.is_set():
-            jobs.run_pending()
+            with trades_in_flight(self.context, self.report):  # the users due now send, then settle together
+                jobs.run_pending()
             wait = jobs.idle_seconds
             self.stopping.wait(min(idle_seconds, max(wait or 0.0, 0.0)) or 0.05)
             self.beat()
