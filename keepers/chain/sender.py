@@ -171,9 +171,11 @@ class TransactionSender:
 
     def _poll_all(self, waiting: list[SentTransaction], receipts: dict[int, ReceiptAPI],
                   timeout: float) -> list[SentTransaction]:
-        """Polls ``waiting`` (in nonce order) until each is mined or ``timeout`` passes;
-        adds the receipts found; returns the ones still waiting. Asks only up to the first
-        one still pending: one account's nonces are mined in order, so the later ones are too."""
+        """Polls ``waiting`` (in nonce order) until each is mined or ``timeout`` passes
+        without one mined (a long batch is not stuck while its nonces mine one after
+        another); adds the receipts found; returns the ones still waiting. Asks only up to
+        the first one still pending: one account's nonces are mined in order, so the later
+        ones are too."""
         deadline = time.monotonic() + timeout
         while True:
             while waiting:
@@ -181,6 +183,7 @@ class TransactionSender:
                 if receipt is None:
                     break
                 receipts[waiting.pop(0).nonce] = receipt
+                deadline = time.monotonic() + timeout
             if not waiting or time.monotonic() >= deadline:
                 return waiting
             time.sleep(self.poll_seconds)

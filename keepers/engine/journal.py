@@ -12,6 +12,11 @@ decision twice. ``reconcile`` settles every unfinished row from the chain: the
 with, else the node's word that the transaction is unknown (dropped). A start also
 checks the rows mined in the last ``REORG_DEPTH_BLOCKS`` again (``recheck``): a reorg
 can take a mined trade off the chain.
+
+``execute`` is ``send`` (up to the broadcast) then ``settle`` (the receipt); inside
+``batch()`` settling is left to whoever opened the batch, so several trades of one
+keeper account wait in the node at once (keepers/engine/pipeline.py), and a start
+cancels a nonce lost under later ones (``close_nonce_gaps``).
 """
 
 from __future__ import annotations
@@ -133,8 +138,8 @@ class Journal:
     def batch(self, limit: int, on_full: Callable[[list[InFlight]], list[TradeRow]]) -> Iterator[list[InFlight]]:
         """Within it ``execute`` sends and does not wait: the trades sent pile up in the
         list it yields, several pending at once at consecutive nonces; ``on_full`` settles
-        and empties it when ``limit`` wait (returning the rows it settled) (keepers/engine/pipeline.py), and whoever opened
-        the batch settles the rest when it ends."""
+        and empties it when ``limit`` wait (returning the rows it settled), and whoever
+        opened the batch settles the rest when it ends (keepers/engine/pipeline.py)."""
         self._in_flight, self._batch_limit, self._on_full = [], limit, on_full
         try:
             yield self._in_flight

@@ -53,16 +53,19 @@ def settle_in_flight(context: KeeperContext, flights: list[InFlight], report: Ca
     """Settles ``flights`` together under their users' leases (a user another keeper took
     meanwhile is left to it: its cycles reconcile the trade) and marks each settled
     trade's decision acted on; empties the list and returns the rows it settled. The
-    lease of ``running_user`` (whose cycle is under way) stays taken."""
+    lease of ``running_user`` (whose cycle is under way) stays taken. A failure (the node
+    or the store unreachable) is reported, not raised: it happens outside any cycle, and
+    the trades left sent are reconciled by their users' next cycles."""
     if not flights:
         return []
     checkpoint("after_batch_sent")
     store, owner = context.store, context.keeper_id
-    now = now_utc()
-    until = now + timedelta(seconds=context.config.settings.lease_seconds)
-    users = {flight.row.user_id for flight in flights}
-    held = {user_id for user_id in users if store.acquire_lease(user_id, owner, now, until)}
+    held: set[str] = set()
     try:
+        now = now_utc()
+        until = now + timedelta(seconds=context.config.settings.lease_seconds)
+        held = {user_id for user_id in {flight.row.user_id for flight in flights}
+                if store.acquire_lease(user_id, owner, now, until)}
         still_sent = {row.trade_id for row in store.trades(statuses=[SENT])}  # not settled by another keeper
         mine = [flight for flight in flights if flight.row.user_id in held and flight.row.trade_id in still_sent]
         settled = context.journal.settle(mine)
@@ -74,9 +77,14 @@ def settle_in_flight(context: KeeperContext, flights: list[InFlight], report: Ca
                                     f"{row.side} trade {row.trade_id} {row.status}")
         report(_summary(settled, len(flights) - len(mine)))
         return settled
+    except Exception as error:  # noqa: BLE001 - reported; the rows stay sent for the next cycles' reconcile
+        report(f"trades in flight not settled ({type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}); "
+               "their users' next cycles reconcile them")
+        return []
     finally:
-        for user_id in held - {running_user}:
-            store.release_lease(user_id, owner)
+        with contextlib.suppress(Exception):  # an unreachable store: the leases expire by themselves
+            for user_id in held - {running_user}:
+                store.release_lease(user_id, owner)
         flights.clear()
 
 
