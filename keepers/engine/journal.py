@@ -266,7 +266,12 @@ class Journal:
         if not pending:
             return {}
         holes = sorted(set(range(self.sender.mined_nonce_count(), max(pending))) - pending)
-        cancelled = {nonce: self.sender.cancel(nonce) for nonce in holes}
+        cancelled = {}
+        for nonce in holes:
+            try:
+                cancelled[nonce] = self.sender.cancel(nonce)
+            except SentinelError:
+                continue  # refused (nonce too low): the nonce was filled meanwhile, no gap is left
         self._cancelled.update(cancelled)
         return cancelled
 

@@ -3,8 +3,9 @@ send their trades at consecutive nonces and the batch settles them together. The
 SIGKILLed with all three pending, then started again; and a gap (the transaction at
 nonce n lost while n+1.. wait in the node, held back), repaired live by a replacement at
 n (the same trade, higher fees) and at a start by a cancel at n (a 0-value transfer to
-the keeper itself), the cancelled decision acted on again within its bar. Each ends with
-every decision traded once and the store equal to the chain."""
+the keeper itself), the cancelled decision acted on again within its bar; and the node
+unreachable while the batch settles. Each ends with every decision traded once and the
+store equal to the chain."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from ape import accounts, chain
 from ape.exceptions import ContractLogicError
 from helpers_keeper import assert_store_matches_chain, user_entry
-from keeper_faults import KEEPER, deploy_fault_system
+from keeper_faults import KEEPER, RpcProxy, deploy_fault_system
 
 from keepers.chain.sender import is_pending
 from keepers.engine import pipeline
@@ -25,6 +26,7 @@ from keepers.persistence.tables import DROPPED, MINED, SENT, TradeRow
 # Three users on one token: the run's dip makes each one's first cycle buy WBTC.
 USERS = [user_entry(f"u{number}", account, ["WBTC"]) for number, account in enumerate((3, 4, 5))]
 IN_FLIGHT = {"max_trades_in_flight": 10}
+OUTAGE_SECONDS = 6  # longer than the retries of one read (0.25 + 0.5 + 1 + 2 s)
 CRASH_IN_FLIGHT = {"SENTINEL_CRASH_AT": "after_batch_sent", "SENTINEL_KEEPER_ID": "faults-keeper",
                    "SENTINEL_MAX_TRADES_IN_FLIGHT": "10"}
 
@@ -158,4 +160,24 @@ def test_nonce_lost_before_a_restart__cancelled_there_the_rest_mine_and_the_deci
     assert_decisions_acted_once(store, run.system)
     redone_outcome = {signal.user_id: signal.outcome for signal in store.signals()}[first.user_id]
     assert redone_outcome == settled_together(store)[first.user_id]  # acted on again, in the batch
+    store.close()
+
+
+@pytest.mark.long  # a keeper process through an outage (~26 s here): the short run has the three above
+def test_node_unreachable_while_a_batch_settles__reported_and_the_next_start_settles_it(run):
+    proxy = RpcProxy(chain.provider.uri)
+    proxy.outage_after(b"eth_getTransactionReceipt", OUTAGE_SECONDS)  # the batch's first receipt poll
+    try:
+        code, output = run.run_keeper("--once", env={"APE_FOUNDRY_HOST": proxy.url,
+                                                     "SENTINEL_MAX_TRADES_IN_FLIGHT": "10"})
+    finally:
+        proxy.close()
+    assert code == 0 and "Traceback" not in output, output
+    assert "trades in flight not settled" in output and proxy.outages, output
+    store = run.open_store()
+    assert {row.status for row in store.trades()} == {SENT}  # mined meanwhile, left for the next start
+    store.close()
+    _, store, lines = run.start()
+    assert len([line for line in lines if line.endswith("sent -> mined")]) == len(USERS)
+    assert_store_matches_chain(store, run.system)
     store.close()
