@@ -29,16 +29,16 @@ def timed(call: Callable[[], object], repeats: int) -> float:
 
 
 @contextlib.contextmanager
-def ape_on_private_anvil() -> Iterator[None]:
+def ape_on_private_anvil(*anvil_arguments: str) -> Iterator[None]:
     """A plain anvil (as `make run` starts it: ape-foundry's own anvil traces every step
-    and is several times slower), Ape connected to it, Ape's INFO lines quieted; the
-    anvil is stopped by its process id afterwards."""
+    and is several times slower) started with ``anvil_arguments``, Ape connected to it,
+    Ape's INFO lines quieted; the anvil is stopped by its process id afterwards."""
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "keepers"), str(ROOT / "tests" / "e2e")]
     from helpers_e2e import AnvilProcesses  # the tests' own anvil launcher
 
     nodes = AnvilProcesses(Path(tempfile.mkdtemp(prefix="bench-anvil-")))
     try:
-        os.environ["APE_FOUNDRY_HOST"] = nodes.start()
+        os.environ["APE_FOUNDRY_HOST"] = nodes.start(*anvil_arguments)
         from ape import networks
         from ape.logging import logger
 

@@ -5,7 +5,8 @@ in which case the process kills itself with SIGKILL (no cleanup, no flush: a rea
 crash). The tests use it to prove that a crash at each point leaves a store that the
 next start repairs; in normal runs the variable is unset and the call is a lookup.
 The checkpoints, in a cycle's order: after_price_read, after_risk_check (keepers/engine/cycle.py),
-after_intent, after_sent_stored, after_broadcast, after_mined (keepers/engine/journal.py).
+after_intent, after_sent_stored, after_broadcast, after_mined (keepers/engine/journal.py);
+after_batch_sent: every trade of a batch in flight, none settled (keepers/engine/pipeline.py).
 """
 
 from __future__ import annotations

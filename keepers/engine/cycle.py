@@ -186,6 +186,7 @@ class Cycle:
         self.decimals = context.client.token_decimals
         self.readings: list[tuple] = []  # the cycle's price readings, stored with the cycle
         self.exit_marks: list[ExitMarkRow] = []  # the protective exits' marks it moved, stored with the cycle
+        self.exiting: set[str] = set()  # tokens whose exit this cycle sent is in flight
 
     def run(self) -> None:
         """read -> load -> settle -> check -> value -> protective exits -> (halt?) -> decide ->
@@ -201,8 +202,9 @@ class Cycle:
             return
         for decision in self.decide(tokens):
             outcome, _ = self.act(decision)
-            self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
-                                     outcome)
+            if outcome is not None:  # None: its trade is in flight, and settling it settles the decision
+                self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
+                                         outcome)
         self.exit_on_request(tokens)
 
     def load(self) -> None:
@@ -297,8 +299,12 @@ class Cycle:
                 user_id=user.id, user_address=self.context.user_addresses[user.id], asset=token,
                 strategy=EXIT_STRATEGY, side=SELL, bar_time=self.decided_bar(), token_in=token,
                 token_out=self.context.quote, amount_in=snapshot.balances[token], exit=proof), self.risk)
-            self.result.trade_statuses[row.status] += 1
             label = f"{token} {trigger.label} exit at {price / 1e18:,.2f} USD"
+            if self.context.journal.is_in_flight(row.trade_id):  # sent in a batch (keepers/engine/pipeline.py)
+                self.exiting.add(token)  # nothing else of the token is decided while its exit is on its way
+                self.result.events.append(f"{label}: sent at nonce {row.nonce}, in flight")
+                continue
+            self.result.trade_statuses[row.status] += 1
             if row.status != MINED:
                 self.result.events.append(f"{label} {row.status}: {row.revert_reason or ''}")
                 continue
@@ -358,10 +364,11 @@ class Cycle:
         return bar_start(self.snapshot.block_time, timeframe) - timedelta(seconds=timeframe)
 
     def tokens(self, prices: dict[str, float]) -> list[str]:
-        """The tokens this cycle decides on: every token, or one in turn (round robin), with a valid price."""
+        """The tokens this cycle decides on: every token, or one in turn (round robin), with a valid
+        price and no exit of it in flight."""
         tokens = self.user.tokens if self.settings.rotation == "all" else [
             self.user.tokens[self.number % len(self.user.tokens)]]
-        return [token for token in tokens if token in prices]
+        return [token for token in tokens if token in prices and token not in self.exiting]
 
     def halted(self, tokens: list[str]) -> bool:
         """Whether something stops every trade of the user now (recorded per token). Nothing
@@ -456,7 +463,8 @@ class Cycle:
     def act(self, decision: BarDecision) -> tuple[str, str | None]:
         """Sizes, checks and executes one recorded decision, as the user engine chooses it
         (BUY when flat, SELL when holding) on the bar clock (the decided bar's end);
-        returns its outcome, stored with the signal, and the id of the trade it made (None: none)."""
+        returns its outcome, stored with the signal (None: its trade is in flight, settled later),
+        and the id of the trade it made (None: none)."""
         context, snapshot, token, strategy = self.context, self.snapshot, decision.token, decision.strategy.name
         held = self.book.sleeves
         state = UserState(evaluator=self.risk.evaluator, sleeves=held, peak_quote=self.risk.peak)
@@ -478,8 +486,12 @@ class Cycle:
                      token_out=choice.token_out, amount_in=choice.amount_in),
             self.risk,
         )
-        self.result.trade_statuses[row.status] += 1
         token_in, token_out = choice.token_in, choice.token_out
+        if context.journal.is_in_flight(row.trade_id):  # sent in a batch (keepers/engine/pipeline.py)
+            snapshot.balances[token_in] -= row.amount_in  # spent already for the decisions after it
+            self.result.events.append(f"{label} sent at nonce {row.nonce}, in flight")
+            return None, row.trade_id
+        self.result.trade_statuses[row.status] += 1
         if row.status == MINED:
             # Later decisions of this cycle size from what the vault holds now.
             snapshot.balances[token_in] -= row.amount_in
@@ -506,7 +518,8 @@ class Cycle:
                      for strategy in self.context.user_strategies[(self.user.id, request.asset)]
                      if self.book.sleeves.get((request.asset, strategy.name), Sleeve()).tokens > 0]
             traded = [trade_id for _, trade_id in acted if trade_id is not None]
-            self.store.finish_control_action(request.id, "; ".join(outcome for outcome, _ in acted)
+            self.store.finish_control_action(request.id, "; ".join(outcome or f"trade {trade_id} in flight"
+                                                                    for outcome, trade_id in acted)
                                              or "no trade: nothing held", traded[-1] if traded else None, self.now)
 
     def value_usd(self, symbol: str, amount: int) -> float:

@@ -12,11 +12,18 @@ decision twice. ``reconcile`` settles every unfinished row from the chain: the
 with, else the node's word that the transaction is unknown (dropped). A start also
 checks the rows mined in the last ``REORG_DEPTH_BLOCKS`` again (``recheck``): a reorg
 can take a mined trade off the chain.
+
+``execute`` is ``send`` (up to the broadcast) then ``settle`` (the receipt); inside
+``batch()`` settling is left to whoever opened the batch, so several trades of one
+keeper account wait in the node at once (keepers/engine/pipeline.py), and a start
+cancels a nonce lost under later ones (``close_nonce_gaps``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ape import chain
@@ -24,10 +31,13 @@ from ape.api import ReceiptAPI
 from eth_utils import to_checksum_address
 
 from keepers.base.clock import now_utc
+from keepers.base.errors import SentinelError
 from keepers.chain.client import ChainClient
 from keepers.chain.exit_log import LoggedExit, quote_price_at
 from keepers.chain.sender import (
+    MAX_REPLACEMENTS,
     PreflightReverted,
+    SentTransaction,
     TransactionSender,
     find_receipt,
     is_pending,
@@ -91,6 +101,17 @@ class Decision:
     exit: ExitProof | None = None  # set: a protective exit (executeExit) of the user's whole balance
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A trade broadcast and not yet settled: its row as stored sent, its transaction,
+    the risk manager to tell, and the hashes of its earlier (dropped) attempts."""
+
+    row: TradeRow
+    sent: SentTransaction
+    risk: RiskManager
+    earlier_hashes: list[str]
+
+
 @dataclass
 class Journal:
     """Executes and reconciles trades for one keeper process."""
@@ -103,13 +124,54 @@ class Journal:
     tolerance_bps: int
     timeframe_seconds: int
     dry_run: bool = False
+    _in_flight: list[InFlight] | None = field(default=None, init=False, repr=False)  # the open batch's trades
+    _batch_limit: int = field(default=0, init=False, repr=False)
+    _on_full: Callable[[list[InFlight]], list[TradeRow]] | None = field(default=None, init=False, repr=False)
+    _cancelled: dict[int, str] = field(default_factory=dict, init=False, repr=False)  # nonce -> cancel's hash
 
     def decided_at(self, bar_time: datetime) -> datetime:
         """The risk rules' time of a decision on the bar opening at ``bar_time``: its end."""
         return bar_time + timedelta(seconds=self.timeframe_seconds)
 
     def execute(self, decision: Decision, risk: RiskManager) -> TradeRow:
-        """Plans, records and (unless dry run) sends one decision; returns its final row."""
+        """Plans, records and (unless dry run) sends one decision; returns its final row.
+        Inside ``batch()`` the trade is left in flight (its row says sent) and settled
+        with the batch's others when the batch ends."""
+        row, flight = self.send(decision, risk)
+        if flight is None:
+            return row
+        if self._in_flight is not None:
+            self._in_flight.append(flight)
+            if len(self._in_flight) >= self._batch_limit:  # settled (and emptied) at once
+                return next((settled for settled in self._on_full(self._in_flight)
+                             if settled.trade_id == row.trade_id), row)
+            return row
+        (settled,) = self.settle([flight])
+        if settled.status == SENT:  # one trade at a time: a stuck one is an error of its cycle
+            raise SentinelError(f"transaction at nonce {flight.sent.nonce} still pending after "
+                                f"{MAX_REPLACEMENTS} replacements; it is reconciled at the next start")
+        return settled
+
+    @contextmanager
+    def batch(self, limit: int, on_full: Callable[[list[InFlight]], list[TradeRow]]) -> Iterator[list[InFlight]]:
+        """Within it ``execute`` sends and does not wait: the trades sent pile up in the
+        list it yields, several pending at once at consecutive nonces; ``on_full`` settles
+        and empties it when ``limit`` wait (returning the rows it settled), and whoever
+        opened the batch settles the rest when it ends (keepers/engine/pipeline.py)."""
+        self._in_flight, self._batch_limit, self._on_full = [], limit, on_full
+        try:
+            yield self._in_flight
+        finally:
+            self._in_flight = None
+
+    def is_in_flight(self, trade_id: str) -> bool:
+        """Whether a trade of the open batch was sent and waits to be settled with it."""
+        return any(flight.row.trade_id == trade_id for flight in self._in_flight or ())
+
+    def send(self, decision: Decision, risk: RiskManager) -> tuple[TradeRow, InFlight | None]:
+        """The send phase of ``execute``: plan, intent, sign, store sent, broadcast.
+        Returns the decision's row and, for a transaction broadcast now, what settling
+        it needs (None: the row is final, or another keeper's, as it is)."""
         decided_at = self.decided_at(decision.bar_time)
         client = self.client
         token_in, token_out = client.token(decision.token_in), client.token(decision.token_out)
@@ -126,13 +188,12 @@ class Journal:
         # again while its trigger holds: its protection is not spent, so it cannot execute twice.
         again = (DROPPED, FAILED, REVERTED) if proof is not None else (DROPPED,)
         if existing is not None and existing.status not in again:
-            return existing  # decided before (another keeper, or before a restart)
+            return existing, None  # decided before (another keeper, or before a restart)
         # A dropped row (nothing reached the chain: the trade id is unused) of a decision
         # acted on again after a restart is planned and sent anew under the same trade id:
         # the Executor refuses a used id, so at most one of its transactions can execute.
         # The hashes it was signed with stay on the row: reconcile still looks for them.
-        earlier_hashes = [] if existing is None else [
-            *(existing.replaced_tx_hashes or []), *([existing.tx_hash] if existing.tx_hash else [])]
+        earlier_hashes = [] if existing is None else _hashes(existing)
         row = TradeRow(
             trade_id=trade_id, user_id=decision.user_id, user_address=decision.user_address,
             keeper_id=self.keeper_id, chain_id=client.chain_id, asset=decision.asset, strategy=decision.strategy,
@@ -147,35 +208,43 @@ class Journal:
             row.status, row.revert_reason = FAILED, str(error)[:500]
             if self._record_intent(row, existing):
                 risk.record_trade(TradeRecord(decided_at, decision.asset, None, success=False), trade_id)
-            return self.store.trade(trade_id)
+            return self.store.trade(trade_id), None
         row.min_amount_out, row.oracle_floor, row.pool_amount_out = (
             plan.min_amount_out, plan.oracle_floor, plan.pool_amount_out)
         if not self._record_intent(row, existing):
-            return self.store.trade(trade_id)
+            return self.store.trade(trade_id), None
         checkpoint("after_intent")
         method, arguments = (client.executor.executeTrade, (
             plan.user, plan.token_in, plan.token_out, plan.amount_in, plan.min_amount_out, plan.router, plan.deadline,
             plan.trade_id)) if proof is None else (client.executor.executeExit, (
                 plan.user, plan.token_in, proof.high_round_id, plan.min_amount_out, plan.router, plan.deadline))
         if self.dry_run:
-            return self._dry_run(row, method, arguments)
+            return self._dry_run(row, method, arguments), None
         try:
             sent = self.sender.sign(method, *arguments)
         except PreflightReverted as error:
             failed = self.store.update_trade(trade_id, status=FAILED, revert_reason=str(error)[:500])
             risk.record_trade(TradeRecord(decided_at, decision.asset, None, success=False), trade_id)
-            return failed
+            return failed, None
         stored = self.store.update_trade(trade_id, status=SENT, tx_hash=sent.tx_hash, nonce=sent.nonce)
         checkpoint("after_sent_stored")
         self.sender.broadcast(sent)
         checkpoint("after_broadcast")
-        receipt = self.sender.wait(
-            sent,
-            on_replace=lambda replaced: self.store.update_trade(
-                trade_id, tx_hash=replaced.tx_hash, replaced_tx_hashes=[*earlier_hashes, *replaced.hashes]),
-        )
+        return stored, InFlight(stored, sent, risk, earlier_hashes)
+
+    def settle(self, flights: Sequence[InFlight]) -> list[TradeRow]:
+        """The settle phase: waits for the receipts of ``flights`` together (replacing the
+        ones still pending after the timeout: ``TransactionSender.wait_all``) and settles
+        each; returns their rows, as settled or (still pending) as sent."""
+        def store_replacement(replaced: SentTransaction) -> None:
+            flight = next(flight for flight in flights if flight.sent is replaced)
+            self.store.update_trade(flight.row.trade_id, tx_hash=replaced.tx_hash,
+                                    replaced_tx_hashes=[*flight.earlier_hashes, *replaced.hashes])
+
+        receipts = self.sender.wait_all([flight.sent for flight in flights], store_replacement)
         checkpoint("after_mined")
-        return self._settle(stored, receipt, risk)
+        return [self._settle(flight.row, receipts[flight.sent.nonce], flight.risk)
+                if flight.sent.nonce in receipts else flight.row for flight in flights]
 
     def _record_intent(self, row: TradeRow, dropped: TradeRow | None) -> bool:
         """Stores a new decision's row, or turns its ``dropped`` row (or an exit's failed one) into this one; False
@@ -197,7 +266,7 @@ class Journal:
             receipt = find_trade_receipt(self.client.executor, trade_id, self.search_from())
             if receipt is not None:
                 return self._settle(row, receipt, risk)
-        hashes = [*(row.replaced_tx_hashes or []), *([row.tx_hash] if row.tx_hash else [])]
+        hashes = _hashes(row)
         for tx_hash in hashes:
             receipt = find_receipt(tx_hash)
             if receipt is not None:
@@ -206,7 +275,31 @@ class Journal:
             return row
         reason = "never sent: the keeper stopped before broadcasting" if row.status == INTENT or not hashes \
             else "the node does not know the transaction (never arrived, or dropped)"
+        if row.nonce in self._cancelled:
+            reason += f"; nonce {row.nonce} cancelled by {self._cancelled[row.nonce]} so the later ones could mine"
         return self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
+
+    def close_nonce_gaps(self, rows: Sequence[TradeRow]) -> dict[int, str]:
+        """A start's repair of a gap: when the keeper account's transactions of ``rows``
+        (sent, unsettled) wait in the node at nonces above one it lost (dropped, or never
+        broadcast before a crash), the node holds them back for good; each lost nonce is
+        cancelled (a 0-value self-transfer there), so the later ones can be mined. The
+        trade lost at that nonce is reconciled as dropped, with the cancel in its reason:
+        its trade id is unused, so its decision can be acted on again within its bar.
+        Returns nonce -> the cancel's hash."""
+        pending = self.sender.pending_nonces([tx_hash for row in rows if row.status == SENT
+                                              for tx_hash in _hashes(row)])
+        if not pending:
+            return {}
+        holes = sorted(set(range(self.sender.mined_nonce_count(), max(pending))) - pending)
+        cancelled = {}
+        for nonce in holes:
+            try:
+                cancelled[nonce] = self.sender.cancel(nonce)
+            except SentinelError:
+                continue  # refused (nonce too low): the nonce was filled meanwhile, no gap is left
+        self._cancelled.update(cancelled)
+        return cancelled
 
     def revisit_dropped(self, row: TradeRow, risk: RiskManager) -> TradeRow:
         """A ``dropped`` row whose trade id the Executor has used after all (its last
@@ -336,3 +429,8 @@ class Journal:
         """The first block of this deployment's history (where log searches start)."""
         executor = self.client.record.contracts["Executor"]
         return executor.block_number or 0
+
+
+def _hashes(row: TradeRow) -> list[str]:
+    """Every hash a trade row was broadcast (or signed) with: the replaced ones and the newest."""
+    return [*(row.replaced_tx_hashes or []), *([row.tx_hash] if row.tx_hash else [])]

@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from keepers.base.clock import now_utc
 from keepers.engine.cycle import CycleResult, KeeperContext, run_cycle, snapshot_request
+from keepers.engine.pipeline import trades_in_flight
 from keepers.persistence.engine import error_line
 from keepers.persistence.store import TakenUsers
 from keepers.settings.keeper import UserConfig
@@ -68,10 +69,11 @@ class Scheduler:
         """One cycle of every enabled user, ``users_per_read`` at a time (skipping users
         another keeper holds)."""
         results = []
-        for group in self.groups():
-            if self.stopping.is_set():
-                break
-            results.extend(self.run_users(group))
+        with trades_in_flight(self.context, self.report):  # max_trades_in_flight > 1: settled together at its end
+            for group in self.groups():
+                if self.stopping.is_set():
+                    break
+                results.extend(self.run_users(group))
         return results
 
     def groups(self) -> list[list[UserConfig]]:
@@ -172,9 +174,11 @@ class Scheduler:
         jobs = schedule.Scheduler()
         for group in self.groups():
             jobs.every(interval).seconds.do(self.run_users, group)
-        jobs.run_all()
+        with trades_in_flight(self.context, self.report):
+            jobs.run_all()
         while not self.stopping.is_set():
-            jobs.run_pending()
+            with trades_in_flight(self.context, self.report):  # the users due now send, then settle together
+                jobs.run_pending()
             wait = jobs.idle_seconds
             self.stopping.wait(min(idle_seconds, max(wait or 0.0, 0.0)) or 0.05)
             self.beat()

@@ -31,7 +31,7 @@ from keepers.engine.journal import REORG_DEPTH_BLOCKS, Journal
 from keepers.engine.positions import position_row, sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
-from keepers.persistence.tables import DROPPED, MINED, UNFINISHED
+from keepers.persistence.tables import DROPPED, MINED, SENT, UNFINISHED
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
 from strategies.base import Strategy
@@ -72,12 +72,16 @@ def reconcile_at_start(context: KeeperContext, users: Sequence[UserConfig], repo
     """A keeper's or worker's start: settles the trades of every user no live keeper
     holds, while holding their leases (a held user's trades are settled by its holder's
     cycles: settling them here could mark dropped a trade the holder is about to
-    broadcast). Returns how many users were reconciled."""
+    broadcast). A gap in the keeper account's nonces (one lost while later ones wait in
+    the node) is closed first (``Journal.close_nonce_gaps``). Returns how many users were
+    reconciled."""
     store, owner = context.store, context.keeper_id
     now = now_utc()
     until = now + timedelta(seconds=context.config.settings.lease_seconds)
     held = [user for user in users if store.acquire_lease(user.id, owner, now, until)]
     try:
+        for nonce, cancel in context.journal.close_nonce_gaps(store.trades(statuses=[SENT])).items():
+            report(f"nonce {nonce} of the keeper account was lost while later ones waited: cancelled by {cancel}")
         for user in held:
             _reconcile_user(context, user, report)
     finally:

@@ -97,6 +97,9 @@ class KeeperSettings(_Strict):
     keeper_id: str | None = Field(None, min_length=1, description="this keeper's name in heartbeats (default host:pid)")
     tolerance_bps: int = Field(50, ge=0, lt=10_000, description="accepted shortfall below the pool's quote")
     tx_timeout_seconds: int = Field(120, ge=1, description="wait before replacing a pending transaction")
+    max_trades_in_flight: int = Field(
+        1, ge=1, le=1_000, description="trades the keeper account may have pending at once: 1 waits for each "
+        "receipt in its cycle; more sends the due users' trades at consecutive nonces and settles them together")
     admin_ops_refresh_seconds: int = Field(
         60, ge=1, description="how often pending admin operations are read again (users with pause_on_admin_ops)"
     )

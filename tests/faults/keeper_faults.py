@@ -49,11 +49,11 @@ def run(system, tmp_path) -> FaultRun:
     return begin_run(system, tmp_path)
 
 
-def deploy_fault_system(folder: Path) -> LocalSystem:
-    """The local system of a test module: one user (bob, WBTC), short transaction and
+def deploy_fault_system(folder: Path, users: list[dict] = USERS) -> LocalSystem:
+    """The local system of a test module: ``users`` (one: bob, WBTC), short transaction and
     lease timeouts; Multicall3 placed before the module's chain snapshot."""
     url = f"sqlite:///{folder / 'deploy.db'}"
-    system = deploy_local_system(folder, USERS, url, lease_seconds=10)
+    system = deploy_local_system(folder, users, url, lease_seconds=10)
     config, store = system.config(), Store.open(url)
     build_context(config, system.spec, system.record, store, local_chain=True, users=config.users)
     store.close()

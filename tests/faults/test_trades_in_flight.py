@@ -1,0 +1,183 @@
+"""Several trades of one keeper account in flight at once (issue 29): three users' cycles
+send their trades at consecutive nonces and the batch settles them together. The keeper
+SIGKILLed with all three pending, then started again; and a gap (the transaction at
+nonce n lost while n+1.. wait in the node, held back), repaired live by a replacement at
+n (the same trade, higher fees) and at a start by a cancel at n (a 0-value transfer to
+the keeper itself), the cancelled decision acted on again within its bar; and the node
+unreachable while the batch settles. Each ends with every decision traded once and the
+store equal to the chain."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+
+import pytest
+from ape import accounts, chain
+from ape.exceptions import ContractLogicError
+from helpers_keeper import assert_store_matches_chain, user_entry
+from keeper_faults import KEEPER, RpcProxy, deploy_fault_system
+
+from keepers.chain.sender import is_pending
+from keepers.engine import pipeline
+from keepers.persistence.store import Store
+from keepers.persistence.tables import DROPPED, MINED, SENT, TradeRow
+
+# Three users on one token: the run's dip makes each one's first cycle buy WBTC.
+USERS = [user_entry(f"u{number}", account, ["WBTC"]) for number, account in enumerate((3, 4, 5))]
+IN_FLIGHT = {"max_trades_in_flight": 10}
+OUTAGE_SECONDS = 6  # longer than the retries of one read (0.25 + 0.5 + 1 + 2 s)
+CRASH_IN_FLIGHT = {"SENTINEL_CRASH_AT": "after_batch_sent", "SENTINEL_KEEPER_ID": "faults-keeper",
+                   "SENTINEL_MAX_TRADES_IN_FLIGHT": "10"}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory, request):
+    """This module's system: the three users (the fault suite's one-user system otherwise)."""
+    return deploy_fault_system(tmp_path_factory.mktemp(request.module.__name__), USERS)
+
+
+@contextlib.contextmanager
+def blocks_held_back():
+    """anvil mines nothing until asked (``evm_mine``): sent transactions wait in its pool."""
+    chain.provider.make_request("evm_setAutomine", [False])
+    try:
+        yield
+    finally:
+        chain.provider.make_request("evm_setAutomine", [True])
+
+
+def in_flight(store: Store) -> list[TradeRow]:
+    """The trades stored as sent, by nonce, after checking they are several pending at
+    consecutive nonces."""
+    rows = sorted(store.trades(), key=lambda row: row.nonce)
+    assert [row.status for row in rows] == [SENT] * len(USERS)
+    assert [row.nonce for row in rows] == list(range(rows[0].nonce, rows[0].nonce + len(USERS)))
+    assert all(is_pending(row.tx_hash) for row in rows)  # all of them in the node at once
+    return rows
+
+
+def open_gap(rows: list[TradeRow]) -> TradeRow:
+    """The node loses the first of ``rows`` (pending) and holds the later ones back; returns the lost one.
+
+    anvil forgets the transactions after a dropped one at its next block; the same
+    transactions sent again after the drop wait as "queued" until the nonce before them
+    is filled, as any node holds a nonce gap (seen: they mine in the block that fills it).
+    """
+    provider = chain.provider
+    raw = [provider.make_request("eth_getRawTransactionByHash", [row.tx_hash]) for row in rows[1:]]
+    for row in rows:
+        provider.make_request("anvil_dropTransaction", [row.tx_hash])
+    for transaction in raw:
+        provider.make_request("eth_sendRawTransaction", [transaction])
+    assert not is_pending(rows[0].tx_hash) and all(is_pending(row.tx_hash) for row in rows[1:])
+    assert provider.make_request("txpool_status", [])["queued"] == hex(len(rows) - 1)
+    return rows[0]
+
+
+def assert_decisions_acted_once(store: Store, system) -> list[str]:
+    """Every user's decision traded once (mined), and every decision marked acted on with its trade."""
+    ids = assert_store_matches_chain(store, system)
+    rows = store.trades()
+    assert sorted(row.user_id for row in rows) == [user["id"] for user in USERS]
+    assert {row.status for row in rows} == {MINED} and len(ids) == len(USERS)
+    assert sorted(signal.user_id for signal in store.signals() if signal.acted) == [user["id"] for user in USERS]
+    return ids
+
+
+def settled_together(store: Store) -> dict[str, str]:
+    """Each decision's outcome as its batch's settlement recorded it: its trade, mined."""
+    return {row.user_id: f"BUY trade {row.trade_id} {MINED}" for row in store.trades()}
+
+
+def test_keeper_killed_with_three_trades_in_flight__next_start_settles_each_once(run):
+    with blocks_held_back():
+        code, output = run.run_keeper("--once", env=CRASH_IN_FLIGHT)
+        assert code == -signal.SIGKILL, output
+        store = run.open_store()
+        rows = in_flight(store)
+        assert [row.acted for row in store.signals()] == [False] * len(USERS)  # open until their trades settle
+        chain.provider.make_request("evm_mine", [])  # the three in one block
+    store.close()
+
+    scheduler, store, _ = run.start(keeper_id="faults-keeper", **IN_FLIGHT)
+    ids = assert_store_matches_chain(store, run.system)  # the start found each by its stored hash
+    assert sorted(ids) == sorted(row.trade_id for row in rows)
+    assert len({row.block_number for row in store.trades()}) == 1
+    assert all(result.error is None for result in scheduler.run_once())
+    assert assert_decisions_acted_once(store, run.system) == ids  # the decisions closed, nothing sent again
+    # Sent once more, each trade id is refused by the Executor (the gas estimate runs the call).
+    executor = scheduler.context.client.executor
+    for row in store.trades():
+        with pytest.raises(ContractLogicError) as refused:
+            executor.executeTrade(row.user_address, row.token_in, row.token_out, row.amount_in, row.min_amount_out,
+                                  scheduler.context.client.router, chain.blocks.head.timestamp + 600,
+                                  bytes.fromhex(row.trade_id[2:]), sender=accounts.test_accounts[KEEPER])
+        assert type(refused.value).__name__ == "ExecutorTradeIdUsed", refused.value
+    store.close()
+
+
+def test_nonce_lost_while_later_ones_wait__replaced_at_that_nonce_and_all_mine(run, monkeypatch):
+    scheduler, store, lines = run.start(tx_timeout_seconds=1, **IN_FLIGHT)
+    lost: list[TradeRow] = []
+
+    def lose_the_first_then_mine(name: str) -> None:  # the batch's checkpoint: all sent, none settled
+        if name == "after_batch_sent":
+            lost.append(open_gap(in_flight(store)))
+            chain.provider.make_request("evm_setAutomine", [True])
+
+    monkeypatch.setattr(pipeline, "checkpoint", lose_the_first_then_mine)
+    with blocks_held_back():
+        results = scheduler.run_once()
+    assert all(result.error is None for result in results) and lost
+    assert "trades in flight settled together: 3 mined" in lines
+    replaced = store.trade(lost[0].trade_id)
+    assert replaced.nonce == lost[0].nonce and lost[0].tx_hash in replaced.replaced_tx_hashes  # at n, higher fees
+    assert replaced.tx_hash != lost[0].tx_hash
+    assert_decisions_acted_once(store, run.system)
+    assert {signal.user_id: signal.outcome for signal in store.signals()} == settled_together(store)
+    store.close()
+
+
+def test_nonce_lost_before_a_restart__cancelled_there_the_rest_mine_and_the_decision_is_redone(run):
+    with blocks_held_back():
+        code, output = run.run_keeper("--once", env=CRASH_IN_FLIGHT)
+        assert code == -signal.SIGKILL, output
+        store = run.open_store()
+        first = open_gap(in_flight(store))
+        store.close()
+        scheduler, store, lines = run.start(keeper_id="faults-keeper", **IN_FLIGHT)
+        (cancelled,) = [line for line in lines if line.startswith(f"nonce {first.nonce} of the keeper account")]
+        lost = store.trade(first.trade_id)
+        assert lost.status == DROPPED and f"nonce {first.nonce} cancelled by" in lost.revert_reason
+        assert {row.status for row in store.trades() if row.trade_id != first.trade_id} == {SENT}  # still held
+        chain.provider.make_request("evm_mine", [])  # the cancel fills the gap: the two held back mine with it
+    cancel = chain.provider.web3.eth.get_transaction(cancelled.rsplit(" ", 1)[1])
+    assert (cancel["nonce"], cancel["to"], cancel["value"]) == (first.nonce, cancel["from"], 0)
+    assert all(result.error is None for result in scheduler.run_once())  # settles the two, redoes the third
+    redone = store.trade(first.trade_id)
+    assert redone.status == MINED and redone.nonce > first.nonce and redone.block_number > cancel["blockNumber"]
+    assert_decisions_acted_once(store, run.system)
+    redone_outcome = {signal.user_id: signal.outcome for signal in store.signals()}[first.user_id]
+    assert redone_outcome == settled_together(store)[first.user_id]  # acted on again, in the batch
+    store.close()
+
+
+@pytest.mark.long  # a keeper process through an outage (~26 s here): the short run has the three above
+def test_node_unreachable_while_a_batch_settles__reported_and_the_next_start_settles_it(run):
+    proxy = RpcProxy(chain.provider.uri)
+    proxy.outage_after(b"eth_getTransactionReceipt", OUTAGE_SECONDS)  # the batch's first receipt poll
+    try:
+        code, output = run.run_keeper("--once", env={"APE_FOUNDRY_HOST": proxy.url,
+                                                     "SENTINEL_MAX_TRADES_IN_FLIGHT": "10"})
+    finally:
+        proxy.close()
+    assert code == 0 and "Traceback" not in output, output
+    assert "trades in flight not settled" in output and proxy.outages, output
+    store = run.open_store()
+    assert {row.status for row in store.trades()} == {SENT}  # mined meanwhile, left for the next start
+    store.close()
+    _, store, lines = run.start()
+    assert len([line for line in lines if line.endswith("sent -> mined")]) == len(USERS)
+    assert_store_matches_chain(store, run.system)
+    store.close()
