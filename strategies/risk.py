@@ -295,9 +295,12 @@ class RiskEvaluator:
         return new
 
     def blocking_lock(self, now: datetime, asset: str, opening: bool) -> Lock | None:
-        """The first lock (kill switches first) that stops this trade, or None."""
+        """The lock that stops this trade, or None: a kill switch first, then in the order of
+        the rules (then by asset), so the answer never depends on the order the locks were
+        imposed or restored in (a store returns them in its own order)."""
         active = [lock for lock in self._locks.values() if lock.blocks(now, asset, opening)]
-        active.sort(key=lambda lock: not lock.is_kill_switch)
+        rank = {rule.name: index for index, rule in enumerate(self.rules)}
+        active.sort(key=lambda lock: (not lock.is_kill_switch, rank.get(lock.rule, len(rank)), lock.rule, lock.asset))
         return active[0] if active else None
 
     def engage_kill_switch(self, now: datetime, reason: str) -> Lock:
