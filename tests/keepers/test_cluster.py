@@ -124,11 +124,24 @@ class Cluster:
         finally:
             store.close()
 
+    def every_user_ran(self, slot: int) -> bool:
+        """Whether every user has a claim of ``slot`` or later and has run every cycle it
+        claimed: a worker claims a whole group's slots in one transaction before running
+        them, and gives back the claims of the ones it did not run when it stops."""
+        claims = self.claims_by_user()
+        if min(max(slots, default=0) for slots in claims.values()) < slot:
+            return False
+        store = self.store()
+        try:
+            return all(len(store.cycles(user)) >= len(slots) for user, slots in claims.items())
+        finally:
+            store.close()
+
     def wait_until_every_user_ran(self, slot: int, timeout: float = 180, killed: tuple[int, ...] = ()) -> None:
         """Waits until every user's cycle of ``slot`` (or a later one) ran, every process alive
         but the workers of the ``killed`` accounts."""
         deadline = time.monotonic() + timeout
-        while min(max(slots, default=0) for slots in self.claims_by_user().values()) < slot:
+        while not self.every_user_ran(slot):
             assert time.monotonic() < deadline, f"no cycle of slot {slot} for every user after {timeout} s"
             running = [self.dispatcher, *(process for account, process in self.workers.items() if account not in killed)]
             assert all(process.poll() is None for process in running), "a process stopped"
