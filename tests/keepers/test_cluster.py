@@ -124,16 +124,18 @@ class Cluster:
         finally:
             store.close()
 
-    def every_user_ran(self, slot: int) -> bool:
-        """Whether every user has a claim of ``slot`` or later and has run every cycle it
-        claimed: a worker claims a whole group's slots in one transaction before running
-        them, and gives back the claims of the ones it did not run when it stops."""
+    def every_user_ran(self, slot: int, dead: set[str]) -> bool:
+        """Whether every user has a claim of ``slot`` or later and has run every cycle a live
+        worker claimed: a worker claims a whole group's slots in one transaction before running
+        them (and gives back the unrun ones when it stops); a ``dead`` worker's stay unrun."""
         claims = self.claims_by_user()
         if min(max(slots, default=0) for slots in claims.values()) < slot:
             return False
         store = self.store()
         try:
-            return all(len(store.cycles(user)) >= len(slots) for user, slots in claims.items())
+            live_claims = Counter(claim.user_id for claim in store.cycle_claims() if claim.keeper_id not in dead)
+            return all(sum(row.keeper_id not in dead for row in store.cycles(user)) >= live_claims[user]
+                       for user in claims)
         finally:
             store.close()
 
@@ -141,7 +143,8 @@ class Cluster:
         """Waits until every user's cycle of ``slot`` (or a later one) ran, every process alive
         but the workers of the ``killed`` accounts."""
         deadline = time.monotonic() + timeout
-        while not self.every_user_ran(slot):
+        dead = {f"{socket.gethostname()}:{self.workers[account].pid}" for account in killed}
+        while not self.every_user_ran(slot, dead):
             assert time.monotonic() < deadline, f"no cycle of slot {slot} for every user after {timeout} s"
             running = [self.dispatcher, *(process for account, process in self.workers.items() if account not in killed)]
             assert all(process.poll() is None for process in running), "a process stopped"
