@@ -292,7 +292,7 @@ class Cycle:
             if watch.observe(feed.round_id, price, feed.updated_at):
                 self.keep_mark(token, watch)
             trigger = watch.due(state.protection, price)
-            if trigger == ExitTrigger.NONE or snapshot.balances[token] == 0 or self.exits_stopped():
+            if trigger == ExitTrigger.NONE or snapshot.balances[token] == 0 or self.chain_stop():
                 continue
             proof = ExitProof(started_at=watch.started_at, high_round_id=watch.high_round_id or 0, trigger=trigger)
             row = self.context.journal.execute(Decision(
@@ -320,17 +320,25 @@ class Cycle:
     def follow(self, token: str, started_at: int | None) -> ExitWatch:
         """The keeper's mark of ``token``'s protection against the chain's start: the same start
         keeps its high-water round; a new start (set again, or a keeper BUY) begins a new mark.
-        A protection the mark knew live that the chain shows spent or restarted, or one seen
-        for the first time, may have been exited by someone: the chain's exits of it are booked
-        from the log unless the store has them."""
+        A protection the mark knew live that the chain shows spent was exited by someone, and
+        so was one (restarted, or seen for the first time) whose token the strategies' sleeves
+        hold more of than the vault: the chain's exits of it are then booked from the log
+        unless the store has them (a log read only then, not at every start)."""
         mark = self.marks.get(token)
         if mark is not None and mark.started_at == started_at:
             return ExitWatch(mark.started_at, mark.high_round_id, mark.high_price)
-        if mark is None or mark.started_at is not None:
+        spent_since = mark is not None and mark.started_at is not None and started_at is None
+        if spent_since or self.sleeves_exceed_balance(token):
             self.book_logged_exits(token)
         watch = ExitWatch(started_at)
         self.keep_mark(token, watch)
         return watch
+
+    def sleeves_exceed_balance(self, token: str) -> bool:
+        """Whether the sleeves of ``token`` hold more than the user's vault balance of it (an
+        exit the store has not booked sold them)."""
+        held = sum(sleeve.tokens for (asset, _), sleeve in self.book.sleeves.items() if asset == token)
+        return held > self.snapshot.balances[token]
 
     def book_logged_exits(self, token: str) -> None:
         """Books the chain's exits of ``token`` the store has not settled (any caller's)."""
@@ -351,13 +359,6 @@ class Cycle:
                                                updated_at=self.now)
         self.exit_marks = [*(kept for kept in self.exit_marks if kept.asset != token), mark]
 
-    def exits_stopped(self) -> bool:
-        """Whether the chain would refuse any exit now: a paused contract, this keeper revoked,
-        the sequencer, or the quote's feed."""
-        snapshot = self.snapshot
-        return bool(snapshot.paused or not snapshot.keeper_allowed or self.quote_problem
-                    or self.context.client.sequencer_problem(snapshot))
-
     def decided_bar(self) -> datetime:
         """The newest closed bar: what this cycle decides on, the rules' clock (its end)."""
         timeframe = self.settings.timeframe_seconds
@@ -370,14 +371,22 @@ class Cycle:
             self.user.tokens[self.number % len(self.user.tokens)]]
         return [token for token in tokens if token in prices and token not in self.exiting]
 
+    def chain_stop(self) -> tuple[str, str] | None:
+        """What the chain would refuse every trade and exit of the user for now (rule and
+        reason): the quote's feed, the L2 sequencer, a paused contract, this keeper revoked."""
+        quote_problem = self.quote_problem
+        if quote_problem:
+            return quote_problem.rule, f"{self.context.quote} feed: {quote_problem.reason}"
+        sequencer = self.context.client.sequencer_problem(self.snapshot)
+        if sequencer:
+            return sequencer.rule, sequencer.reason
+        return _contract_stop(self.snapshot)
+
     def halted(self, tokens: list[str]) -> bool:
-        """Whether something stops every trade of the user now (recorded per token). Nothing
-        is decided then, so the bar stays open for a decision once the cause clears."""
-        snapshot, quote_problem = self.snapshot, self.quote_problem
-        sequencer = self.context.client.sequencer_problem(snapshot)
-        halt = (quote_problem.rule, f"{self.context.quote} feed: {quote_problem.reason}") if quote_problem \
-            else (sequencer.rule, sequencer.reason) if sequencer else _halt(snapshot) or _admin_stop(
-                self.user, self.context)
+        """Whether something stops every trade of the user now (recorded per token): what the
+        chain refuses, the user's opt-out, a pending admin operation for a user who asked.
+        Nothing is decided then, so the bar stays open for a decision once the cause clears."""
+        halt = self.chain_stop() or _opted_out(self.snapshot) or _admin_stop(self.user, self.context)
         for token in tokens if halt else ():
             self.block(token, *halt, label=token)
         return halt is not None
@@ -431,8 +440,7 @@ class Cycle:
         never decided late."""
         store, timeframe, block_time = self.store, self.settings.timeframe_seconds, self.snapshot.block_time
         series_of = {token: self.settings.price_series[token] for token in tokens}
-        current = bar_start(block_time, timeframe)
-        expected = current - timedelta(seconds=timeframe)
+        current, expected = bar_start(block_time, timeframe), self.decided_bar()
         pairs = [(token, strategy.name) for token in tokens
                  for strategy in self.context.user_strategies[(self.user.id, token)]]
         heads, decided = store.decision_view(self.user.id, series_of.values(), timeframe, expected, pairs)
@@ -571,13 +579,18 @@ def user_limits(user: UserConfig, quote: str, quote_decimals: int, snapshot: Use
                       protections={symbol: state.protection for symbol, state in snapshot.protections.items()})
 
 
-def _halt(snapshot: UserSnapshot) -> tuple[str, str] | None:
-    """What stops every trade of the user on-chain now: a paused contract, this keeper
-    off the Executor's allow-list, or the user's own switch (rule and reason)."""
+def _contract_stop(snapshot: UserSnapshot) -> tuple[str, str] | None:
+    """What the contracts refuse every keeper call for now: a paused contract, or this
+    keeper off the Executor's allow-list (rule and reason)."""
     if snapshot.paused:
         return "trading_paused", f"the {snapshot.paused} is paused (the guardian's kill switch)"
     if not snapshot.keeper_allowed:
         return "keeper_revoked", "this keeper account is no longer an allowed keeper of the Executor"
+    return None
+
+
+def _opted_out(snapshot: UserSnapshot) -> tuple[str, str] | None:
+    """The user's own switch: trades stop, their protective exits do not."""
     if not snapshot.enabled:
         return "user_opted_out", "the user has not enabled trading on the Executor (setUserLimits)"
     return None

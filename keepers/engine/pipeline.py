@@ -26,6 +26,7 @@ from keepers.engine.checkpoints import checkpoint
 from keepers.engine.cycle import KeeperContext
 from keepers.engine.journal import InFlight
 from keepers.persistence.tables import SENT, TradeRow
+from strategies.exits import EXIT_STRATEGY
 
 
 @contextlib.contextmanager
@@ -70,7 +71,7 @@ def settle_in_flight(context: KeeperContext, flights: list[InFlight], report: Ca
         mine = [flight for flight in flights if flight.row.user_id in held and flight.row.trade_id in still_sent]
         settled = context.journal.settle(mine)
         for row in settled:
-            if row.status != SENT:
+            if row.status != SENT and row.strategy != EXIT_STRATEGY:  # an exit answers no decision
                 # An operator's exit shares its (asset, strategy, bar) with a decision of the
                 # strategy that made no trade (one trade id per bar otherwise): it gets the outcome.
                 store.settle_signal(row.user_id, row.asset, row.strategy, row.bar_time,
