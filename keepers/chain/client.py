@@ -179,7 +179,6 @@ class ProtectionState:
 
     protection: Protection
     started_at: int | None  # the start (set, or last bought for the user); None: spent by an exit since
-    armed_at: int | None  # a non-keeper armed the exit then; None: not armed
 
 
 @dataclass
@@ -449,12 +448,12 @@ def _protections(symbols: Sequence[str], answers: Sequence[tuple]) -> dict[str, 
     """The set protections among ``Executor.protection`` answers (each the struct's fields), by symbol."""
     states = {}
     for symbol, fields in zip(symbols, answers, strict=True):
-        stop_loss, take_profit, trailing_bps, bounty_bps, grace, started_at, armed_at, active = fields
+        stop_loss, take_profit, trailing_bps, bounty_bps, grace, started_at, _armed_at, active = fields
         if active:
             states[symbol] = ProtectionState(
                 Protection(stop_loss_e18=stop_loss, take_profit_e18=take_profit, trailing_bps=trailing_bps,
                            bounty_bps=bounty_bps, grace_seconds=grace),
-                started_at=started_at or None, armed_at=armed_at or None)
+                started_at=started_at or None)
     return states
 
 
