@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ape import chain
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from keepers.base.errors import SentinelError
 from keepers.base.retry import with_retries
 from keepers.chain.client import read_feed
 from keepers.chain.oracle_rules import FeedAnswer
+from keepers.chain.trades import event_topic
 from strategies.exits import price_e18
 
 
@@ -29,10 +30,6 @@ class LoggedExit:
     tx_hash: str
     block_number: int
     started_at: int | None  # None: no start logged before it (not from this deployment's history)
-
-
-def _topic(event_abi) -> str:
-    return "0x" + keccak(text=event_abi.selector).hex()
 
 
 def _address_topic(address: str) -> str:
@@ -50,9 +47,10 @@ def logged_exits(executor, user: str, token: str, from_block: int) -> list[Logge
             "address": executor.address, "fromBlock": from_block, "toBlock": "latest", "topics": [topic, *who]}))
 
     starts = sorted((log["blockNumber"], log["logIndex"]) for log in logs(
-        [_topic(executor.ProtectionUpdated.abi), _topic(executor.ProtectionRestarted.abi)]))
+        [event_topic(executor.ProtectionUpdated.abi), event_topic(executor.ProtectionRestarted.abi)]))
     exits = []
-    for log in sorted(logs(_topic(executor.ExitExecuted.abi)), key=lambda log: (log["blockNumber"], log["logIndex"])):
+    logged = sorted(logs(event_topic(executor.ExitExecuted.abi)), key=lambda log: (log["blockNumber"], log["logIndex"]))
+    for log in logged:
         before = [block for block, index in starts if (block, index) < (log["blockNumber"], log["logIndex"])]
         started_at = chain.provider.get_block(before[-1]).timestamp if before else None
         exits.append(LoggedExit("0x" + bytes(log["transactionHash"]).hex(), log["blockNumber"], started_at))

@@ -186,10 +186,15 @@ def exit_result(executor, receipt: ReceiptAPI, user: str, token: str) -> ExitRes
                       round_id=event.roundId, high_round_id=event.highRoundId)
 
 
+def event_topic(event_abi) -> str:
+    """An event's topic 0 (the hash of its signature), as logs are filtered by it."""
+    return "0x" + keccak(text=event_abi.selector).hex()
+
+
 def find_trade_receipt(executor, trade_id: bytes, from_block: int) -> ReceiptAPI | None:
     """The receipt of the transaction that executed ``trade_id`` (by its indexed event
     topic), or None if no such event exists from ``from_block`` on."""
-    topic = "0x" + keccak(text=executor.TradeExecuted.abi.selector).hex()
+    topic = event_topic(executor.TradeExecuted.abi)
     logs = chain.provider.web3.eth.get_logs({
         "address": executor.address, "fromBlock": from_block, "toBlock": "latest",
         "topics": [topic, "0x" + trade_id.hex()],
