@@ -226,9 +226,12 @@ def test_the_page_charts_trades_and_decisions_and_follows_new_cycles(data, brows
         wait.until(lambda _: "BUY 0.4 WETH at 2,500 USDC" in legend.text)
         assert "bollinger · close under the lower band · bar 2024-09-02 00:00 UTC (mined)" in legend.text
         # The decisions, the one that did not trade with why.
-        decisions = alice.find_elements(By.CSS_SELECTOR, "tr.decision")
-        assert "blocked by cooldown: 2 trades in 24 h" in decisions[0].text and "macd 1.500" in decisions[0].text
-        assert "BUY trade" not in decisions[0].text and "close under the lower band" in decisions[1].text
+        # Read in one script: the page redraws its tables every refresh, so rows found by one
+        # call can be gone by the next (seen under load: a stale element).
+        decisions = browser.execute_script(
+            "return [...document.querySelectorAll('#user-alice tr.decision')].map(row => row.innerText)")
+        assert "blocked by cooldown: 2 trades in 24 h" in decisions[0] and "macd 1.500" in decisions[0]
+        assert "BUY trade" not in decisions[0] and "close under the lower band" in decisions[1]
 
         add_cycle(data.store, "alice", 5, 10_950, trade_side="SELL")  # the keeper's next cycle
         wait.until(lambda page: len(page.execute_script(MARKERS)) == 2)
