@@ -15,6 +15,7 @@ JSON-RPC requests this process made.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -64,6 +65,9 @@ _MULTICALL3_ABI = [*MULTICALL3_CONTRACT_TYPE["abi"], {
 # eth_call cap (`rpc.gascap`, 50M gas) and its 5 MB request limit, with room for more
 # calls per user.
 DEFAULT_MAX_CALLS_PER_READ = 1000
+# Decoded answers kept, by their bytes: a worker's users' answers between two rounds (about
+# 20 calls a user: 1,600 users) in a few MB; the decoded values are immutable tuples.
+DECODED_ANSWERS_KEPT = 32_768
 # Reads whose encoded batch is kept (a keeper reads the same groups of users every interval).
 BATCHES_KEPT = 64
 
@@ -107,7 +111,7 @@ class MulticallBatch:
     def __init__(self, calls: Sequence[tuple[str, bytes]], output_types: list[list[str]] | None = None) -> None:
         entries = [(to_checksum_address(target), True, calldata) for target, calldata in calls]
         self.calldata = "0x" + (self.SELECTOR + encode(["(address,bool,bytes)[]"], [entries])).hex()
-        self.output_types = output_types
+        self.output_types = None if output_types is None else [tuple(types) for types in output_types]
 
     def returned(self, block: int | str = "latest") -> list[bytes | None]:
         """Each call's return data at ``block`` (a number or a tag), None where it reverted."""
@@ -127,9 +131,12 @@ class MulticallBatch:
                 for types, data in zip(self.output_types, self.returned(block), strict=True)]
 
 
-def _decoded(types: list[str], data: bytes) -> tuple | Malformed:
+@functools.lru_cache(maxsize=DECODED_ANSWERS_KEPT)
+def _decoded(types: tuple[str, ...], data: bytes) -> tuple | Malformed:
     """A call's outputs, or MALFORMED when its data is not what the ABI says (short,
-    oversized or out of range)."""
+    oversized or out of range). Kept by (types, data): from one interval to the next most
+    answers (balances, limits, decimals, a feed between rounds) come back byte for byte, and
+    decoding them again was a third of a steady cycle."""
     try:
         values = decode(types, data, strict=True)
     except (DecodingError, OverflowError):
@@ -523,14 +530,14 @@ class _SharedReading:
     sequencer: SequencerAnswer | OracleProblem | None
 
 
-ROUND_DATA_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
+ROUND_DATA_TYPES = ("uint80", "int256", "uint256", "uint256", "uint80")
 
 
 def read_feed(feed_address: str, block: int | str = "latest") -> FeedAnswer | OracleProblem:
     """One feed's ``latestRoundData`` and ``decimals`` at ``block``, decoded exactly as the
     cycle's Multicall3 batch decodes them (outside a batch: two calls)."""
     return _feed_answer(_call_decoded(feed_address, "latestRoundData()", ROUND_DATA_TYPES, block),
-                        _call_decoded(feed_address, "decimals()", ["uint8"], block))
+                        _call_decoded(feed_address, "decimals()", ("uint8",), block))
 
 
 def read_sequencer(feed_address: str) -> SequencerAnswer | OracleProblem:
@@ -539,7 +546,7 @@ def read_sequencer(feed_address: str) -> SequencerAnswer | OracleProblem:
     return _readable(rounds) or SequencerAnswer(rounds[1], rounds[2])
 
 
-def _call_decoded(address: str, signature: str, types: list[str], block: int | str = "latest"
+def _call_decoded(address: str, signature: str, types: tuple[str, ...], block: int | str = "latest"
                   ) -> tuple | Malformed | None:
     selector = function_signature_to_4byte_selector(signature)
     response = chain.provider.web3.provider.make_request("eth_call", [{"to": address, "data": "0x" + selector.hex()},

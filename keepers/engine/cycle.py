@@ -29,6 +29,7 @@ from keepers.engine.bars import (
 )
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.journal import Decision, ExitProof, Journal
+from keepers.engine.kept_state import KeptUserState
 from keepers.engine.positions import portfolio, sleeves_of, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
@@ -58,6 +59,7 @@ class KeeperContext:
     user_addresses: dict[str, str]  # user id -> address
     user_strategies: dict[tuple[str, str], tuple[Strategy, ...]]  # (user id, token) -> strategies
     admin_watch: AdminWatch | None = None  # pending admin operations (pause_on_admin_ops, metrics)
+    kept: KeptUserState = field(default_factory=KeptUserState)  # users' quiet state between cycles
 
     @property
     def quote(self) -> str:
@@ -213,7 +215,7 @@ class Cycle:
         being decided on (or from the oldest unfinished trade's bar, which settling records)."""
         user, timeframe = self.user, self.settings.timeframe_seconds
         decided_from = bar_start(self.snapshot.block_time, timeframe) - timedelta(seconds=timeframe)
-        rows = self.store.user_rows(user.id, *user.risk.memory(), since=decided_from)
+        rows = self.context.kept.user_rows(self.store, user.id, *user.risk.memory(), since=decided_from)
         self.risk = RiskManager(self.store, user.id, user.risk, rows.risk)
         self.unsettled, self.positions, self.open_decisions = rows.unfinished, rows.positions, rows.unsettled
         self.pending_exits = rows.pending_exits
@@ -441,8 +443,11 @@ class Cycle:
         store, timeframe, block_time = self.store, self.settings.timeframe_seconds, self.snapshot.block_time
         series_of = {token: self.settings.price_series[token] for token in tokens}
         current, expected = bar_start(block_time, timeframe), self.decided_bar()
-        pairs = [(token, strategy.name) for token in tokens
-                 for strategy in self.context.user_strategies[(self.user.id, token)]]
+        pairs = {(token, strategy.name) for token in tokens
+                 for strategy in self.context.user_strategies[(self.user.id, token)]}
+        kept = self.context.kept
+        if kept.settled(self.user.id, expected, pairs):  # the steady state, known from an earlier cycle
+            return dict.fromkeys(series_of.values(), expected), pairs
         heads, decided = store.decision_view(self.user.id, series_of.values(), timeframe, expected, pairs)
         final, stored = heads.final, heads.newest
         # From the bar after the newest final one (or the newest stored one, provisional);
@@ -466,6 +471,8 @@ class Cycle:
             if series in stored and final.get(series) != expected:  # the feed had no round to derive it from
                 self.note(token, "bar_missing", f"no round of the feed in force at the end of the bar of "
                           f"{expected:%Y-%m-%d %H:%M}: nothing decided on it")
+        kept.note_settled(self.user.id, expected, {(token, strategy) for token, strategy in decided
+                                                   if final.get(series_of[token]) == expected})
         return {series: when for series, when in final.items() if when == expected}, decided
 
     def act(self, decision: BarDecision) -> tuple[str, str | None]:

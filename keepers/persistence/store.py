@@ -58,6 +58,7 @@ from keepers.persistence.tables import (
     RiskTradeRow,
     SignalRow,
     TradeRow,
+    UserRevisionRow,
     UTCDateTime,
 )
 from strategies.bars import Bar
@@ -85,6 +86,13 @@ class UserRows:
     unsettled: list[SignalRow]  # decisions recorded, not yet acted on (oldest bar first)
     pending_exits: list[ControlActionRow]  # operators' "exit now" requests not acted on yet (oldest first)
     exit_marks: list[ExitMarkRow]  # the protective exits the keeper follows (one per protected token)
+    revision: tuple[int, int]  # the user's and the global revision they were read at (Store.user_revision)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing in progress: no unfinished trade, no decision waiting to be acted on, no
+        exit request pending (the state a cycle can keep in memory while no write moves it)."""
+        return not (self.unfinished or self.unsettled or self.pending_exits)
 
 
 class TakenUsers(NamedTuple):
@@ -114,6 +122,9 @@ class Store:
         self._relaxed_engine = relaxed_engine or engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._relaxed_sessions = sessionmaker(relaxed_engine, expire_on_commit=False)
+        # Per (series, timeframe): the (bar, round) this store folded last. The same round read
+        # again changes nothing (``_fold_bar``), so a steady cycle need not send it.
+        self._folded: dict[tuple[str, int], tuple[datetime, int]] = {}
 
     @classmethod
     def open(cls, url: str, *, revision: str = "head") -> Store:
@@ -249,10 +260,23 @@ class Store:
         """Folds readings (asset, timeframe, bar start, price, source, round id) into their
         bars in one transaction: open on a bar's first reading, then high/low/close.
         Each is one upsert: workers on several machines fold readings of one bar at once."""
+        readings = self._unfolded(readings)
         if not readings:
             return
         with self.session(durable=False) as session:
             session.execute(self._fold_bar, self._reading_values(readings))
+        self._note_folded(readings)
+
+    def _unfolded(self, readings: Iterable[tuple]) -> list[tuple]:
+        """The readings whose round is not the one this store folded last into their bar."""
+        return [reading for reading in readings
+                if reading[5] is None or self._folded.get(reading[:2]) != (reading[2], reading[5])]
+
+    def _note_folded(self, readings: Sequence[tuple]) -> None:
+        """Remembers the rounds just folded (after their commit)."""
+        for asset, timeframe_seconds, bar_time, _, _, round_id in readings:
+            if round_id is not None:
+                self._folded[(asset, timeframe_seconds)] = (bar_time, round_id)
 
     @staticmethod
     def _reading_values(readings: Sequence[tuple[str, int, datetime, float, str, int | None]]) -> list[dict]:
@@ -386,7 +410,14 @@ class Store:
                     SignalRow.bar_time, SignalRow.id))),
                 pending_exits=list(session.scalars(_pending_exits(user_id))),
                 exit_marks=list(session.scalars(select(ExitMarkRow).where(ExitMarkRow.user_id == user_id))),
+                revision=_user_revision(session, user_id),
             )
+
+    def user_revision(self, user_id: str) -> tuple[int, int]:
+        """How many writes ``user_id``'s state and the global locks have had (counted by the
+        database's triggers, whoever wrote): rows read at the same revision are still true."""
+        with self.session() as session:
+            return _user_revision(session, user_id)
 
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
         """Stores a trade and the locks it caused together; False if the trade id is known."""
@@ -458,7 +489,8 @@ class Store:
         round of one feed) is folded once."""
         if not records:
             return
-        readings = list(dict.fromkeys(reading for _, cycle_readings, _ in records for reading in cycle_readings))
+        readings = self._unfolded(dict.fromkeys(reading for _, cycle_readings, _ in records
+                                                for reading in cycle_readings))
         with self.session(durable=False) as session:
             if readings:
                 session.execute(self._fold_bar, self._reading_values(readings))
@@ -466,6 +498,7 @@ class Store:
                 for mark in exit_marks:
                     session.merge(mark)
             session.add_all([row for row, _, _ in records])
+        self._note_folded(readings)
 
     def cycles(self, user_id: str) -> list[CycleRow]:
         """A user's cycles in chain-time order."""
@@ -637,6 +670,14 @@ def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: i
     peak = session.get(PeakRow, user_id)
     return RiskRows(trades, list(locks), {row.rule: row.cleared_at for row in clears},
                     None if peak is None else peak.peak_value_quote)
+
+
+def _user_revision(session: Session, user_id: str) -> tuple[int, int]:
+    """``Store.user_revision`` inside an open transaction (0: never written)."""
+    query = select(UserRevisionRow.user_id, UserRevisionRow.revision).where(
+        UserRevisionRow.user_id.in_([user_id, GLOBAL_USER]))
+    found = {row.user_id: row.revision for row in session.execute(query)}
+    return found.get(user_id, 0), found.get(GLOBAL_USER, 0)
 
 
 def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:

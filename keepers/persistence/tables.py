@@ -335,3 +335,14 @@ class ControlActionRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(300))
     trade_id: Mapped[str | None] = mapped_column(String(66))  # the trade an exit made
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserRevisionRow(Base):
+    """How many writes a user's state has had (GLOBAL_USER: the global kill switch's), counted
+    by the database's own triggers on every table a cycle reads of its user (migration 0008):
+    a keeper keeping the user's rows in memory re-reads them only when this moved."""
+
+    __tablename__ = "user_revisions"
+
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)

@@ -53,7 +53,7 @@ def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
     old.close()
 
     upgraded = Store.open(store_url)
-    assert upgraded.revision() == "0007"
+    assert upgraded.revision() == "0008"
     row = upgraded.trade("0x" + "ab" * 32)
     assert row.amount_in == 2**200 + 7 and row.bar_time == T0
     assert upgraded.bars("ETH", 86400)[0].close == 2000.0
