@@ -36,12 +36,14 @@ class KeptUserState:
 
     def user_rows(self, store: Store, user_id: str, span: timedelta, newest: int, *, since: datetime) -> UserRows:
         """``Store.user_rows`` of the user, from memory when the store's revision of the user
-        (and of the global locks) has not moved since they were read with the same arguments."""
+        (and of the global locks) has not moved since they were read with the same arguments:
+        one transaction either way, and only the revision read when it stands still."""
         kept = self._kept.get(user_id)
         read_with = (span, newest, since)
-        if kept is not None and kept.read_with == read_with and store.user_revision(user_id) == kept.rows.revision:
+        known = kept.rows.revision if kept is not None and kept.read_with == read_with else None
+        rows = store.user_rows(user_id, span, newest, since=since, unless_revision=known)  # one transaction
+        if rows is None:
             return kept.rows
-        rows = store.user_rows(user_id, span, newest, since=since)
         if rows.quiet:
             self._kept[user_id] = _Kept(rows, read_with)
         else:

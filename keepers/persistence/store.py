@@ -388,15 +388,22 @@ class Store:
         with self.session() as session:
             return _risk_rows(session, user_id, span, newest)
 
-    def user_rows(self, user_id: str, span: timedelta, newest: int, *, since: datetime) -> UserRows:
+    def user_rows(self, user_id: str, span: timedelta, newest: int, *, since: datetime,
+                  unless_revision: tuple[int, int] | None = None) -> UserRows | None:
         """Everything a cycle reads of ``user_id`` before it decides, in one transaction: its
         unfinished trades, its sleeves, its decisions not yet acted on, its pending "exit
         now" requests, and the risk state
         rules with memory ``(span, newest)`` (``RiskLimits.memory``) need at ``since`` or
         later: the ``newest`` newest risk trades and those within ``span`` before ``since``
         or before the oldest unfinished trade's bar, whichever is earlier (settling it
-        records it at that bar). An old history costs nothing: none of it is read."""
+        records it at that bar). An old history costs nothing: none of it is read.
+
+        With ``unless_revision``: None, and nothing else read, when the user's revision
+        (``user_revision``) is still that one (rows read at it are still true)."""
         with self.session() as session:
+            revision = _user_revision(session, user_id)
+            if revision == unless_revision:
+                return None
             unfinished = list(session.scalars(select(TradeRow).where(
                 TradeRow.user_id == user_id, TradeRow.status.in_(UNFINISHED)).order_by(
                 TradeRow.created_at, TradeRow.trade_id)))
@@ -410,7 +417,7 @@ class Store:
                     SignalRow.bar_time, SignalRow.id))),
                 pending_exits=list(session.scalars(_pending_exits(user_id))),
                 exit_marks=list(session.scalars(select(ExitMarkRow).where(ExitMarkRow.user_id == user_id))),
-                revision=_user_revision(session, user_id),
+                revision=revision,
             )
 
     def user_revision(self, user_id: str) -> tuple[int, int]:
