@@ -2,7 +2,7 @@
 of it changed: the steady cycle (every bar decided, nothing in flight) then reads two
 integers of the store instead of the user's trades, sleeves, decisions and risk state.
 
-The store counts the writes to a user's state with triggers (``Store.user_revision``),
+The store counts the writes to a user's state with triggers (``UserRows.revision``),
 whoever writes them: this keeper, another worker that held the user's lease, the status
 page's controls, the command line. Rows read at the revision the store still shows are
 what a fresh read would give. Only a quiet state is kept (``UserRows.quiet``): a state

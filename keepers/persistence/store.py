@@ -86,7 +86,7 @@ class UserRows:
     unsettled: list[SignalRow]  # decisions recorded, not yet acted on (oldest bar first)
     pending_exits: list[ControlActionRow]  # operators' "exit now" requests not acted on yet (oldest first)
     exit_marks: list[ExitMarkRow]  # the protective exits the keeper follows (one per protected token)
-    revision: tuple[int, int]  # the user's and the global revision they were read at (Store.user_revision)
+    revision: tuple[int, int]  # the writes counted to the user's state and the global locks' (migration 0008)
 
     @property
     def quiet(self) -> bool:
@@ -398,8 +398,9 @@ class Store:
         or before the oldest unfinished trade's bar, whichever is earlier (settling it
         records it at that bar). An old history costs nothing: none of it is read.
 
-        With ``unless_revision``: None, and nothing else read, when the user's revision
-        (``user_revision``) is still that one (rows read at it are still true)."""
+        With ``unless_revision``: None, and nothing else read, when the user's revision (the
+        writes the store's triggers counted, migration 0008) is still that one: rows read at
+        it are still true."""
         with self.session() as session:
             revision = _user_revision(session, user_id)
             if revision == unless_revision:
@@ -419,12 +420,6 @@ class Store:
                 exit_marks=list(session.scalars(select(ExitMarkRow).where(ExitMarkRow.user_id == user_id))),
                 revision=revision,
             )
-
-    def user_revision(self, user_id: str) -> tuple[int, int]:
-        """How many writes ``user_id``'s state and the global locks have had (counted by the
-        database's triggers, whoever wrote): rows read at the same revision are still true."""
-        with self.session() as session:
-            return _user_revision(session, user_id)
 
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
         """Stores a trade and the locks it caused together; False if the trade id is known."""
@@ -680,7 +675,7 @@ def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: i
 
 
 def _user_revision(session: Session, user_id: str) -> tuple[int, int]:
-    """``Store.user_revision`` inside an open transaction (0: never written)."""
+    """The writes counted to ``user_id``'s state and to the global locks (0: never written)."""
     query = select(UserRevisionRow.user_id, UserRevisionRow.revision).where(
         UserRevisionRow.user_id.in_([user_id, GLOBAL_USER]))
     found = {row.user_id: row.revision for row in session.execute(query)}
