@@ -269,8 +269,9 @@ class Store:
 
     def _unfolded(self, readings: Iterable[tuple]) -> list[tuple]:
         """The readings whose round is not the one this store folded last into their bar."""
-        return [reading for reading in readings
-                if reading[5] is None or self._folded.get(reading[:2]) != (reading[2], reading[5])]
+        return [(asset, timeframe_seconds, bar_time, price, source, round_id)
+                for asset, timeframe_seconds, bar_time, price, source, round_id in readings
+                if round_id is None or self._folded.get((asset, timeframe_seconds)) != (bar_time, round_id)]
 
     def _note_folded(self, readings: Sequence[tuple]) -> None:
         """Remembers the rounds just folded (after their commit)."""
