@@ -16,19 +16,16 @@ the current phase) and/or from a price file in the backtester's format.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import numpy as np
 
 from keepers.base.errors import SentinelError
 from keepers.chain.oracle_rules import FeedAnswer
 from keepers.chain.rounds import FeedSource, read_rounds
 from keepers.persistence.store import Store
 from keepers.persistence.tables import BAR_FROM_READINGS
-from strategies.bars import bars_from_rounds
+from strategies.bars import Bar, bars_from_rounds
 from strategies.data import DataError, PriceData, load_prices
 
 
@@ -41,23 +38,6 @@ def reading_rows(readings: dict[str, FeedAnswer], timeframe_seconds: int) -> lis
     """Valid readings (price series -> answer) as the rows ``Store.record_prices`` folds into their bars."""
     return [(series, timeframe_seconds, bar_start(answer.updated_at, timeframe_seconds), answer.price,
              BAR_FROM_READINGS, answer.round_id) for series, answer in readings.items()]
-
-
-def closed_closes(store: Store, series: str, timeframe_seconds: int, block_time: int) -> np.ndarray:
-    """Closes of the closed bars of ``series``, oldest first.
-
-    A closed bar never changes (no reading can fall into a bar the chain's clock has
-    passed), so the answer for one bar start is kept: the users of one keeper process
-    that share a series read it from the store once per bar.
-    """
-    return _closes_before(store, series, timeframe_seconds, bar_start(block_time, timeframe_seconds))
-
-
-@functools.lru_cache(maxsize=64)
-def _closes_before(store: Store, series: str, timeframe_seconds: int, before: datetime) -> np.ndarray:
-    closes = np.array(store.closes(series, timeframe_seconds, before), dtype=np.float64)
-    closes.flags.writeable = False  # shared between callers
-    return closes
 
 
 def backfill_from_file(store: Store, path: Path, series: Iterable[str], timeframe_seconds: int) -> dict[str, int]:
@@ -95,16 +75,13 @@ def backfill_bars(store: Store, data: PriceData, timeframe_seconds: int) -> dict
 
 
 def seal_from_rounds(store: Store, feeds: Mapping[str, FeedSource], since: Mapping[str, datetime], end: datetime,
-                     timeframe_seconds: int, latest: Mapping[str, int] | None = None) -> dict[str, int]:
+                     timeframe_seconds: int, latest: Mapping[str, int] | None = None) -> dict[str, list[Bar]]:
     """Makes each series' bars from ``since[series]`` up to ``end`` (those closed by then)
-    final: derived from the feed's rounds (strategies/bars.py), read for every series in
-    one batched walk back from ``latest`` (series -> round id, read when not given).
-    Returns the bars written per series (a bar final already is left as it is)."""
-    window = {name: int(start.timestamp()) for name, start in since.items()}
-    rounds = read_rounds({name: feeds[name] for name in since}, window, latest)
-    return {name: store.seal_bars(name, timeframe_seconds,
-                                  bars_from_rounds(rounds[name], timeframe_seconds, window[name], int(end.timestamp())))
-            for name in since}
+    final, stored in one transaction (a bar final already is left as it is); returns the
+    bars per series: every one of them is final now."""
+    bars = _bars_from_feed_rounds(feeds, since, end, timeframe_seconds, latest)
+    store.seal_bars(timeframe_seconds, bars)
+    return bars
 
 
 def backfill_from_rounds(store: Store, feeds: Mapping[str, FeedSource], bars_wanted: int, timeframe_seconds: int,
@@ -114,4 +91,16 @@ def backfill_from_rounds(store: Store, feeds: Mapping[str, FeedSource], bars_wan
     before the feed's first round stay missing); returns the bars written per series."""
     end = bar_start(block_time, timeframe_seconds)
     since = end - timedelta(seconds=bars_wanted * timeframe_seconds)
-    return seal_from_rounds(store, feeds, dict.fromkeys(feeds, since), end, timeframe_seconds)
+    return store.seal_bars(timeframe_seconds,
+                           _bars_from_feed_rounds(feeds, dict.fromkeys(feeds, since), end, timeframe_seconds))
+
+
+def _bars_from_feed_rounds(feeds: Mapping[str, FeedSource], since: Mapping[str, datetime], end: datetime,
+                           timeframe_seconds: int, latest: Mapping[str, int] | None = None) -> dict[str, list[Bar]]:
+    """Each series' closed bars from ``since[series]`` up to ``end``, derived from the feed's
+    rounds (strategies/bars.py), read for every series in one batched walk back from
+    ``latest`` (series -> round id, read when not given)."""
+    window = {name: int(start.timestamp()) for name, start in since.items()}
+    rounds = read_rounds({name: feeds[name] for name in since}, window, latest)
+    return {name: bars_from_rounds(rounds[name], timeframe_seconds, window[name], int(end.timestamp()))
+            for name in since}

@@ -8,7 +8,6 @@ comes back as a ``CycleResult`` (its figures, and a line for a person to read).
 
 from __future__ import annotations
 
-import functools
 import resource
 import time
 from collections import Counter
@@ -23,17 +22,18 @@ from keepers.chain.exit_log import logged_exits
 from keepers.chain.oracle_rules import FeedAnswer
 from keepers.engine.bars import (
     bar_start,
-    closed_closes,
     reading_rows,
     seal_from_rounds,
 )
 from keepers.engine.checkpoints import checkpoint
+from keepers.engine.closed_series import ClosedSeries
+from keepers.engine.decision_log import BarDecision, DecisionLog
 from keepers.engine.journal import Decision, ExitProof, Journal
 from keepers.engine.kept_state import KeptUserState
 from keepers.engine.positions import portfolio, sleeves_of, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
-from keepers.persistence.tables import MINED, SKIPPED, CycleRow, ExitMarkRow, SignalRow
+from keepers.persistence.tables import MINED, SKIPPED, CycleRow, ExitMarkRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
 from strategies.base import Action, Signal, Strategy
@@ -60,6 +60,7 @@ class KeeperContext:
     user_strategies: dict[tuple[str, str], tuple[Strategy, ...]]  # (user id, token) -> strategies
     admin_watch: AdminWatch | None = None  # pending admin operations (pause_on_admin_ops, metrics)
     kept: KeptUserState = field(default_factory=KeptUserState)  # users' quiet state between cycles
+    series: ClosedSeries = field(default_factory=ClosedSeries)  # closes and signals of the newest bar
 
     @property
     def quote(self) -> str:
@@ -164,17 +165,6 @@ def snapshot_request(user: UserConfig, context: KeeperContext) -> tuple[str, lis
     return context.user_addresses[user.id], [context.quote, *user.tokens]
 
 
-@dataclass(frozen=True)
-class BarDecision:
-    """A strategy's call on one closed bar of one token, before the user engine sizes it."""
-
-    token: str
-    strategy: Strategy
-    bar_time: datetime
-    signal: Signal
-    recorded_before: bool  # stored by an earlier cycle that died before acting on it
-
-
 class Cycle:
     """One user's cycle, step by step: ``run`` reads as its table of contents. The steps
     share the cycle's state (the user, the chain snapshot, the risk manager, the result)
@@ -202,11 +192,16 @@ class Cycle:
         tokens = self.tokens(prices)
         if self.halted(tokens):
             return
-        for decision in self.decide(tokens):
-            outcome, _ = self.act(decision)
-            if outcome is not None:  # None: its trade is in flight, and settling it settles the decision
-                self.store.settle_signal(self.user.id, decision.token, decision.strategy.name, decision.bar_time,
-                                         outcome)
+        log = DecisionLog(self.store, self.user.id)
+        try:
+            for decision in self.decide(tokens, log):
+                outcome, _ = self.act(decision, log)
+                if outcome is not None:  # None: its trade is in flight, and settling it settles the decision
+                    log.conclude(decision, outcome)
+        finally:  # what is left in one write, also when a later decision failed
+            log.close()
+            self.result.signals += len(log.stored)
+        self.context.kept.note_settled(self.user.id, self.decided_bar(), log.stored)
         self.exit_on_request(tokens)
 
     def load(self) -> None:
@@ -393,10 +388,10 @@ class Cycle:
             self.block(token, *halt, label=token)
         return halt is not None
 
-    def decide(self, tokens: list[str]) -> list[BarDecision]:
-        """Each strategy's decision on the newest closed bar of its token, recorded; a
-        decision an earlier cycle recorded but did not act on is acted on within its bar
-        and expires (with the reason stored) after it."""
+    def decide(self, tokens: list[str], log: DecisionLog) -> list[BarDecision]:
+        """Each strategy's decision on the newest closed bar of its token (noted in ``log``,
+        which stores them); a decision an earlier cycle stored but did not act on is acted on
+        within its bar and expires after it, with the reason stored."""
         store, user, result = self.store, self.user, self.result
         newest, decided = self.newest_bars(tokens)
         open_decisions = self.open_decisions
@@ -410,7 +405,7 @@ class Cycle:
                 for old in open_decisions:
                     if (old.asset, old.strategy) == (token, strategy.name) and old.bar_time < bar_time:
                         reason = f"expired: not acted on before the bar of {bar_time:%Y-%m-%d %H:%M} closed"
-                        store.settle_signal(user.id, token, strategy.name, old.bar_time, reason)
+                        log.expire(token, strategy.name, old.bar_time, reason)
                         result.events.append(
                             f"{token} {strategy.name} {old.action} of bar {old.bar_time:%Y-%m-%d} {reason}")
                 still_open = any((old.asset, old.strategy, old.bar_time) == (token, strategy.name, bar_time)
@@ -418,20 +413,11 @@ class Cycle:
                 if (token, strategy.name) in decided and not still_open:
                     continue  # decided and acted on: the steady state
                 # The same closes give the same signal, and its trade id is the same.
-                signal = _signal_on_closed_bars(strategy, store, series, self.settings.timeframe_seconds,
-                                                self.snapshot.block_time)
+                signal = self.context.series.signal(strategy, store, series, self.settings.timeframe_seconds,
+                                                    bar_start(self.snapshot.block_time, self.settings.timeframe_seconds))
                 decisions.append(BarDecision(token, strategy, bar_time, signal, recorded_before=still_open))
-        fresh = [decision for decision in decisions if not decision.recorded_before]
-        recorded = store.add_signals([
-            SignalRow(user_id=user.id, asset=d.token, strategy=d.strategy.name, bar_time=d.bar_time,
-                      action=d.signal.action.name, confidence=d.signal.confidence, reason=d.signal.reason[:500],
-                      indicators={k: (None if v != v else v) for k, v in d.signal.indicators.items()},
-                      created_at=now_utc())
-            for d in fresh])
-        result.signals += len(recorded)
-        # Another keeper may have recorded a fresh decision first: it acts on it, not this one.
-        return ([d for d in fresh if (d.token, d.strategy.name) in recorded]
-                + [d for d in decisions if d.recorded_before])
+                log.add(decisions[-1])
+        return decisions
 
     def newest_bars(self, tokens: list[str]) -> tuple[dict[str, datetime], set[tuple[str, str]]]:
         """Series -> its newest closed bar, the one just before the chain's current bar, made
@@ -459,14 +445,15 @@ class Cycle:
             feeds = {series: client.feed_source(token) for token, series in series_of.items() if series in since}
             latest = {series: self.snapshot.feeds[token].round_id for token, series in series_of.items()
                       if series in since}
-            seal_from_rounds(store, feeds, since, current, timeframe, latest)
+            sealed = seal_from_rounds(store, feeds, since, current, timeframe, latest)
+            final = {**final, **{series: datetime.fromtimestamp(bars[-1].start, UTC)
+                                 for series, bars in sealed.items() if bars}}
         for token, series in series_of.items():
             have = stored.get(series)
             if have is not None and (expected - have).total_seconds() > timeframe:
                 self.note(token, "bars_skipped", f"bars {have + timedelta(seconds=timeframe):%Y-%m-%d %H:%M} to "
                           f"{expected - timedelta(seconds=timeframe):%Y-%m-%d %H:%M} closed while no keeper ran: "
                           "skipped, only the newest is decided")
-        final = store.bar_heads(series_of.values(), timeframe, current).final if since else final
         for token, series in series_of.items():
             if series in stored and final.get(series) != expected:  # the feed had no round to derive it from
                 self.note(token, "bar_missing", f"no round of the feed in force at the end of the bar of "
@@ -475,11 +462,13 @@ class Cycle:
                                                    if final.get(series_of[token]) == expected})
         return {series: when for series, when in final.items() if when == expected}, decided
 
-    def act(self, decision: BarDecision) -> tuple[str, str | None]:
-        """Sizes, checks and executes one recorded decision, as the user engine chooses it
-        (BUY when flat, SELL when holding) on the bar clock (the decided bar's end);
-        returns its outcome, stored with the signal (None: its trade is in flight, settled later),
-        and the id of the trade it made (None: none)."""
+    def act(self, decision: BarDecision, log: DecisionLog | None) -> tuple[str | None, str | None]:
+        """Sizes, checks and executes one decision, as the user engine chooses it (BUY when
+        flat, SELL when holding) on the bar clock (the decided bar's end); a strategy's
+        decision is stored in ``log`` before its trade (an operator's exit, ``log`` None, is
+        no stored decision). Returns its outcome, stored with the decision (None: its trade
+        is in flight and settled later, or another keeper stored the decision first), and
+        the id of the trade it made (None: none)."""
         context, snapshot, token, strategy = self.context, self.snapshot, decision.token, decision.strategy.name
         held = self.book.sleeves
         state = UserState(evaluator=self.risk.evaluator, sleeves=held, peak_quote=self.risk.peak)
@@ -490,11 +479,14 @@ class Cycle:
         if choice is None:
             held_text = "a position" if held.get((token, strategy)) else "none"
             return f"no trade: {decision.signal.action.name} with {held_text} held", None
-        checkpoint("after_risk_check")
         label = f"{token} {strategy} {choice.side}"
         if isinstance(choice, Blocked):
             self.block(token, choice.rule, choice.reason, label=label)
             return f"blocked by {choice.rule}: {choice.reason}", None
+        if log is not None and not log.before_trade(decision):
+            self.result.events.append(f"{label}: decided by another keeper first, left to it")
+            return None, None
+        checkpoint("after_risk_check")  # decided and stored, not acted on
         row = context.journal.execute(
             Decision(user_id=self.user.id, user_address=context.user_addresses[self.user.id], asset=token,
                      strategy=strategy, side=choice.side, bar_time=decision.bar_time, token_in=choice.token_in,
@@ -529,7 +521,7 @@ class Cycle:
         if requests:  # what the strategies' trades of this cycle left (the book is from its start)
             self.book.sleeves.update(stored_sleeves(self.store, self.user.id))
         for request in requests:  # a token without a valid price now, or not in its turn, waits
-            acted = [self.act(BarDecision(request.asset, strategy, bar_time, exit_signal, recorded_before=False))
+            acted = [self.act(BarDecision(request.asset, strategy, bar_time, exit_signal, recorded_before=False), None)
                      for strategy in self.context.user_strategies[(self.user.id, request.asset)]
                      if self.book.sleeves.get((request.asset, strategy.name), Sleeve()).tokens > 0]
             traded = [trade_id for _, trade_id in acted if trade_id is not None]
@@ -551,25 +543,6 @@ class Cycle:
         """Records why a bar was not decided (not a stopped trade)."""
         self.risk.block(token, rule, reason, self.now)
         self.result.events.append(f"{token} {reason}")
-
-
-def _signal_on_closed_bars(strategy: Strategy, store: Store, series: str, timeframe_seconds: int,
-                           block_time: int) -> Signal:
-    """The strategy's signal on the newest closed bar of ``series``.
-
-    A closed bar never changes, so every user who runs one strategy with the same
-    parameters on one series gets the one computation per bar (keyed by the strategy's
-    class and parameters, not by its instance).
-    """
-    before = bar_start(block_time, timeframe_seconds)
-    return _shared_signal(type(strategy), strategy.params, store, series, timeframe_seconds, before)
-
-
-@functools.lru_cache(maxsize=256)
-def _shared_signal(strategy_class: type[Strategy], params, store: Store, series: str, timeframe_seconds: int,
-                   before: datetime) -> Signal:
-    closes = closed_closes(store, series, timeframe_seconds, int(before.timestamp()))
-    return strategy_class(**params.model_dump()).signal_now(closes)
 
 
 def user_limits(user: UserConfig, quote: str, quote_decimals: int, snapshot: UserSnapshot) -> UserLimits:

@@ -4,8 +4,9 @@ integers of the store instead of the user's trades, sleeves, decisions and risk 
 
 The store counts the writes to a user's state with triggers (``UserRows.revision``),
 whoever writes them: this keeper, another worker that held the user's lease, the status
-page's controls, the command line. Rows read at the revision the store still shows are
-what a fresh read would give. Only a quiet state is kept (``UserRows.quiet``): a state
+page's controls, the command line (a decision stored with its outcome at once is not
+counted: it changes nothing read here). Rows read at the revision the store still shows
+are what a fresh read would give. Only a quiet state is kept (``UserRows.quiet``): a state
 with work in progress changes within the cycle and is read afresh each time.
 """
 
@@ -36,11 +37,12 @@ class KeptUserState:
 
     def user_rows(self, store: Store, user_id: str, span: timedelta, newest: int, *, since: datetime) -> UserRows:
         """``Store.user_rows`` of the user, from memory when the store's revision of the user
-        (and of the global locks) has not moved since they were read with the same arguments:
-        one transaction either way, and only the revision read when it stands still."""
+        (and of the global locks) has not moved since they were read with the same memory
+        and the same or an earlier ``since``: one transaction either way, and only the
+        revision read when it stands still."""
         kept = self._kept.get(user_id)
         read_with = (span, newest, since)
-        known = kept.rows.revision if kept is not None and kept.read_with == read_with else None
+        known = kept.rows.revision if kept is not None and _covers(kept.read_with, read_with) else None
         rows = store.user_rows(user_id, span, newest, since=since, unless_revision=known)  # one transaction
         if rows is None:
             return kept.rows
@@ -65,3 +67,14 @@ class KeptUserState:
         if kept.decided_bar != bar_time:
             kept.decided_bar, kept.decided = bar_time, set()
         kept.decided |= pairs
+
+
+def _covers(kept: tuple[timedelta, int, datetime], wanted: tuple[timedelta, int, datetime]) -> bool:
+    """Whether rows read with ``kept`` (span, newest, since) serve a read with ``wanted``.
+
+    A later ``since`` (the next bar) reads a window of risk trades that only shrinks, so the
+    rows read from an earlier one hold it; the trades they hold besides are older than any
+    rule can see from the later bar (``RiskLimits.memory``), and a quiet state has no open
+    decision or unfinished trade for ``since`` to select.
+    """
+    return kept[:2] == wanted[:2] and kept[2] <= wanted[2]

@@ -25,6 +25,7 @@ from keepers.base.clock import now_utc
 from keepers.engine.checkpoints import checkpoint
 from keepers.engine.cycle import KeeperContext
 from keepers.engine.journal import InFlight
+from keepers.persistence.store import SignalOutcome
 from keepers.persistence.tables import SENT, TradeRow
 from strategies.exits import EXIT_STRATEGY
 
@@ -70,12 +71,13 @@ def settle_in_flight(context: KeeperContext, flights: list[InFlight], report: Ca
         still_sent = {row.trade_id for row in store.trades(statuses=[SENT])}  # not settled by another keeper
         mine = [flight for flight in flights if flight.row.user_id in held and flight.row.trade_id in still_sent]
         settled = context.journal.settle(mine)
-        for row in settled:
-            if row.status != SENT and row.strategy != EXIT_STRATEGY:  # an exit answers no decision
-                # An operator's exit shares its (asset, strategy, bar) with a decision of the
-                # strategy that made no trade (one trade id per bar otherwise): it gets the outcome.
-                store.settle_signal(row.user_id, row.asset, row.strategy, row.bar_time,
-                                    f"{row.side} trade {row.trade_id} {row.status}")
+        # A protective exit answers no decision. An operator's exit shares its (asset, strategy,
+        # bar) with a decision of the strategy that made no trade (one trade id per bar
+        # otherwise): it gets the outcome.
+        store.record_decisions([], [
+            SignalOutcome(row.user_id, row.asset, row.strategy, row.bar_time,
+                          f"{row.side} trade {row.trade_id} {row.status}")
+            for row in settled if row.status != SENT and row.strategy != EXIT_STRATEGY])
         report(_summary(settled, len(flights) - len(mine)))
         return settled
     except Exception as error:  # noqa: BLE001 - reported; the rows stay sent for the next cycles' reconcile

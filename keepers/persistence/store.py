@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from alembic import command
-from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy import bindparam, case, delete, literal, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, Row
@@ -59,7 +59,6 @@ from keepers.persistence.tables import (
     SignalRow,
     TradeRow,
     UserRevisionRow,
-    UTCDateTime,
 )
 from strategies.bars import Bar
 
@@ -93,6 +92,16 @@ class UserRows:
         """Nothing in progress: no unfinished trade, no decision waiting to be acted on, no
         exit request pending (the state a cycle can keep in memory while no write moves it)."""
         return not (self.unfinished or self.unsettled or self.pending_exits)
+
+
+class SignalOutcome(NamedTuple):
+    """What came of one recorded decision: the user's (asset, strategy, bar) and the outcome."""
+
+    user_id: str
+    asset: str
+    strategy: str
+    bar_time: datetime
+    outcome: str
 
 
 class TakenUsers(NamedTuple):
@@ -219,18 +228,41 @@ class Store:
             return list(session.scalars(query))
 
     # ----------------------------------------------------------------- signals
-    def add_signals(self, rows: Sequence[SignalRow]) -> set[tuple[str, str]]:
-        """Stores a cycle's signals in one transaction; returns the (asset, strategy) of
-        those stored: a bar another keeper already decided is skipped, not overwritten."""
-        if not rows:
+    def record_decisions(self, decisions: Sequence[SignalRow],
+                         outcomes: Sequence[SignalOutcome] = ()) -> set[tuple[str, str]]:
+        """Stores new decisions (each acted on already, with its outcome, or open: ``acted``
+        False) and the outcomes of decisions stored open before, in one transaction; returns
+        the (asset, strategy) of the new ones stored: a bar another keeper already decided is
+        skipped, not overwritten."""
+        if not decisions and not outcomes:
             return set()
-        values = [{**{column: getattr(row, column) for column in SIGNAL_COLUMNS}, "acted": False} for row in rows]
-        # Parameters apart from the statement: one cached statement, not one compiled per call.
-        statement = self._insert(SignalRow).on_conflict_do_nothing(
+        with self.session(durable=False) as session:
+            stored = set()
+            if decisions:
+                values = [{**{column: getattr(row, column) for column in SIGNAL_COLUMNS}, "acted": bool(row.acted),
+                           "outcome": None if row.outcome is None else row.outcome[:300]} for row in decisions]
+                stored = {(asset, strategy) for asset, strategy in session.execute(self._insert_decision, values)}
+            if outcomes:
+                session.connection().execute(self._settle_decision, [
+                    {"b_user": o.user_id, "b_asset": o.asset, "b_strategy": o.strategy, "b_bar": o.bar_time,
+                     "b_outcome": o.outcome[:300]} for o in outcomes])
+            return stored
+
+    @functools.cached_property
+    def _insert_decision(self):
+        """The insert of one decision unless its bar is decided (compiled once, run for many)."""
+        return self._insert(SignalRow).on_conflict_do_nothing(
             index_elements=["user_id", "asset", "strategy", "bar_time"]
         ).returning(SignalRow.asset, SignalRow.strategy)
-        with self.session(durable=False) as session:
-            return {(asset, strategy) for asset, strategy in session.execute(statement, values)}
+
+    @functools.cached_property
+    def _settle_decision(self):
+        """The update of one open decision to acted on, with its outcome (compiled once, run for many)."""
+        signals = SignalRow.__table__
+        return update(signals).where(
+            signals.c.user_id == bindparam("b_user"), signals.c.asset == bindparam("b_asset"),
+            signals.c.strategy == bindparam("b_strategy"), signals.c.bar_time == bindparam("b_bar"),
+        ).values(acted=True, outcome=bindparam("b_outcome"))
 
     def signals(self, user_id: str | None = None) -> list[SignalRow]:
         """Signals, oldest bar first."""
@@ -247,13 +279,6 @@ class Store:
             SignalRow.bar_time, SignalRow.id)
         with self.session() as session:
             return list(session.scalars(query))
-
-    def settle_signal(self, user_id: str, asset: str, strategy: str, bar_time: datetime, outcome: str) -> None:
-        """Marks one decision acted on, with what came of it."""
-        with self.session(durable=False) as session:
-            session.execute(update(SignalRow).where(
-                SignalRow.user_id == user_id, SignalRow.asset == asset, SignalRow.strategy == strategy,
-                SignalRow.bar_time == bar_time).values(acted=True, outcome=outcome[:300]))
 
     # -------------------------------------------------------------------- bars
     def record_prices(self, readings: Sequence[tuple[str, int, datetime, float, str, int | None]]) -> None:
@@ -321,16 +346,20 @@ class Store:
         with self.session() as session:
             return len(session.execute(statement, values).all())
 
-    def seal_bars(self, asset: str, timeframe_seconds: int, bars: Sequence[Bar]) -> int:
-        """Stores closed bars derived from the feed's rounds (source "rounds"), replacing the
-        provisional bars folded from readings (source "oracle"); a bar of a price file or one
-        sealed already is left as it is. Returns how many bars were written."""
-        if not bars:
-            return 0
+    def seal_bars(self, timeframe_seconds: int, bars: Mapping[str, Sequence[Bar]]) -> dict[str, int]:
+        """Stores closed bars of each asset derived from the feed's rounds (source "rounds"),
+        replacing the provisional bars folded from readings (source "oracle"); a bar of a
+        price file or one sealed already is left as it is. One transaction for every asset;
+        not waiting for the disk: a sealed bar lost with the machine's power is derived
+        again from the same rounds by the next cycle. Returns how many bars were written per asset."""
         stamp = now_utc()
-        values = [{"asset": asset, "timeframe_seconds": timeframe_seconds, "bar_time": datetime.fromtimestamp(bar.start, UTC),
-                   "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close, "source": BAR_FROM_ROUNDS,
-                   "round_id": bar.round_id, "updated_at": stamp} for bar in bars]
+        values = [{"asset": asset, "timeframe_seconds": timeframe_seconds,
+                   "bar_time": datetime.fromtimestamp(bar.start, UTC), "open": bar.open, "high": bar.high,
+                   "low": bar.low, "close": bar.close, "source": BAR_FROM_ROUNDS, "round_id": bar.round_id,
+                   "updated_at": stamp} for asset, of_asset in bars.items() for bar in of_asset]
+        written = dict.fromkeys(bars, 0)
+        if not values:
+            return written
         table = BarRow.__table__
         statement = self._insert(BarRow)
         new = statement.excluded
@@ -339,9 +368,11 @@ class Store:
             set_={column: getattr(new, column) for column in ("open", "high", "low", "close", "source", "round_id",
                                                               "updated_at")},
             where=table.c.source == BAR_FROM_READINGS,
-        ).returning(BarRow.bar_time)
-        with self.session() as session:
-            return len(session.execute(statement, values).all())
+        ).returning(BarRow.asset)
+        with self.session(durable=False) as session:
+            for (asset,) in session.execute(statement, values):
+                written[asset] += 1
+        return written
 
     def bar_heads(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
         """Per asset, the start of its newest bar before ``before`` and of its newest final
@@ -364,13 +395,18 @@ class Store:
                 SignalRow.strategy.in_({strategy for _, strategy in pairs}), SignalRow.bar_time >= bar_time))
             return heads, {pair for pair in decided if tuple(pair) in pairs}
 
-    def closes(self, asset: str, timeframe_seconds: int, before: datetime) -> list[float]:
-        """Closes of the bars of an asset that start before ``before``, oldest first."""
-        query = select(BarRow.close).where(
+    def closes(self, asset: str, timeframe_seconds: int, before: datetime,
+               since: datetime | None = None) -> list[tuple[datetime, float, bool]]:
+        """(start, close, final) of the bars of an asset that start before ``before`` (and at
+        or after ``since``), oldest first; final: from the feed's rounds or a price file,
+        not folded from readings."""
+        query = select(BarRow.bar_time, BarRow.close, BarRow.source != BAR_FROM_READINGS).where(
             BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before
         ).order_by(BarRow.bar_time)
+        if since is not None:
+            query = query.where(BarRow.bar_time >= since)
         with self.session() as session:
-            return list(session.scalars(query))
+            return [(start, close, bool(final)) for start, close, final in session.execute(query)]
 
     def bars(self, asset: str, timeframe_seconds: int, before: datetime | None = None) -> list[BarRow]:
         """Bars of an asset, oldest first; only those starting before ``before`` if given."""
@@ -400,7 +436,7 @@ class Store:
         records it at that bar). An old history costs nothing: none of it is read.
 
         With ``unless_revision``: None, and nothing else read, when the user's revision (the
-        writes the store's triggers counted, migration 0008) is still that one: rows read at
+        writes the store's triggers counted, migrations 0008 and 0009) is still that one: rows read at
         it are still true."""
         with self.session() as session:
             revision = _user_revision(session, user_id)
@@ -584,10 +620,12 @@ class Store:
                        not_run: Sequence[str] = ()) -> None:
         """``release_lease`` for several users in one transaction, and the claims of slot
         ``slot`` that ``owner`` took for the users ``not_run`` given back with them (the
-        keeper stopped before their cycles: another may run them)."""
+        keeper stopped before their cycles: another may run them). Not waiting for the
+        disk: a release lost with the machine's power leaves the leases to expire, which
+        only delays the next keeper (taking a lease waits for the disk)."""
         if not user_ids:
             return
-        with self.session() as session:
+        with self.session(durable=False) as session:
             session.execute(delete(LeaseRow).where(LeaseRow.user_id.in_(list(user_ids)), LeaseRow.owner == owner))
             if slot is not None and not_run:
                 session.execute(delete(CycleClaimRow).where(
@@ -595,8 +633,9 @@ class Store:
                     CycleClaimRow.keeper_id == owner))
 
     def release_lease(self, user_id: str, owner: str) -> None:
-        """Gives a user back (only if this owner holds it)."""
-        with self.session() as session:
+        """Gives a user back (only if this owner holds it); not waiting for the disk, as
+        ``release_leases``."""
+        with self.session(durable=False) as session:
             session.execute(delete(LeaseRow).where(LeaseRow.user_id == user_id, LeaseRow.owner == owner))
 
     def leases(self) -> list[LeaseRow]:
@@ -684,18 +723,19 @@ def _user_revision(session: Session, user_id: str) -> tuple[int, int]:
 
 
 def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
-    """``Store.bar_heads`` inside an open transaction."""
-    final = case((BarRow.source != BAR_FROM_READINGS, BarRow.bar_time))
-    query = select(BarRow.asset, func.max(BarRow.bar_time), func.max(final)).where(
-        BarRow.asset.in_(list(assets)), BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before,
-    ).group_by(BarRow.asset)
-    newest, finals = {}, {}
-    as_time = UTCDateTime().process_result_value
-    for asset, newest_time, final_time in session.execute(query):
-        newest[asset] = as_time(newest_time, None)
-        if final_time is not None:
-            finals[asset] = as_time(final_time, None)
-    return BarHeads(newest=newest, final=finals)
+    """``Store.bar_heads`` inside an open transaction: per asset, two seeks down the bars'
+    primary key from ``before`` (the newest bar; the newest not folded from readings, a
+    few steps at most), one statement for every asset; the cost does not grow with the
+    history."""
+    heads = []
+    for asset in assets:
+        scope = select(BarRow.bar_time).where(BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds,
+                                              BarRow.bar_time < before).order_by(BarRow.bar_time.desc()).limit(1)
+        heads.append(select(literal(asset), scope.scalar_subquery(),
+                            scope.where(BarRow.source != BAR_FROM_READINGS).scalar_subquery()))
+    found = list(session.execute(union_all(*heads))) if heads else []
+    return BarHeads(newest={asset: when for asset, when, _ in found if when is not None},
+                    final={asset: when for asset, _, when in found if when is not None})
 
 
 def _pending_exits(user_id: str):

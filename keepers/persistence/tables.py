@@ -339,8 +339,9 @@ class ControlActionRow(Base):
 
 class UserRevisionRow(Base):
     """How many writes a user's state has had (GLOBAL_USER: the global kill switch's), counted
-    by the database's own triggers on every table a cycle reads of its user (migration 0008):
-    a keeper keeping the user's rows in memory re-reads them only when this moved."""
+    by the database's own triggers on every table a cycle reads of its user (migration 0008;
+    a decision stored already acted on is not counted, migration 0009: it changes nothing a
+    cycle reads): a keeper keeping the user's rows in memory re-reads them only when this moved."""
 
     __tablename__ = "user_revisions"
 

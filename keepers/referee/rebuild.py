@@ -46,6 +46,7 @@ from keepers.referee.chain_log import batch_request, multicall
 from keepers.referee.history import ChainHistory, ExitStep, Mark, TradeStep
 from keepers.referee.verify import bar_clock
 from keepers.settings.keeper import UserConfig
+from strategies.bars import Bar
 from strategies.base import Strategy
 from strategies.engine import SELL, Sleeve, sell_sleeves
 from strategies.exits import EXIT_STRATEGY
@@ -96,10 +97,11 @@ def rebuild(store: Store, history: ChainHistory, users: Sequence[UserConfig], ad
         own = {token: strategies[(user.id, token)] for token in user.tokens}
         written[user.id], exits[user.id], skipped = _rebuild_user(store, history, user, addresses[user.id], own)
         left_out += skipped
-    bars = {}
+    series_bars: dict[str, Sequence[Bar]] = {}
     for token, series in price_series.items():
-        if token in history.bars and series not in bars:
-            bars[series] = store.seal_bars(series, history.timeframe, history.bars[token])
+        if token in history.bars:
+            series_bars.setdefault(series, history.bars[token])  # tokens of one series share its feed
+    bars = store.seal_bars(history.timeframe, series_bars)
     return RebuildResult(written, left_out, bars, exits)
 
 

@@ -76,7 +76,7 @@ def write_forever(store: Store, seed: int) -> None:
             updated_at=now,
         ))
         _report(trade_id, INTENT)
-        store.add_signals([SignalRow(
+        store.record_decisions([SignalRow(
             user_id=f"u{seed}", asset="WETH", strategy="bollinger", bar_time=bar_time, action="BUY",
             confidence=rng.random(), reason="close under the lower band", indicators={"close": 3000.0 + number},
             created_at=now)])

@@ -38,7 +38,7 @@ def test_a_backup_taken_mid_trade_restores_to_a_store_the_keeper_reconciles(tmp_
         keeper = system.keeper_process("--once")
         wait_for_status(store, SENT)
         code, output = system.run_keeper("backup", "--to", str(backup))
-        assert code == 0 and f"to {backup} (schema 0008, 1 trades)" in output, output
+        assert code == 0 and f"to {backup} (schema 0009, 1 trades)" in output, output
         code, output = system.run_keeper("restore", "--from", str(backup))
         assert code == 1 and "Traceback" not in output, output
         assert "Error: store_url: keeper " in output and "stop the keepers first" in output, output

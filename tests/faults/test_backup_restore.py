@@ -123,7 +123,7 @@ def test_a_fresh_heartbeat_counts_only_while_its_process_runs(live, tmp_path):
     (None, r"no such file"),
     (b"not a database at all" * 100, r"not a readable SQLite database \(file is not a database\)"),
     ("other tables", r"not a Sentinel store \(no schema revision\)"),
-    ("revision 9999", r"schema revision '9999' is not one this version knows \(0001, 0002, 0003, 0004, 0005, 0006, 0007, 0008\)"),
+    ("revision 9999", r"schema revision '9999' is not one this version knows \(0001, 0002, 0003, 0004, 0005, 0006, 0007, 0008, 0009\)"),
 ])
 def test_a_restore_refuses_a_file_that_is_not_a_store_and_touches_nothing(live, tmp_path, content, problem):
     store, url = live

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from keepers.engine.kept_state import KeptUserState
-from keepers.persistence.store import Store
+from keepers.engine.risk import RiskManager
+from keepers.persistence.store import SignalOutcome, Store
 from keepers.persistence.tables import (
     GLOBAL_USER,
     INTENT,
@@ -21,6 +22,8 @@ from keepers.persistence.tables import (
     SignalRow,
     TradeRow,
 )
+from keepers.settings.keeper import RiskProfile
+from strategies.risk import TradeRecord
 
 NOW = datetime(2024, 3, 1, tzinfo=UTC)
 SPAN, NEWEST = timedelta(days=1), 3
@@ -37,10 +40,8 @@ def test_every_write_to_a_users_state_moves_the_users_revision_and_only_theirs(s
     writes = {
         "a trade": lambda: store.add_trade_intent(trade("alice", 1)),
         "its update": lambda: store.update_trade(trade("alice", 1).trade_id, status=MINED),
-        "a decision": lambda: store.add_signals([SignalRow(user_id="alice", asset="WETH", strategy="s", bar_time=NOW,
-                                                           action="BUY", confidence=1.0, reason="r", indicators={},
-                                                           created_at=NOW)]),
-        "a decision acted on": lambda: store.settle_signal("alice", "WETH", "s", NOW, "done"),
+        "a decision": lambda: store.record_decisions([decision("alice", acted=False)]),
+        "a decision acted on": lambda: store.record_decisions([], [SignalOutcome("alice", "WETH", "s", NOW, "done")]),
         "a risk trade": lambda: store.add_risk_trade(RiskTradeRow(user_id="alice", timestamp=NOW, asset="WETH",
                                                                   success=True, pnl_quote=1.0, trade_id="t"), []),
         "a lock": lambda: store.save_lock(LockRow(user_id="alice", rule="cooldown", asset="WETH", until=NOW,
@@ -68,13 +69,53 @@ def test_every_write_to_a_users_state_moves_the_users_revision_and_only_theirs(s
     assert revision(store, "bob") == (0, 1)
 
 
+def test_a_decision_stored_with_its_outcome_changes_nothing_a_cycle_reads_and_is_not_counted(store):
+    before = store.user_rows("alice", SPAN, NEWEST, since=NOW)
+    assert store.record_decisions([decision("alice", acted=True, outcome="no trade: HOLD with none held")]) == {
+        ("WETH", "s")}
+    after = store.user_rows("alice", SPAN, NEWEST, since=NOW)
+    assert after.revision == before.revision and after.unsettled == before.unsettled == []
+    assert store.record_decisions([decision("alice", acted=False)]) == set()  # the bar is decided: not stored
+    store.record_decisions([decision("alice", acted=False, bar_time=NOW + SPAN)])  # an open one counts
+    assert store.user_rows("alice", SPAN, NEWEST, since=NOW).revision[0] == before.revision[0] + 1
+
+
+def decision(user_id: str, *, acted: bool, outcome: str | None = None, bar_time: datetime = NOW) -> SignalRow:
+    return SignalRow(user_id=user_id, asset="WETH", strategy="s", bar_time=bar_time, action="BUY", confidence=1.0,
+                     reason="r", indicators={}, created_at=NOW, acted=acted, outcome=outcome)
+
+
+def test_rows_kept_from_an_earlier_bar_give_the_rules_the_same_verdicts_as_a_fresh_read(store):
+    limits = RiskProfile(cooldown=timedelta(hours=6), max_trades=3, max_trades_window=timedelta(days=1),
+                         max_losses=2, loss_pause=timedelta(days=2), max_failures=2)
+    span, newest = limits.memory()
+    for day in range(8):  # a losing, a winning, a failed trade...: what each rule counts
+        store.add_risk_trade(RiskTradeRow(user_id="alice", timestamp=NOW + timedelta(days=day), asset="WETH",
+                                          success=day % 3 != 2, pnl_quote=(-1.0, 2.0, 0.0)[day % 3],
+                                          trade_id=f"t{day}"), [])
+    kept = KeptUserState()
+    first = kept.user_rows(store, "alice", span, newest, since=NOW + timedelta(days=8))
+    for later in range(9, 15):
+        since = NOW + timedelta(days=later)
+        reused, fresh = kept.user_rows(store, "alice", span, newest, since=since), store.user_rows(
+            "alice", span, newest, since=since)
+        assert reused is first and {row.id for row in fresh.risk.trades} <= {row.id for row in first.risk.trades}
+        for outcome in (TradeRecord(since, "WETH", -5.0, True), TradeRecord(since, "WETH", 0.0, False)):
+            from_kept, from_fresh = (RiskManager(store, "alice", limits, rows.risk).evaluator for rows in (reused, fresh))
+            assert from_kept.record(outcome) == from_fresh.record(outcome), (later, outcome)
+            assert [from_kept.blocking_lock(since + hour, "WETH", True) for hour in (timedelta(0), SPAN)] == [
+                from_fresh.blocking_lock(since + hour, "WETH", True) for hour in (timedelta(0), SPAN)]
+
+
 def test_kept_rows_are_reused_until_another_process_writes_the_users_state(store_url):
     keeper, operator = Store.open(store_url), Store.open(store_url)  # two connections: two processes
     kept = KeptUserState()
     try:
         first = kept.user_rows(keeper, "alice", SPAN, NEWEST, since=NOW)
         assert kept.user_rows(keeper, "alice", SPAN, NEWEST, since=NOW) is first  # nothing moved
-        assert kept.user_rows(keeper, "alice", SPAN, NEWEST, since=NOW + SPAN) is not first  # another bar's window
+        assert kept.user_rows(keeper, "alice", SPAN, NEWEST, since=NOW + SPAN) is first  # a later bar: a subset
+        assert kept.user_rows(keeper, "alice", SPAN, NEWEST, since=NOW - SPAN) is not first  # an earlier one: more
+        assert kept.user_rows(keeper, "alice", SPAN * 2, NEWEST, since=NOW) is not first  # a longer memory
         kept_rows = kept.user_rows(keeper, "alice", SPAN, NEWEST, since=NOW + SPAN)
 
         operator.save_lock(LockRow(user_id="alice", rule="kill_switch", asset="*", until=None, reason="operator",

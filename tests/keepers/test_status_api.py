@@ -61,7 +61,7 @@ def add_cycle(store: Store, user: str, day: int, value: float, trade_side: str |
         sleeve = stored_sleeves(store, user).get(("WETH", "bollinger"), Sleeve())
         apply_trade(sleeve, mined, 6)
         store.update_trade(trade_id, position_row(user, "WETH", "bollinger", sleeve))
-        store.add_signals([SignalRow(user_id=user, asset="WETH", strategy="bollinger", bar_time=bar,
+        store.record_decisions([SignalRow(user_id=user, asset="WETH", strategy="bollinger", bar_time=bar,
                                      action=trade_side, confidence=0.8, reason="close under the lower band",
                                      indicators={}, created_at=now_utc())])
     store.add_cycle(CycleRow(
@@ -194,10 +194,10 @@ MARKERS = "return window.statusPage.priceCharts.get('alice/WETH').markers.marker
 
 def test_the_page_charts_trades_and_decisions_and_follows_new_cycles(data, browser):
     blocked_bar = DAY0 + timedelta(days=3)
-    data.store.add_signals([SignalRow(user_id="alice", asset="WETH", strategy="macd", bar_time=blocked_bar,
+    data.store.record_decisions([SignalRow(user_id="alice", asset="WETH", strategy="macd", bar_time=blocked_bar,
                                       action="BUY", confidence=0.6, reason="MACD crossed over its signal",
-                                      indicators={"macd": 1.5, "signal": 1.2}, created_at=now_utc())])
-    data.store.settle_signal("alice", "WETH", "macd", blocked_bar, "blocked by cooldown: 2 trades in 24 h")
+                                      indicators={"macd": 1.5, "signal": 1.2}, created_at=now_utc(),
+                                      acted=True, outcome="blocked by cooldown: 2 trades in 24 h")])
     with serving_api(data, "127.0.0.1:0", TOKEN, print) as server:
         origin = f"http://127.0.0.1:{server.server_port}"
         browser.get(f"{origin}/?token={TOKEN}&refresh=1")

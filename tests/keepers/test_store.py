@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
-from keepers.persistence.store import Store
+from keepers.persistence.store import SignalOutcome, Store
 from keepers.persistence.tables import (
     INTENT,
     MINED,
@@ -53,7 +53,7 @@ def test_a_store_of_the_first_schema_upgrades_without_losing_rows(store_url):
     old.close()
 
     upgraded = Store.open(store_url)
-    assert upgraded.revision() == "0008"
+    assert upgraded.revision() == "0009"
     row = upgraded.trade("0x" + "ab" * 32)
     assert row.amount_in == 2**200 + 7 and row.bar_time == T0
     assert upgraded.bars("ETH", 86400)[0].close == 2000.0
@@ -119,7 +119,7 @@ def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
     assert added == 1
     assert [b.close for b in store.bars("ETH", 86400)] == [1.5, 90.0]
     assert [b.close for b in store.bars("ETH", 86400, before=T0)] == [1.5]
-    assert store.closes("ETH", 86400, before=T0 + timedelta(days=1)) == [1.5, 90.0]
+    assert [close for _, close, _ in store.closes("ETH", 86400, before=T0 + timedelta(days=1))] == [1.5, 90.0]
     heads = store.bar_heads(["ETH", "BTC"], 86400, before=T0 + timedelta(days=1))
     assert heads.newest == {"ETH": T0} and heads.final == {"ETH": T0 - timedelta(days=1)}  # T0's bar: readings
     assert store.bar_heads(["ETH"], 86400, before=T0).newest == {"ETH": T0 - timedelta(days=1)}
@@ -129,16 +129,16 @@ def test_a_bar_is_decided_once(store):
     row = dict(user_id="alice", asset="WETH", strategy="macd", bar_time=T0, action="HOLD", confidence=0.0,
                reason="r", indicators={"macd": 1.5, "signal": None}, created_at=now_utc())
     other = {**row, "asset": "WBTC"}
-    assert store.add_signals([SignalRow(**row), SignalRow(**other)]) == {("WETH", "macd"), ("WBTC", "macd")}
+    assert store.record_decisions([SignalRow(**row), SignalRow(**other)]) == {("WETH", "macd"), ("WBTC", "macd")}
     later = {**row, "bar_time": T0 + timedelta(days=1)}
-    assert store.add_signals([SignalRow(**row), SignalRow(**later)]) == {("WETH", "macd")}  # T0 decided already
+    assert store.record_decisions([SignalRow(**row), SignalRow(**later)]) == {("WETH", "macd")}  # T0 decided already
     assert len(store.signals("alice")) == 3
     pairs = [("WETH", "macd"), ("WBTC", "macd")]
     _, decided = store.decision_view("alice", [], 86400, T0, pairs)
     assert decided == {("WETH", "macd"), ("WBTC", "macd")}
     assert store.decision_view("alice", [], 86400, T0 + timedelta(days=1), pairs)[1] == {("WETH", "macd")}
     assert len(store.unsettled_signals("alice")) == 3  # decided, not yet acted on
-    store.settle_signal("alice", "WETH", "macd", T0, "expired: not acted on before the next bar closed")
+    store.record_decisions([], [SignalOutcome("alice", "WETH", "macd", T0, "expired: not acted on before the next bar closed")])
     left = store.unsettled_signals("alice")  # one by one: the others are still open
     assert [(s.asset, s.bar_time) for s in left] == [("WBTC", T0), ("WETH", T0 + timedelta(days=1))]
     settled = next(s for s in store.signals("alice") if s.acted)
