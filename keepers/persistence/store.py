@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from alembic import command
-from sqlalchemy import bindparam, case, delete, literal, select, text, union_all, update
+from sqlalchemy import bindparam, case, delete, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, Row
@@ -390,9 +390,9 @@ class Store:
         pairs = set(pairs)
         with self.session() as session:
             heads = _bar_heads(session, assets, timeframe_seconds, bar_time + timedelta(seconds=timeframe_seconds))
-            decided = session.execute(select(SignalRow.asset, SignalRow.strategy).where(
-                SignalRow.user_id == user_id, SignalRow.asset.in_({asset for asset, _ in pairs}),
-                SignalRow.strategy.in_({strategy for _, strategy in pairs}), SignalRow.bar_time >= bar_time))
+            decided = session.execute(_DECIDED, {
+                "user": user_id, "assets": sorted({asset for asset, _ in pairs}),
+                "strategies": sorted({strategy for _, strategy in pairs}), "bar": bar_time})
             return heads, {pair for pair in decided if tuple(pair) in pairs}
 
     def closes(self, asset: str, timeframe_seconds: int, before: datetime,
@@ -716,10 +716,17 @@ def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: i
 
 def _user_revision(session: Session, user_id: str) -> tuple[int, int]:
     """The writes counted to ``user_id``'s state and to the global locks (0: never written)."""
-    query = select(UserRevisionRow.user_id, UserRevisionRow.revision).where(
-        UserRevisionRow.user_id.in_([user_id, GLOBAL_USER]))
-    found = {row.user_id: row.revision for row in session.execute(query)}
+    found = {row.user_id: row.revision for row in session.execute(_REVISIONS, {"user": user_id})}
     return found.get(user_id, 0), found.get(GLOBAL_USER, 0)
+
+
+# Statements every cycle runs, built once (their parameters bound per call).
+_DECIDED = select(SignalRow.asset, SignalRow.strategy).where(
+    SignalRow.user_id == bindparam("user"), SignalRow.asset.in_(bindparam("assets", expanding=True)),
+    SignalRow.strategy.in_(bindparam("strategies", expanding=True)),
+    SignalRow.bar_time >= bindparam("bar", type_=SignalRow.bar_time.type))
+_REVISIONS = select(UserRevisionRow.user_id, UserRevisionRow.revision).where(
+    UserRevisionRow.user_id.in_([bindparam("user"), GLOBAL_USER]))
 
 
 def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
@@ -727,15 +734,27 @@ def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, 
     primary key from ``before`` (the newest bar; the newest not folded from readings, a
     few steps at most), one statement for every asset; the cost does not grow with the
     history."""
-    heads = []
-    for asset in assets:
-        scope = select(BarRow.bar_time).where(BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds,
-                                              BarRow.bar_time < before).order_by(BarRow.bar_time.desc()).limit(1)
-        heads.append(select(literal(asset), scope.scalar_subquery(),
-                            scope.where(BarRow.source != BAR_FROM_READINGS).scalar_subquery()))
-    found = list(session.execute(union_all(*heads))) if heads else []
+    assets = list(assets)
+    if not assets:
+        return BarHeads(newest={}, final={})
+    found = list(session.execute(_heads_statement(len(assets)), {
+        "timeframe": timeframe_seconds, "before": before, **{f"asset_{index}": a for index, a in enumerate(assets)}}))
     return BarHeads(newest={asset: when for asset, when, _ in found if when is not None},
                     final={asset: when for asset, _, when in found if when is not None})
+
+
+@functools.lru_cache(maxsize=16)
+def _heads_statement(count: int):
+    """The statement of ``_bar_heads`` for ``count`` assets, built once (its parameters bound per call)."""
+    heads = []
+    for index in range(count):
+        asset = bindparam(f"asset_{index}", type_=BarRow.asset.type)
+        scope = select(BarRow.bar_time).where(
+            BarRow.asset == asset, BarRow.timeframe_seconds == bindparam("timeframe"),
+            BarRow.bar_time < bindparam("before", type_=BarRow.bar_time.type)).order_by(BarRow.bar_time.desc()).limit(1)
+        heads.append(select(asset, scope.scalar_subquery(),
+                            scope.where(BarRow.source != BAR_FROM_READINGS).scalar_subquery()))
+    return union_all(*heads)
 
 
 def _pending_exits(user_id: str):
