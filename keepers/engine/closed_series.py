@@ -13,6 +13,7 @@ computation per bar (keyed by the strategy's class and parameters, not its insta
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,28 +41,38 @@ class ClosedSeries:
         self._closes: dict[tuple[str, int], _Closes] = {}
         self._signals: dict[tuple[str, int], tuple[datetime, dict[tuple, Signal]]] = {}
 
+    def prepare(self, store: Store, series: Iterable[str], timeframe_seconds: int,
+                before: datetime) -> dict[str, np.ndarray]:
+        """The closes of each of ``series`` before ``before`` (the current bar), oldest first,
+        with one store read for all that need one: from the kept part's end when a later
+        bar asks, all of it the first time (or for an older bar than the one kept: a late
+        caller, whose answer is not kept)."""
+        answers, wanted = {}, {}
+        for name in series:
+            kept = self._closes.get((name, timeframe_seconds))
+            if kept is not None and kept.before == before:
+                answers[name] = kept.closes
+            elif kept is not None and kept.before < before:
+                wanted[name] = kept.final_until if kept.final_until is not None else kept.before
+            else:
+                wanted[name] = None
+        for name, rows in (store.closes(wanted, timeframe_seconds, before) if wanted else {}).items():
+            kept = self._closes.get((name, timeframe_seconds))
+            head = kept.closes[:kept.final] if wanted[name] is not None else np.empty(0)
+            closes = np.concatenate([head, np.array([close for _, close, _ in rows], dtype=np.float64)])
+            closes.flags.writeable = False  # shared between callers
+            first_provisional = next((index for index, (_, _, final) in enumerate(rows) if not final), None)
+            if kept is None or kept.before < before:
+                self._closes[(name, timeframe_seconds)] = _Closes(
+                    before=before, closes=closes,
+                    final=len(head) + (len(rows) if first_provisional is None else first_provisional),
+                    final_until=None if first_provisional is None else rows[first_provisional][0])
+            answers[name] = closes
+        return answers
+
     def closes(self, store: Store, series: str, timeframe_seconds: int, before: datetime) -> np.ndarray:
-        """Closes of the bars of ``series`` that start before ``before`` (the current bar),
-        oldest first; read only from the kept part's end when a later bar asks."""
-        key = (series, timeframe_seconds)
-        kept = self._closes.get(key)
-        if kept is not None and kept.before == before:
-            return kept.closes
-        if kept is not None and kept.before < before:
-            since = kept.final_until if kept.final_until is not None else kept.before
-            head = kept.closes[:kept.final]
-        else:  # the first read, or an older bar than the one kept (a late caller): all of it
-            since, head = None, np.empty(0)
-        rows = store.closes(series, timeframe_seconds, before, since=since)
-        closes = np.concatenate([head, np.array([close for _, close, _ in rows], dtype=np.float64)])
-        closes.flags.writeable = False  # shared between callers
-        first_provisional = next((index for index, (_, _, final) in enumerate(rows) if not final), None)
-        fresh = _Closes(before=before, closes=closes,
-                        final=len(head) + (len(rows) if first_provisional is None else first_provisional),
-                        final_until=None if first_provisional is None else rows[first_provisional][0])
-        if kept is None or kept.before < before:
-            self._closes[key] = fresh
-        return closes
+        """Closes of the bars of ``series`` that start before ``before``, oldest first."""
+        return self.prepare(store, [series], timeframe_seconds, before)[series]
 
     def signal(self, strategy: Strategy, store: Store, series: str, timeframe_seconds: int,
                before: datetime) -> Signal:

@@ -395,6 +395,8 @@ class Cycle:
         store, user, result = self.store, self.user, self.result
         newest, decided = self.newest_bars(tokens)
         open_decisions = self.open_decisions
+        current = bar_start(self.snapshot.block_time, self.settings.timeframe_seconds)
+        self.context.series.prepare(store, newest, self.settings.timeframe_seconds, current)  # one read for all
         decisions = []
         for token in tokens:
             series = self.settings.price_series[token]
@@ -414,7 +416,7 @@ class Cycle:
                     continue  # decided and acted on: the steady state
                 # The same closes give the same signal, and its trade id is the same.
                 signal = self.context.series.signal(strategy, store, series, self.settings.timeframe_seconds,
-                                                    bar_start(self.snapshot.block_time, self.settings.timeframe_seconds))
+                                                    current)
                 decisions.append(BarDecision(token, strategy, bar_time, signal, recorded_before=still_open))
                 log.add(decisions[-1])
         return decisions

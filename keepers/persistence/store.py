@@ -395,18 +395,21 @@ class Store:
                 "strategies": sorted({strategy for _, strategy in pairs}), "bar": bar_time})
             return heads, {pair for pair in decided if tuple(pair) in pairs}
 
-    def closes(self, asset: str, timeframe_seconds: int, before: datetime,
-               since: datetime | None = None) -> list[tuple[datetime, float, bool]]:
-        """(start, close, final) of the bars of an asset that start before ``before`` (and at
-        or after ``since``), oldest first; final: from the feed's rounds or a price file,
-        not folded from readings."""
-        query = select(BarRow.bar_time, BarRow.close, BarRow.source != BAR_FROM_READINGS).where(
-            BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before
-        ).order_by(BarRow.bar_time)
-        if since is not None:
-            query = query.where(BarRow.bar_time >= since)
+    def closes(self, assets: Mapping[str, datetime | None], timeframe_seconds: int,
+               before: datetime) -> dict[str, list[tuple[datetime, float, bool]]]:
+        """Per asset, (start, close, final) of its bars that start before ``before`` and at or
+        after ``assets[asset]`` (None: from the first), oldest first, in one transaction;
+        final: from the feed's rounds or a price file, not folded from readings."""
+        found = {}
         with self.session() as session:
-            return [(start, close, bool(final)) for start, close, final in session.execute(query)]
+            for asset, since in assets.items():
+                query = select(BarRow.bar_time, BarRow.close, BarRow.source != BAR_FROM_READINGS).where(
+                    BarRow.asset == asset, BarRow.timeframe_seconds == timeframe_seconds, BarRow.bar_time < before)
+                if since is not None:
+                    query = query.where(BarRow.bar_time >= since)
+                found[asset] = [(start, close, bool(final))
+                                for start, close, final in session.execute(query.order_by(BarRow.bar_time))]
+        return found
 
     def bars(self, asset: str, timeframe_seconds: int, before: datetime | None = None) -> list[BarRow]:
         """Bars of an asset, oldest first; only those starting before ``before`` if given."""

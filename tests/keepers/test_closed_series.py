@@ -24,7 +24,7 @@ def sealed(day: int, close: float) -> Bar:
 
 def whole(store, before: datetime) -> list[float]:
     """A fresh read of the whole series (the class's method: the test counts the instance's)."""
-    return [close for _, close, _ in type(store).closes(store, "ETH", 86400, before)]
+    return [close for _, close, _ in type(store).closes(store, {"ETH": None}, 86400, before)["ETH"]]
 
 
 def test_a_new_bar_extends_the_closes_and_a_provisional_bar_is_read_again_until_final(store):
@@ -34,7 +34,7 @@ def test_a_new_bar_extends_the_closes_and_a_provisional_bar_is_read_again_until_
 
     def counted(*args, **kwargs):
         rows = closes_of(*args, **kwargs)
-        reads.append(len(rows))
+        reads.append(len(rows["ETH"]))
         return rows
 
     store.closes = counted
@@ -59,3 +59,14 @@ def test_one_signal_per_bar_for_every_strategy_of_the_same_parameters(store):
     assert (signal.action, signal.reason) == (expected.action, expected.reason)
     store.seal_bars(86400, {"ETH": [sealed(60, 90.0)]})
     assert series.signal(first, store, "ETH", 86400, T0 + 61 * DAY) is not signal
+
+
+def test_the_series_of_a_bar_are_brought_up_in_one_read(store):
+    store.seal_bars(86400, {name: [sealed(day, 10.0 * index + day) for day in range(5)]
+                            for index, name in enumerate(("ETH", "BTC", "LTC"))})
+    series, reads = ClosedSeries(), []
+    closes_of = store.closes
+    store.closes = lambda *args, **kwargs: reads.append(sorted(args[0])) or closes_of(*args, **kwargs)
+    answers = series.prepare(store, ["ETH", "BTC", "LTC"], 86400, T0 + 5 * DAY)
+    assert reads == [["BTC", "ETH", "LTC"]] and answers["BTC"].tolist() == [10.0, 11.0, 12.0, 13.0, 14.0]
+    assert series.closes(store, "LTC", 86400, T0 + 5 * DAY) is answers["LTC"] and len(reads) == 1  # kept

@@ -119,7 +119,8 @@ def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
     assert added == 1
     assert [b.close for b in store.bars("ETH", 86400)] == [1.5, 90.0]
     assert [b.close for b in store.bars("ETH", 86400, before=T0)] == [1.5]
-    assert [close for _, close, _ in store.closes("ETH", 86400, before=T0 + timedelta(days=1))] == [1.5, 90.0]
+    closes = store.closes({"ETH": None, "BTC": None}, 86400, before=T0 + timedelta(days=1))
+    assert [close for _, close, _ in closes["ETH"]] == [1.5, 90.0] and closes["BTC"] == []
     heads = store.bar_heads(["ETH", "BTC"], 86400, before=T0 + timedelta(days=1))
     assert heads.newest == {"ETH": T0} and heads.final == {"ETH": T0 - timedelta(days=1)}  # T0's bar: readings
     assert store.bar_heads(["ETH"], 86400, before=T0).newest == {"ETH": T0 - timedelta(days=1)}
