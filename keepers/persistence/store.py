@@ -374,12 +374,6 @@ class Store:
                 written[asset] += 1
         return written
 
-    def bar_heads(self, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
-        """Per asset, the start of its newest bar before ``before`` and of its newest final
-        one (from the feed's rounds or a price file, not folded from readings), in one query."""
-        with self.session() as session:
-            return _bar_heads(session, assets, timeframe_seconds, before)
-
     def decision_view(self, user_id: str, assets: Iterable[str], timeframe_seconds: int, bar_time: datetime,
                       pairs: Iterable[tuple[str, str]]) -> tuple[BarHeads, set[tuple[str, str]]]:
         """What a cycle reads to decide on the bar starting at ``bar_time``, in one
@@ -733,10 +727,10 @@ _REVISIONS = select(UserRevisionRow.user_id, UserRevisionRow.revision).where(
 
 
 def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
-    """``Store.bar_heads`` inside an open transaction: per asset, two seeks down the bars'
-    primary key from ``before`` (the newest bar; the newest not folded from readings, a
-    few steps at most), one statement for every asset; the cost does not grow with the
-    history."""
+    """Per asset, the start of its newest bar before ``before`` and of its newest final one
+    (from the feed's rounds or a price file, not folded from readings): two seeks down the
+    bars' primary key from ``before`` (the second a few steps at most), one statement for
+    every asset; the cost does not grow with the history."""
     assets = list(assets)
     if not assets:
         return BarHeads(newest={}, final={})

@@ -121,9 +121,10 @@ def test_readings_fold_into_bars_and_backfill_never_overwrites(store):
     assert [b.close for b in store.bars("ETH", 86400, before=T0)] == [1.5]
     closes = store.closes({"ETH": None, "BTC": None}, 86400, before=T0 + timedelta(days=1))
     assert [close for _, close, _ in closes["ETH"]] == [1.5, 90.0] and closes["BTC"] == []
-    heads = store.bar_heads(["ETH", "BTC"], 86400, before=T0 + timedelta(days=1))
+    heads, _ = store.decision_view("alice", ["ETH", "BTC"], 86400, T0, [])  # the heads before the next bar
     assert heads.newest == {"ETH": T0} and heads.final == {"ETH": T0 - timedelta(days=1)}  # T0's bar: readings
-    assert store.bar_heads(["ETH"], 86400, before=T0).newest == {"ETH": T0 - timedelta(days=1)}
+    assert store.decision_view("alice", ["ETH"], 86400, T0 - timedelta(days=1), [])[0].newest == {
+        "ETH": T0 - timedelta(days=1)}
 
 
 def test_a_bar_is_decided_once(store):
