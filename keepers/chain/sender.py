@@ -90,7 +90,9 @@ class TransactionSender:
         call = {"from": self.account.address, "to": target, "data": calldata.to_0x_hex()}
         pending_count, estimate, priority_fee, fee_history = _batch([
             ("eth_getTransactionCount", [self.account.address, "pending"]),
-            ("eth_estimateGas", [call]),
+            # Against the newest block, as plan_trade read the pool (and geth's default): a
+            # node that estimates on its pending block runs every pooled transaction first.
+            ("eth_estimateGas", [call, "latest"]),
             ("eth_maxPriorityFeePerGas", []),
             ("eth_feeHistory", [1, "latest", []]),  # its last base fee is the next block's
         ])
