@@ -73,9 +73,10 @@ BATCHES_KEPT = 64
 
 
 class _RequestCounter:
-    """Counts every JSON-RPC request that the web3 HTTP provider sends, Ape's included
-    (its ``_make_request`` is the one place every request passes), and those that got
-    no answer (a transport failure; an error answer such as a revert is an answer)."""
+    """Counts every JSON-RPC round trip that the web3 HTTP provider makes, Ape's included
+    (its ``_make_request`` is the one place every single request passes; a batch of
+    requests, ``make_batch_request``, is one round trip), and those that got no answer
+    (a transport failure; an error answer such as a revert is an answer)."""
 
     count = 0
     errors = 0
@@ -87,18 +88,21 @@ class _RequestCounter:
             web3_provider = web3_provider._get_active_provider(use_cache=True) or web3_provider
         if getattr(web3_provider, "_sentinel_counted", False) or not hasattr(web3_provider, "_make_request"):
             return
-        send = web3_provider._make_request
+        web3_provider._make_request = cls._counted(web3_provider._make_request)
+        web3_provider.make_batch_request = cls._counted(web3_provider.make_batch_request)
+        web3_provider._sentinel_counted = True
 
-        def counted(method, request_data):
+    @classmethod
+    def _counted(cls, send):
+        def counted(*arguments):
             cls.count += 1
             try:
-                return send(method, request_data)
+                return send(*arguments)
             except Exception:
                 cls.errors += 1
                 raise
 
-        web3_provider._make_request = counted
-        web3_provider._sentinel_counted = True
+        return counted
 
 
 class MulticallBatch:

@@ -12,6 +12,14 @@ Several transactions of the account may be pending at once: each ``sign`` takes 
 next nonce of the one counter, and ``wait_all`` waits for many together. A nonce the
 node lost while later ones wait (a gap: the node holds them back) is filled by
 ``cancel``: a 0-value transfer to the account itself at that nonce.
+
+A trade is signed from one JSON-RPC batch (the chain's pending nonce count, the gas
+estimate, the priority fee and the base fee: one round trip) and a transaction built
+directly, not through Ape's ``as_transaction`` path, which asks the node for each of
+these (and the chain id, the sender's balance, the contract's code) one request at a
+time: in a wave of trades on one bar those requests were most of the keeper's time
+per trade (bench/wave.py). Each version is serialized (and its signature checked)
+once: its bytes and hash are kept with it.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from dataclasses import dataclass, field
 from ape import chain
 from ape.api import AccountAPI, ReceiptAPI, TransactionAPI
 from ape.exceptions import ContractLogicError, TransactionNotFoundError
+from eth_utils import keccak
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
@@ -44,16 +53,24 @@ class PreflightReverted(SentinelError):
 
 @dataclass
 class SentTransaction:
-    """A signed transaction and the hashes of every version of it that was broadcast."""
+    """A signed transaction (its newest version, serialized once: ``raw``, ``tx_hash``)
+    and the hashes of every version of it that was broadcast."""
 
     signed: TransactionAPI
     nonce: int
     hashes: list[str] = field(default_factory=list)
+    raw: bytes = field(init=False, repr=False)
+    tx_hash: str = field(init=False)
 
-    @property
-    def tx_hash(self) -> str:
-        """The hash of the newest version."""
-        return _hex(self.signed.txn_hash)
+    def __post_init__(self) -> None:
+        self.sign_as(self.signed)
+
+    def sign_as(self, signed: TransactionAPI) -> None:
+        """Makes ``signed`` (a replacement at the same nonce) the newest version."""
+        # Ape's serialization recovers the signer from the signature (a check worth making
+        # once a version, not at every use of its bytes or hash).
+        self.signed, self.raw = signed, bytes(signed.serialize_transaction())
+        self.tx_hash = _hex(keccak(self.raw))
 
 
 class TransactionSender:
@@ -64,27 +81,54 @@ class TransactionSender:
         self.timeout_seconds = timeout_seconds
         self.poll_seconds = poll_seconds
         self._next_nonce: int | None = None
+        self._chain_id: int | None = None
 
     def sign(self, method, *args) -> SentTransaction:
         """Signs ``method(*args)`` at this account's next nonce; PreflightReverted if it
         would revert (the gas estimate runs the call), with the decoded reason."""
-        nonce = self._nonce()
-        try:
-            txn = method.as_transaction(*args, sender=self.account, nonce=nonce)
-            txn.gas_limit = chain.provider.estimate_gas_cost(txn) * GAS_MARGIN_PERCENT // 100
-        except ContractLogicError as error:
-            raise PreflightReverted(error.message or "reverted without a reason") from None
+        target, calldata = method.contract.address, HexBytes(method.encode_input(*args))
+        call = {"from": self.account.address, "to": target, "data": calldata.to_0x_hex()}
+        pending_count, estimate, priority_fee, fee_history = _batch([
+            ("eth_getTransactionCount", [self.account.address, "pending"]),
+            # Against the newest block, as plan_trade read the pool (and geth's default): a
+            # node that estimates on its pending block runs every pooled transaction first.
+            ("eth_estimateGas", [call, "latest"]),
+            ("eth_maxPriorityFeePerGas", []),
+            ("eth_feeHistory", [1, "latest", []]),  # its last base fee is the next block's
+        ])
+        nonce = self._nonce(_int(_result(pending_count)))
+        if "error" in estimate:  # would revert: Ape's own estimate decodes the reason
+            try:
+                gas = chain.provider.estimate_gas_cost(method.as_transaction(*args, sender=self.account, nonce=nonce))
+            except ContractLogicError as error:
+                raise PreflightReverted(error.message or "reverted without a reason") from None
+        else:
+            gas = _int(estimate["result"])
+        priority = _int(_result(priority_fee))
+        # The fee cap as Ape's own transactions set it: the next base fee times the network's multiplier, plus the tip.
+        base_fee = _int(_result(fee_history)["baseFeePerGas"][-1])
+        txn = chain.provider.network.ecosystem.create_transaction(
+            sender=self.account.address, receiver=target, data=calldata, value=0, nonce=nonce,
+            gas_limit=gas * GAS_MARGIN_PERCENT // 100, chain_id=self.chain_id, type=2, max_priority_fee=priority,
+            max_fee=int(base_fee * chain.provider.network.base_fee_multiplier + priority))
         signed = self.account.sign_transaction(txn)
         if signed is None:
             raise SentinelError(
                 f"keeper_account: {self.account.address} did not sign; unlock it (see docs/operating.md)")
         return SentTransaction(signed=signed, nonce=nonce)
 
+    @property
+    def chain_id(self) -> int:
+        """The connected chain's id (asked once: it never changes under a keeper)."""
+        if self._chain_id is None:
+            self._chain_id = chain.chain_id
+        return self._chain_id
+
     def broadcast(self, sent: SentTransaction) -> None:
         """Broadcasts the newest version; the nonce is used from here on."""
         web3 = chain.provider.web3
         try:
-            web3.eth.send_raw_transaction(sent.signed.serialize_transaction())
+            web3.eth.send_raw_transaction(sent.raw)
         except (ValueError, Web3RPCError) as error:  # web3 7 raises Web3RPCError, earlier ones ValueError
             message = str(error).lower()
             if "already known" in message:
@@ -118,7 +162,7 @@ class TransactionSender:
             if not waiting or replacement == MAX_REPLACEMENTS:
                 break
             for sent in waiting:
-                sent.signed = self._bumped(sent.signed)
+                sent.sign_as(self._bumped(sent.signed))
                 on_replace(sent)
                 try:
                     self.broadcast(sent)
@@ -159,13 +203,10 @@ class TransactionSender:
                 nonces.add(txn["nonce"])
         return nonces
 
-    def _nonce(self) -> int:
-        # The chain's count is read before every transaction: it is ahead of ours when the
-        # account sent from elsewhere (re-synced, not refused), ours is ahead while our
-        # own transactions wait in a node that does not count them yet.
-        on_chain = with_retries(
-            lambda: chain.provider.web3.eth.get_transaction_count(self.account.address, "pending")
-        )
+    def _nonce(self, on_chain: int) -> int:
+        # The chain's (pending) count is read before every transaction: it is ahead of ours
+        # when the account sent from elsewhere (re-synced, not refused), ours is ahead while
+        # our own transactions wait in a node that does not count them yet.
         self._next_nonce = max(self._next_nonce or 0, on_chain)
         return self._next_nonce
 
@@ -201,6 +242,29 @@ class TransactionSender:
         if resigned is None:
             raise SentinelError(f"keeper_account: {self.account.address} did not sign the replacement")
         return resigned
+
+
+def _batch(requests: list[tuple[str, list]]) -> list[dict]:
+    """The node's answers to ``requests`` sent as one JSON-RPC batch (one round trip), in
+    their order; each answer is a dict with its ``result`` or ``error``."""
+    provider = chain.provider.web3.provider
+    # Ape's node provider hands web3 an AutoProvider, which forwards to the concrete one.
+    if hasattr(provider, "_get_active_provider"):
+        provider = provider._get_active_provider(use_cache=True) or provider
+    answers = with_retries(lambda: provider.make_batch_request(requests))
+    if not isinstance(answers, list):  # the node refused the batch itself
+        raise SentinelError(f"node: a batch of {len(requests)} requests was refused: {answers.get('error', answers)}")
+    return answers
+
+
+def _result(answer: dict):
+    if "error" in answer:
+        raise SentinelError(f"node: {answer['error'].get('message', answer['error'])}")
+    return answer["result"]
+
+
+def _int(value) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
 
 
 def find_receipt(tx_hash: str) -> ReceiptAPI | None:

@@ -12,14 +12,19 @@ from dataclasses import dataclass
 from ape import chain
 from ape.api import AccountAPI, ReceiptAPI
 from ape.exceptions import ContractLogicError
-from eth_abi import encode
-from eth_utils import keccak, to_checksum_address
+from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from keepers.base.errors import SentinelError
+from keepers.chain.client import MulticallBatch
 from keepers.chain.uniswap import uniswap_v2_container
 from strategies.exits import EXIT_STRATEGY, ExitTrigger
 
 MAX_BPS = 10_000
+_ORACLE_FLOOR = function_signature_to_4byte_selector("oracleFloor(address,address,address,uint256)")
+_AMOUNTS_OUT = function_signature_to_4byte_selector("getAmountsOut(uint256,address[])")
+_BLOCK_TIME = function_signature_to_4byte_selector("getCurrentBlockTimestamp()")
 
 
 class TradeRejected(SentinelError):
@@ -95,17 +100,25 @@ def plan_trade(
     tolerance_bps: int = 50,
     deadline_seconds: int = 300,
 ) -> TradePlan:
-    """Reads the oracle floor and the pool quote and derives ``min_amount_out``."""
+    """Reads the oracle floor, the pool quote and the block time (one Multicall3 call) and
+    derives ``min_amount_out``."""
     if amount_in <= 0:
         raise SentinelError("amount: must be above zero")
     if not 0 <= tolerance_bps < MAX_BPS:
         raise SentinelError(f"tolerance_bps: {tolerance_bps} must be in [0, {MAX_BPS})")
-    try:
-        floor = executor.oracleFloor(user, token_in, token_out, amount_in)
-    except ContractLogicError as error:
-        raise TradeRejected(f"oracle check failed: {error.message}") from None
-    router = uniswap_v2_container("UniswapV2Router02").at(router_address)
-    pool_out = router.getAmountsOut(amount_in, [token_in, token_out])[-1]
+    path = [to_checksum_address(token_in), to_checksum_address(token_out)]
+    floor_data, quote_data, time_data = MulticallBatch([
+        (executor.address, _ORACLE_FLOOR + encode(["address", "address", "address", "uint256"],
+                                                  [to_checksum_address(user), *path, amount_in])),
+        (router_address, _AMOUNTS_OUT + encode(["uint256", "address[]"], [amount_in, path])),
+        (MULTICALL3_ADDRESS, _BLOCK_TIME),
+    ]).returned()
+    if floor_data is None or quote_data is None:  # a revert: Ape's own calls decode its reason
+        floor, pool_out, block_time = _read_through_ape(executor, router_address, user, token_in, token_out, amount_in)
+    else:
+        floor = decode(["uint256"], floor_data)[0]
+        pool_out = decode(["uint256[]"], quote_data)[0][-1]
+        block_time = decode(["uint256"], time_data)[0]
     if pool_out < floor:
         raise TradeRejected(
             f"the pool pays {pool_out} but the oracle floor is {floor}: the pool is off the oracle price "
@@ -121,9 +134,22 @@ def plan_trade(
         oracle_floor=floor,
         min_amount_out=min_out,
         router=router_address,
-        deadline=chain.blocks.head.timestamp + deadline_seconds,
+        deadline=block_time + deadline_seconds,
         trade_id=trade_id,
     )
+
+
+def _read_through_ape(executor, router_address: str, user: str, token_in: str, token_out: str,
+                      amount_in: int) -> tuple[int, int, int]:
+    """``plan_trade``'s reads one by one through Ape, for a read that reverted: Ape decodes
+    the revert (a failed oracle check is a TradeRejected with its reason)."""
+    try:
+        floor = executor.oracleFloor(user, token_in, token_out, amount_in)
+    except ContractLogicError as error:
+        raise TradeRejected(f"oracle check failed: {error.message}") from None
+    router = uniswap_v2_container("UniswapV2Router02").at(router_address)
+    pool_out = router.getAmountsOut(amount_in, [token_in, token_out])[-1]
+    return floor, pool_out, chain.blocks.head.timestamp
 
 
 def send_trade(executor, keeper: AccountAPI, plan: TradePlan) -> TradeResult:

@@ -1,7 +1,9 @@
 """The keeper on a real anvil with the deployed local market: several users and tokens
 trade over several cycles (feeds and pools moved by the market driver), on a SQLite
-store and on a real PostgreSQL; a dry run sends nothing; a keeper killed between
-"sent" and "recorded" trades nothing twice; a kill switch holds across restarts; two
+store and on a real PostgreSQL; a dry run sends nothing; a trade is planned in one
+read and signed from one batch of requests, and one that would revert is refused with
+its reason before anything is sent; a keeper killed between "sent" and "recorded"
+trades nothing twice; a kill switch holds across restarts; two
 keeper processes never double-trade; a user who asked pauses while an admin operation
 is pending."""
 
@@ -29,6 +31,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from keepers.chain.client import FeedSource
+from keepers.chain.sender import GAS_MARGIN_PERCENT, PreflightReverted
+from keepers.chain.trades import TradeRejected, plan_trade
 from keepers.engine.bars import backfill_from_rounds, bar_start
 from keepers.engine.cycle import run_cycle
 from keepers.engine.risk import RiskManager
@@ -283,4 +287,33 @@ def test_a_transaction_stuck_in_the_mempool_is_replaced_at_the_same_nonce(system
     assert row.status == MINED and len(row.replaced_tx_hashes) >= 1  # the hashes it replaced
     assert row.tx_hash not in row.replaced_tx_hashes  # the replacement is what was mined
     assert trade_events(system.record) == [row.trade_id]
+    store.close()
+
+
+@SQLITE_ONLY
+def test_a_trade_is_planned_in_one_read_signed_from_one_batch_and_refused_with_its_reason_if_it_would_revert(system):
+    scheduler, store, _ = start(system)
+    client, sender = scheduler.context.client, scheduler.context.journal.sender
+    alice, usdc, weth = scheduler.context.user_addresses["alice"], client.token("USDC"), client.token("WETH")
+    executor, vault = client.executor, system.record.address_of("Vault")
+    with pytest.raises(TradeRejected, match="^oracle check failed: custom error 0x"):  # no feed: as Ape reads it
+        plan_trade(executor, client.router, alice, usdc, vault, 10**6, bytes(32))
+    before = client.rpc_calls
+    plan = plan_trade(executor, client.router, alice, usdc, weth, 10**6, b"\x01" * 32)
+    assert client.rpc_calls - before == 1  # the floor, the pool's quote and the block time in one Multicall3 call
+    assert plan.min_amount_out >= plan.oracle_floor > 0 and plan.deadline == chain.blocks.head.timestamp + 300
+
+    arguments = (alice, usdc, weth, 10**6, plan.min_amount_out, plan.router, plan.deadline, plan.trade_id)
+    with pytest.raises(PreflightReverted, match="^amount=1000000000000000, limit="):  # ExecutorAmountAboveUserLimit
+        sender.sign(executor.executeTrade, alice, usdc, weth, 10**15, *arguments[4:])
+    assert sender.chain_id == chain.chain_id  # asked once, at the first transaction
+    nonce = chain.provider.web3.eth.get_transaction_count(client.keeper.address)
+    before = client.rpc_calls
+    sent = sender.sign(executor.executeTrade, *arguments)
+    assert client.rpc_calls - before == 1  # nonce, gas estimate and fees: one batch
+    estimate = executor.executeTrade.estimate_gas_cost(*arguments, sender=client.keeper)
+    assert sent.nonce == nonce and sent.signed.gas_limit == estimate * GAS_MARGIN_PERCENT // 100
+    sender.broadcast(sent)  # automine: mined at once, as signed
+    receipt = chain.provider.get_receipt(sent.tx_hash)
+    assert not receipt.failed and receipt.nonce == nonce and executor.isTradeIdUsed(plan.trade_id)
     store.close()
