@@ -36,6 +36,7 @@ from keepers.base.errors import SentinelError
 from keepers.base.retry import with_retries
 from keepers.chain.artifacts import AGGREGATOR_V3_ABI, npm_abi
 from keepers.chain.deployment import DeploymentRecord, is_live
+from keepers.chain.multicall_answer import aggregate3_results
 from keepers.chain.onchain import check_token_decimals
 from keepers.chain.oracle_rules import (
     FEED_MALFORMED,
@@ -125,8 +126,7 @@ class MulticallBatch:
             "eth_call", [{"to": MULTICALL3_ADDRESS, "data": self.calldata}, tag]))
         if "error" in response:
             raise SentinelError(f"Multicall3 read failed: {response['error'].get('message', response['error'])}")
-        return [bytes(data) if success else None
-                for success, data in decode(["(bool,bytes)[]"], bytes.fromhex(response["result"][2:]))[0]]
+        return [data if success else None for success, data in aggregate3_results(bytes.fromhex(response["result"][2:]))]
 
     def __call__(self, block: int | str = "latest") -> list[tuple | Malformed | None]:
         """Each call's decoded outputs at ``block`` (a tuple), None where the call reverted,
