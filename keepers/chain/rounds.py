@@ -21,6 +21,8 @@ from strategies.bars import Round
 PHASE_SHIFT = 64
 FIRST_BATCH = 3  # a bar's window in the steady state: the round after it, its own, the one before it
 MAX_CALLS_PER_BATCH = 600  # about 6M gas of getRoundData through a proxy: far below a node's eth_call cap
+# Rounds kept per feed (KnownRounds): a day of a feed updating every few minutes.
+ROUNDS_KEPT = 512
 
 _GET_ROUND_DATA = function_signature_to_4byte_selector("getRoundData(uint80)")
 _LATEST_ROUND_DATA = function_signature_to_4byte_selector("latestRoundData()")
@@ -34,16 +36,47 @@ def latest_round_ids(feeds: Mapping[str, FeedSource]) -> dict[str, int]:
     return {name: answer[0] for name, answer in zip(names, answers, strict=True) if _usable(answer)}
 
 
+class KnownRounds:
+    """Rounds of feeds seen already, by feed address and round id: a round never changes
+    once it exists. A keeper notes each feed's latest round at every cycle, so the walk
+    back for a bar's close finds the rounds it needs here, most bars without asking the
+    chain; the newest ``ROUNDS_KEPT`` of each feed are kept."""
+
+    def __init__(self) -> None:
+        self._rounds: dict[str, dict[int, Round]] = {}
+
+    def note(self, address: str, seen: Round) -> None:
+        """Keeps ``seen``, a complete round of the feed at ``address``."""
+        kept = self._rounds.setdefault(address.lower(), {})
+        kept[seen.round_id] = seen
+        if len(kept) > ROUNDS_KEPT:
+            del kept[min(kept)]
+
+    def get(self, address: str, round_id: int) -> Round | None:
+        """The round, if it was seen."""
+        return self._rounds.get(address.lower(), {}).get(round_id)
+
+
 def read_rounds(feeds: Mapping[str, FeedSource], since: Mapping[str, int],
-                latest: Mapping[str, int] | None = None) -> dict[str, list[Round]]:
+                latest: Mapping[str, int] | None = None, known: KnownRounds | None = None) -> dict[str, list[Round]]:
     """Name -> the feed's rounds updated at or after ``since[name]`` (unix seconds), and the
     round in force at that time, oldest first. Walks back from ``latest`` (name -> round
-    id; read when not given) to the first round of the current phase at most; rounds not
-    complete (no answer, never updated) are skipped, a round id the feed does not know
-    ends the walk."""
+    id; read when not given) to the first round of the current phase at most: through the
+    ``known`` rounds first, then the chain's, which it notes there; rounds not complete
+    (no answer, never updated) are skipped, a round id the feed does not know ends the walk."""
     latest = dict(latest) if latest is not None else latest_round_ids(feeds)
+    known = known if known is not None else KnownRounds()
     rounds: dict[str, list[Round]] = {name: [] for name in feeds}
-    next_id = {name: latest[name] for name in feeds if name in latest}
+    next_id = {}
+    for name in feeds:
+        round_id = latest.get(name)
+        while round_id is not None and round_id >= _phase_start(round_id):
+            seen = known.get(feeds[name].address, round_id)
+            if seen is None:
+                next_id[name] = round_id  # the chain's rounds from here
+                break
+            rounds[name].append(seen)
+            round_id = None if seen.updated_at < since[name] else round_id - 1
     size = FIRST_BATCH
     while next_id:
         per_feed = max(1, min(size, MAX_CALLS_PER_BATCH // len(next_id)))
@@ -61,8 +94,9 @@ def read_rounds(feeds: Mapping[str, FeedSource], since: Mapping[str, int],
                 continue
             if not _usable(answer):
                 continue
-            rounds[name].append(Round(round_id=answer[0], price=answer[1] / 10 ** feeds[name].decimals,
-                                      updated_at=answer[3]))
+            found = Round(round_id=answer[0], price=answer[1] / 10 ** feeds[name].decimals, updated_at=answer[3])
+            rounds[name].append(found)
+            known.note(feeds[name].address, found)
             if answer[3] < since[name]:
                 finished.add(name)  # the round in force at ``since``: nothing older is needed
         for name, round_id in asked:

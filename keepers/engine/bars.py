@@ -22,7 +22,7 @@ from pathlib import Path
 
 from keepers.base.errors import SentinelError
 from keepers.chain.oracle_rules import FeedAnswer
-from keepers.chain.rounds import FeedSource, read_rounds
+from keepers.chain.rounds import FeedSource, KnownRounds, read_rounds
 from keepers.persistence.store import Store
 from keepers.persistence.tables import BAR_FROM_READINGS
 from strategies.bars import Bar, bars_from_rounds
@@ -75,11 +75,12 @@ def backfill_bars(store: Store, data: PriceData, timeframe_seconds: int) -> dict
 
 
 def seal_from_rounds(store: Store, feeds: Mapping[str, FeedSource], since: Mapping[str, datetime], end: datetime,
-                     timeframe_seconds: int, latest: Mapping[str, int] | None = None) -> dict[str, list[Bar]]:
+                     timeframe_seconds: int, latest: Mapping[str, int] | None = None,
+                     known: KnownRounds | None = None) -> dict[str, list[Bar]]:
     """Makes each series' bars from ``since[series]`` up to ``end`` (those closed by then)
     final, stored in one transaction (a bar final already is left as it is); returns the
     bars per series: every one of them is final now."""
-    bars = _bars_from_feed_rounds(feeds, since, end, timeframe_seconds, latest)
+    bars = _bars_from_feed_rounds(feeds, since, end, timeframe_seconds, latest, known)
     store.seal_bars(timeframe_seconds, bars)
     return bars
 
@@ -96,11 +97,12 @@ def backfill_from_rounds(store: Store, feeds: Mapping[str, FeedSource], bars_wan
 
 
 def _bars_from_feed_rounds(feeds: Mapping[str, FeedSource], since: Mapping[str, datetime], end: datetime,
-                           timeframe_seconds: int, latest: Mapping[str, int] | None = None) -> dict[str, list[Bar]]:
+                           timeframe_seconds: int, latest: Mapping[str, int] | None = None,
+                           known: KnownRounds | None = None) -> dict[str, list[Bar]]:
     """Each series' closed bars from ``since[series]`` up to ``end``, derived from the feed's
     rounds (strategies/bars.py), read for every series in one batched walk back from
-    ``latest`` (series -> round id, read when not given)."""
+    ``latest`` (series -> round id, read when not given), through the ``known`` rounds first."""
     window = {name: int(start.timestamp()) for name, start in since.items()}
-    rounds = read_rounds({name: feeds[name] for name in since}, window, latest)
+    rounds = read_rounds({name: feeds[name] for name in since}, window, latest, known)
     return {name: bars_from_rounds(rounds[name], timeframe_seconds, window[name], int(end.timestamp()))
             for name in since}

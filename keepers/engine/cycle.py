@@ -20,6 +20,7 @@ from keepers.chain.admin_ops import AdminWatch
 from keepers.chain.client import ChainClient, UserSnapshot
 from keepers.chain.exit_log import logged_exits
 from keepers.chain.oracle_rules import FeedAnswer
+from keepers.chain.rounds import KnownRounds
 from keepers.engine.bars import (
     bar_start,
     reading_rows,
@@ -36,6 +37,7 @@ from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, CycleRow, ExitMarkRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
+from strategies.bars import Round
 from strategies.base import Action, Signal, Strategy
 from strategies.engine import SELL, Blocked, Sleeve, UserLimits, UserState, choose
 from strategies.exits import EXIT_STRATEGY, ExitTrigger, ExitWatch, price_e18
@@ -61,6 +63,7 @@ class KeeperContext:
     admin_watch: AdminWatch | None = None  # pending admin operations (pause_on_admin_ops, metrics)
     kept: KeptUserState = field(default_factory=KeptUserState)  # users' quiet state between cycles
     series: ClosedSeries = field(default_factory=ClosedSeries)  # closes and signals of the newest bar
+    rounds: KnownRounds = field(default_factory=KnownRounds)  # feeds' rounds seen, for the bars' closes
 
     @property
     def quote(self) -> str:
@@ -447,7 +450,13 @@ class Cycle:
             feeds = {series: client.feed_source(token) for token, series in series_of.items() if series in since}
             latest = {series: self.snapshot.feeds[token].round_id for token, series in series_of.items()
                       if series in since}
-            sealed = seal_from_rounds(store, feeds, since, current, timeframe, latest)
+            known = self.context.rounds
+            for token, series in series_of.items():  # this cycle's rounds: most bars need no other
+                answer = self.snapshot.feeds[token]
+                if series in since and answer.answer > 0 and answer.updated_at > 0:
+                    known.note(feeds[series].address, Round(answer.round_id, answer.answer / 10 ** feeds[series].decimals,
+                                                            answer.updated_at))
+            sealed = seal_from_rounds(store, feeds, since, current, timeframe, latest, known)
             final = {**final, **{series: datetime.fromtimestamp(bars[-1].start, UTC)
                                  for series, bars in sealed.items() if bars}}
         for token, series in series_of.items():

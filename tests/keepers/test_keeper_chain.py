@@ -31,6 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from keepers.chain.client import FeedSource
+from keepers.chain.rounds import KnownRounds, read_rounds
 from keepers.chain.sender import GAS_MARGIN_PERCENT, PreflightReverted
 from keepers.chain.trades import TradeRejected, plan_trade
 from keepers.engine.bars import backfill_from_rounds, bar_start
@@ -231,7 +232,8 @@ def test_the_keeper_loop_runs_on_its_schedule_and_stops_cleanly_on_sigterm(syste
 
 @SQLITE_ONLY
 def test_history_is_backfilled_from_the_feeds_own_rounds(system):
-    _, store, _ = start(system)
+    scheduler, store, _ = start(system)
+    client = scheduler.context.client
     first = int(bar_start(chain.blocks.head.timestamp, 86_400).timestamp()) + 86_400
     closes = []
     for day, factor in enumerate((1.0, 1.02, 0.99, 1.03)):
@@ -246,6 +248,18 @@ def test_history_is_backfilled_from_the_feeds_own_rounds(system):
     assert [bar.close for bar in bars[-3:]] == pytest.approx(closes[:3])
     assert [int(bar.bar_time.timestamp()) for bar in bars[-3:]] == [first + d * 86_400 for d in range(3)]
     assert backfill_from_rounds(store, feeds, 10, 86_400, chain.blocks.head.timestamp) == {"ETH": 0}  # once
+
+    # The same walk through rounds seen before: the same rounds, and no read for those it knew.
+    since, known = {"ETH": first}, KnownRounds()
+    from_chain = read_rounds(feeds, since, known=known)
+    before = client.rpc_calls
+    assert read_rounds(feeds, since, {"ETH": from_chain["ETH"][-1].round_id}, known) == from_chain
+    assert client.rpc_calls == before and len(from_chain["ETH"]) == 5  # the round in force at ``first``, 4 moves
+    partial = KnownRounds()
+    for seen in from_chain["ETH"][-2:]:  # a keeper that saw only the last two
+        partial.note(feeds["ETH"].address, seen)
+    assert read_rounds(feeds, since, {"ETH": from_chain["ETH"][-1].round_id}, partial) == from_chain
+    assert client.rpc_calls == before + 1  # one read, for the older ones
     store.close()
 
 
