@@ -241,7 +241,9 @@ class Store:
             if decisions:
                 values = [{**{column: getattr(row, column) for column in SIGNAL_COLUMNS}, "acted": bool(row.acted),
                            "outcome": None if row.outcome is None else row.outcome[:300]} for row in decisions]
-                stored = {(asset, strategy) for asset, strategy in session.execute(self._insert_decision, values)}
+                # Core, not the ORM's bulk insert: plain rows back, half the cost (a timing run).
+                stored = {(asset, strategy)
+                          for asset, strategy in session.connection().execute(self._insert_decision, values)}
             if outcomes:
                 session.connection().execute(self._settle_decision, [
                     {"b_user": o.user_id, "b_asset": o.asset, "b_strategy": o.strategy, "b_bar": o.bar_time,
@@ -251,9 +253,10 @@ class Store:
     @functools.cached_property
     def _insert_decision(self):
         """The insert of one decision unless its bar is decided (compiled once, run for many)."""
-        return self._insert(SignalRow).on_conflict_do_nothing(
+        signals = SignalRow.__table__
+        return self._insert(signals).on_conflict_do_nothing(
             index_elements=["user_id", "asset", "strategy", "bar_time"]
-        ).returning(SignalRow.asset, SignalRow.strategy)
+        ).returning(signals.c.asset, signals.c.strategy)
 
     @functools.cached_property
     def _settle_decision(self):
@@ -384,7 +387,7 @@ class Store:
         pairs = set(pairs)
         with self.session() as session:
             heads = _bar_heads(session, assets, timeframe_seconds, bar_time + timedelta(seconds=timeframe_seconds))
-            decided = session.execute(_DECIDED, {
+            decided = session.connection().execute(_DECIDED, {
                 "user": user_id, "assets": sorted({asset for asset, _ in pairs}),
                 "strategies": sorted({strategy for _, strategy in pairs}), "bar": bar_time})
             return heads, {pair for pair in decided if tuple(pair) in pairs}
@@ -713,11 +716,12 @@ def _risk_rows(session: Session, user_id: str, span: timedelta | None, newest: i
 
 def _user_revision(session: Session, user_id: str) -> tuple[int, int]:
     """The writes counted to ``user_id``'s state and to the global locks (0: never written)."""
-    found = {row.user_id: row.revision for row in session.execute(_REVISIONS, {"user": user_id})}
+    found = {row.user_id: row.revision for row in session.connection().execute(_REVISIONS, {"user": user_id})}
     return found.get(user_id, 0), found.get(GLOBAL_USER, 0)
 
 
-# Statements every cycle runs, built once (their parameters bound per call).
+# Statements every cycle runs, built once (their parameters bound per call) and run on the
+# session's connection: plain rows, without the ORM's layer around a statement.
 _DECIDED = select(SignalRow.asset, SignalRow.strategy).where(
     SignalRow.user_id == bindparam("user"), SignalRow.asset.in_(bindparam("assets", expanding=True)),
     SignalRow.strategy.in_(bindparam("strategies", expanding=True)),
@@ -734,7 +738,7 @@ def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, 
     assets = list(assets)
     if not assets:
         return BarHeads(newest={}, final={})
-    found = list(session.execute(_heads_statement(len(assets)), {
+    found = list(session.connection().execute(_heads_statement(len(assets)), {
         "timeframe": timeframe_seconds, "before": before, **{f"asset_{index}": a for index, a in enumerate(assets)}}))
     return BarHeads(newest={asset: when for asset, when, _ in found if when is not None},
                     final={asset: when for asset, _, when in found if when is not None})
