@@ -189,9 +189,12 @@ def test_trades_left_in_the_node_with_too_low_fees__a_later_start_replaces_them_
         stuck = in_flight(store)
         store.close()
 
-        _, store, lines = run.start(keeper_id="faults-keeper", tx_timeout_seconds=3600, **IN_FLIGHT)  # not waited past it
+        early, store, lines = run.start(keeper_id="faults-keeper", tx_timeout_seconds=3600, **IN_FLIGHT)  # not past it
         assert [(row.tx_hash, row.replaced_tx_hashes) for row in in_flight(store)] == [
             (row.tx_hash, row.replaced_tx_hashes) for row in stuck] and not any("replaced" in line for line in lines)
+        # Rebuilt from the node's copy and signed again, each is the very transaction the dead keeper sent.
+        assert [early.context.journal.sender.adopt(row.tx_hash).tx_hash for row in stuck] == [
+            row.tx_hash for row in stuck]
         store.close()
 
         timeout = timedelta(seconds=run.system.config().settings.tx_timeout_seconds)
