@@ -11,7 +11,9 @@ higher fees, so exactly one of them can be mined.
 Several transactions of the account may be pending at once: each ``sign`` takes the
 next nonce of the one counter, and ``wait_all`` waits for many together. A nonce the
 node lost while later ones wait (a gap: the node holds them back) is filled by
-``cancel``: a 0-value transfer to the account itself at that nonce.
+``cancel``: a 0-value transfer to the account itself at that nonce. A transaction another
+process of the account signed (a keeper that crashed) is ``adopt``ed from the node's copy
+to be replaced.
 
 A trade is signed from one JSON-RPC batch (the chain's pending nonce count, the gas
 estimate, the priority fee and the base fee: one round trip) and a transaction built
@@ -162,13 +164,39 @@ class TransactionSender:
             if not waiting or replacement == MAX_REPLACEMENTS:
                 break
             for sent in waiting:
-                sent.sign_as(self._bumped(sent.signed))
-                on_replace(sent)
-                try:
-                    self.broadcast(sent)
-                except SentinelError:
-                    pass  # an earlier version was mined meanwhile (nonce too low): the next poll finds it
+                self.replace(sent, on_replace)
         return receipts
+
+    def replace(self, sent: SentTransaction, on_replace: Callable[[SentTransaction], None]) -> None:
+        """Makes ``sent`` a version at its nonce with higher fees (``_bumped``); ``on_replace``
+        stores its hash (write-ahead), then it is broadcast. Exactly one version can be mined."""
+        sent.sign_as(self._bumped(sent.signed))
+        on_replace(sent)
+        try:
+            self.broadcast(sent)
+        except SentinelError:
+            pass  # an earlier version was mined meanwhile (nonce too low): its receipt is found next
+
+    def adopt(self, tx_hash: str) -> SentTransaction | None:
+        """This account's transaction ``tx_hash`` that the node holds pending, rebuilt from the
+        node's own copy (to, input, gas, value, nonce, chain id, fees) and signed again, so
+        that a process that did not sign it (a keeper started after a crash) can ``replace``
+        it; None when the node does not hold it pending, or another account sent it."""
+        try:
+            txn = with_retries(lambda: chain.provider.web3.eth.get_transaction(HexBytes(tx_hash)))
+        except TransactionNotFound:
+            return None
+        if txn.get("blockNumber") is not None or txn["from"].lower() != self.account.address.lower():
+            return None
+        fees = {"type": 2, "max_fee": txn["maxFeePerGas"], "max_priority_fee": txn["maxPriorityFeePerGas"]} \
+            if "maxFeePerGas" in txn else {"type": 0, "gas_price": txn["gasPrice"]}
+        rebuilt = chain.provider.network.ecosystem.create_transaction(
+            sender=self.account.address, receiver=txn["to"], data=HexBytes(txn["input"]), value=txn["value"],
+            nonce=txn["nonce"], gas_limit=txn["gas"], chain_id=txn.get("chainId", self.chain_id), **fees)
+        signed = self.account.sign_transaction(rebuilt)
+        if signed is None:
+            raise SentinelError(f"keeper_account: {self.account.address} did not sign transaction {tx_hash} again")
+        return SentTransaction(signed=signed, nonce=txn["nonce"], hashes=[tx_hash])
 
     def cancel(self, nonce: int) -> str:
         """Fills ``nonce`` with a 0-value transfer to the account itself (fees above the

@@ -16,7 +16,9 @@ can take a mined trade off the chain.
 ``execute`` is ``send`` (up to the broadcast) then ``settle`` (the receipt); inside
 ``batch()`` settling is left to whoever opened the batch, so several trades of one
 keeper account wait in the node at once (keepers/engine/pipeline.py), and a start
-cancels a nonce lost under later ones (``close_nonce_gaps``).
+cancels a nonce lost under later ones (``close_nonce_gaps``). A transaction the node has
+held pending past the sender's timeout when a row is reconciled (its signer crashed) is
+replaced at its nonce with higher fees, as a live batch replaces its own.
 """
 
 from __future__ import annotations
@@ -238,13 +240,18 @@ class Journal:
         each; returns their rows, as settled or (still pending) as sent."""
         def store_replacement(replaced: SentTransaction) -> None:
             flight = next(flight for flight in flights if flight.sent is replaced)
-            self.store.update_trade(flight.row.trade_id, tx_hash=replaced.tx_hash,
-                                    replaced_tx_hashes=[*flight.earlier_hashes, *replaced.hashes])
+            self._store_replacement(flight.row.trade_id, flight.earlier_hashes, replaced)
 
         receipts = self.sender.wait_all([flight.sent for flight in flights], store_replacement)
         checkpoint("after_mined")
         return [self._settle(flight.row, receipts[flight.sent.nonce], flight.risk)
                 if flight.sent.nonce in receipts else flight.row for flight in flights]
+
+    def _store_replacement(self, trade_id: str, earlier_hashes: Sequence[str], replaced: SentTransaction) -> None:
+        """The write-ahead step of a replacement, before its broadcast: the newest version's
+        hash on the row, every hash the row was sent with before kept (reconcile looks at each)."""
+        self.store.update_trade(trade_id, tx_hash=replaced.tx_hash,
+                                replaced_tx_hashes=[*earlier_hashes, *replaced.hashes])
 
     def _record_intent(self, row: TradeRow, dropped: TradeRow | None) -> bool:
         """Stores a new decision's row, or turns its ``dropped`` row (or an exit's failed one) into this one; False
@@ -260,7 +267,8 @@ class Journal:
 
     def reconcile(self, row: TradeRow, risk: RiskManager) -> TradeRow:
         """Settles one unfinished row from what the chain says; a row whose transaction
-        is still pending is left as it is (the next cycle looks again)."""
+        is still pending is left as it is (the next cycle looks again), or replaced when
+        it has been pending past the sender's timeout (``_replace_stuck``)."""
         trade_id = bytes.fromhex(row.trade_id[2:])
         if row.strategy != EXIT_STRATEGY and self.client.executor.isTradeIdUsed(trade_id):
             receipt = find_trade_receipt(self.client.executor, trade_id, self.search_from())
@@ -271,13 +279,33 @@ class Journal:
             receipt = find_receipt(tx_hash)
             if receipt is not None:
                 return self._settle(row, receipt, risk)
-        if any(is_pending(tx_hash) for tx_hash in hashes):
-            return row
+        pending = next((tx_hash for tx_hash in reversed(hashes) if is_pending(tx_hash)), None)
+        if pending is not None:
+            return self._replace_stuck(row, pending)
         reason = "never sent: the keeper stopped before broadcasting" if row.status == INTENT or not hashes \
             else "the node does not know the transaction (never arrived, or dropped)"
         if row.nonce in self._cancelled:
             reason += f"; nonce {row.nonce} cancelled by {self._cancelled[row.nonce]} so the later ones could mine"
         return self.store.update_trade(row.trade_id, status=DROPPED, revert_reason=reason)
+
+    def _replace_stuck(self, row: TradeRow, tx_hash: str) -> TradeRow:
+        """A sent row whose transaction ``tx_hash`` the node has held pending for longer than
+        the sender's timeout since the row was stored (fees too low for the blocks, say; its
+        signer crashed, so no live batch replaces it): replaced at its nonce with higher fees
+        from the node's own copy, its new hash stored before the broadcast, as a live batch
+        replaces; at most MAX_REPLACEMENTS hashes replaced on a row. A transaction of another
+        account is left alone. Returns the row as stored after (the same row: untouched)."""
+        # The wall clock here is liveness (how long the node has held it), not a trading decision.
+        waited = now_utc() - row.updated_at
+        if (row.status != SENT or waited < timedelta(seconds=self.sender.timeout_seconds)
+                or len(row.replaced_tx_hashes or []) >= MAX_REPLACEMENTS):
+            return row
+        stuck = self.sender.adopt(tx_hash)
+        if stuck is None:
+            return row
+        earlier = [earlier_hash for earlier_hash in _hashes(row) if earlier_hash != tx_hash]
+        self.sender.replace(stuck, lambda replaced: self._store_replacement(row.trade_id, earlier, replaced))
+        return self.store.trade(row.trade_id)
 
     def close_nonce_gaps(self, rows: Sequence[TradeRow]) -> dict[int, str]:
         """A start's repair of a gap: when the keeper account's transactions of ``rows``

@@ -5,7 +5,8 @@ deployment record matches the chain, tokens have code and the configured decimal
 each user's tokens and strategies resolve, each enabled user has opted in on the
 Executor, allows keepers to buy each of their tokens and allows the configured trade
 size, the keeper account holds the keeper role. Then the trades of every user no live
-keeper holds are reconciled with the chain (unfinished, recently mined, dropped).
+keeper holds are reconciled with the chain (unfinished, recently mined, dropped); one the
+node has held pending past the transaction timeout is replaced with higher fees.
 """
 
 from __future__ import annotations
@@ -115,7 +116,12 @@ def _reconcile_user(context: KeeperContext, user: UserConfig, report: Callable[[
             final = journal.revisit_dropped(row, risk)
         else:
             final = journal.reconcile(row, risk)
-        if final is not row:  # the same row back: still pending, or a trade still in place
+        if final is row:  # the same row back: still pending, or a trade still in place
+            continue
+        if final.status == SENT:  # pending past the timeout: replaced at its nonce (Journal.reconcile)
+            report(f"trade {row.trade_id[:12]}… of {row.user_id} pending at nonce {row.nonce} past "
+                   f"tx_timeout_seconds: replaced by {final.tx_hash} with higher fees")
+        else:
             report(f"reconciled trade {row.trade_id[:12]}… of {row.user_id}: {row.status} -> {final.status}")
 
 

@@ -37,6 +37,11 @@ OWNER, GUARDIAN, KEEPER = 0, 2, 1
 USERS = [user_entry("bob", BOB, ["WBTC"])]
 
 
+class KeeperDied(BaseException):
+    """Stops a keeper in this process where a real one would be SIGKILLed: a BaseException,
+    so no `except Exception` of the cycle records it as a cycle error."""
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory, request) -> LocalSystem:
     """The test module's system, deployed once (Ape's isolation reverts each test's chain changes)."""

@@ -11,14 +11,10 @@ from datetime import timedelta
 
 import pytest
 from helpers_keeper import assert_store_matches_chain
+from keeper_faults import KeeperDied
 
 import keepers.engine.journal as journal_module
 from keepers.persistence.tables import DROPPED, MINED, SENT
-
-
-class KeeperDied(BaseException):
-    """Stops a keeper in this process where a real one would be SIGKILLed: a BaseException,
-    so no `except Exception` of the cycle records it as a cycle error."""
 
 
 def test_a_start_while_another_keeper_has_stored_sent__leaves_its_trade_alone(run, monkeypatch):

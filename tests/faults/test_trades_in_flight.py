@@ -3,22 +3,27 @@ send their trades at consecutive nonces and the batch settles them together. The
 SIGKILLed with all three pending, then started again; and a gap (the transaction at
 nonce n lost while n+1.. wait in the node, held back), repaired live by a replacement at
 n (the same trade, higher fees) and at a start by a cancel at n (a 0-value transfer to
-the keeper itself), the cancelled decision acted on again within its bar; and the node
-unreachable while the batch settles. Each ends with every decision traded once and the
-store equal to the chain."""
+the keeper itself), the cancelled decision acted on again within its bar; the three
+left in the node by a keeper that died, their fees too low for the blocks, replaced at
+their nonces by the next start once they have waited past the transaction timeout; and
+the node unreachable while the batch settles. Each ends with every decision traded once
+and the store equal to the chain."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+from datetime import timedelta
 
 import pytest
 from ape import accounts, chain
 from ape.exceptions import ContractLogicError
 from helpers_keeper import assert_store_matches_chain, user_entry
-from keeper_faults import KEEPER, RpcProxy, deploy_fault_system
+from keeper_faults import KEEPER, KeeperDied, RpcProxy, deploy_fault_system
 
-from keepers.chain.sender import is_pending
+import keepers.engine.journal as journal_module
+from keepers.base.clock import now_utc
+from keepers.chain.sender import find_receipt, is_pending
 from keepers.engine import pipeline
 from keepers.persistence.store import Store
 from keepers.persistence.tables import DROPPED, MINED, SENT, TradeRow
@@ -160,6 +165,53 @@ def test_nonce_lost_before_a_restart__cancelled_there_the_rest_mine_and_the_deci
     assert_decisions_acted_once(store, run.system)
     redone_outcome = {signal.user_id: signal.outcome for signal in store.signals()}[first.user_id]
     assert redone_outcome == settled_together(store)[first.user_id]  # acted on again, in the batch
+    store.close()
+
+
+def test_trades_left_in_the_node_with_too_low_fees__a_later_start_replaces_them_and_each_mines_once(
+        run, monkeypatch):
+    scheduler, store, _ = run.start(keeper_id="faults-keeper", **IN_FLIGHT)
+    node = chain.provider
+
+    def price_them_out_and_die(name: str) -> None:  # the batch's checkpoint: all sent, none settled
+        if name == "after_batch_sent":
+            caps = [node.web3.eth.get_transaction(row.tx_hash)["maxFeePerGas"] for row in in_flight(store)]
+            # The next block's base fee above their fee caps: that block would leave them out
+            # (anvil then forgets them; a public node keeps them, stuck).
+            node.make_request("anvil_setNextBlockBaseFeePerGas", [hex(4 * max(caps))])
+            raise KeeperDied
+
+    monkeypatch.setattr(pipeline, "checkpoint", price_them_out_and_die)
+    with blocks_held_back():
+        with pytest.raises(KeeperDied):
+            scheduler.run_once()
+        monkeypatch.undo()
+        stuck = in_flight(store)
+        store.close()
+
+        early, store, lines = run.start(keeper_id="faults-keeper", tx_timeout_seconds=3600, **IN_FLIGHT)  # not past it
+        assert [(row.tx_hash, row.replaced_tx_hashes) for row in in_flight(store)] == [
+            (row.tx_hash, row.replaced_tx_hashes) for row in stuck] and not any("replaced" in line for line in lines)
+        # Rebuilt from the node's copy and signed again, each is the very transaction the dead keeper sent.
+        assert [early.context.journal.sender.adopt(row.tx_hash).tx_hash for row in stuck] == [
+            row.tx_hash for row in stuck]
+        store.close()
+
+        timeout = timedelta(seconds=run.system.config().settings.tx_timeout_seconds)
+        monkeypatch.setattr(journal_module, "now_utc", lambda: now_utc() + timeout)  # a start that much later
+        scheduler, store, lines = run.start(keeper_id="faults-keeper", **IN_FLIGHT)
+        monkeypatch.undo()
+        replaced = in_flight(store)  # the new versions wait in the node, the old ones are gone from it
+        node.make_request("evm_mine", [])  # at the high base fee: what the old versions could not pay
+    for old, row in zip(stuck, replaced, strict=True):
+        assert f"pending at nonce {old.nonce} past tx_timeout_seconds: replaced by {row.tx_hash}" in "\n".join(lines)
+        assert row.nonce == old.nonce and row.replaced_tx_hashes == [old.tx_hash]  # stored before the broadcast
+        receipt = find_receipt(row.tx_hash)  # the replacement mined, at the same nonce; the old version never
+        assert receipt is not None and receipt.nonce == old.nonce and not receipt.failed
+        assert find_receipt(old.tx_hash) is None and not is_pending(old.tx_hash)
+    assert all(result.error is None for result in scheduler.run_once())  # the cycles settle them
+    assert [store.trade(row.trade_id).tx_hash for row in replaced] == [row.tx_hash for row in replaced]
+    assert_decisions_acted_once(store, run.system)
     store.close()
 
 
