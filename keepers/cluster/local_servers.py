@@ -137,19 +137,7 @@ class RedisServer:
                          lambda: redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2).ping())
 
     def halt(self) -> None:
-        """Stops the server by its process id and keeps its data (``resume`` starts it again).
-
-        A fast shutdown (SIGINT to the postmaster itself): sessions are cut, the server exits
-        clean and removes its lock file. SIGTERM to the ``runuser`` around it asks for a smart
-        shutdown, which waits for the keepers' sessions; runuser then kills the server after
-        2 s, and a killed postmaster nobody reaps keeps its pid alive, so the next start
-        refuses ("lock file postmaster.pid already exists", seen on a loaded machine)."""
-        pid_file = self.folder / "data" / "postmaster.pid"
-        if self.process is not None and self.process.poll() is None and pid_file.exists():
-            with contextlib.suppress(ValueError, IndexError, ProcessLookupError):
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(timeout=30)  # runuser (or the server) exits with the server
+        """Stops the server by its process id and keeps its data (``resume`` starts it again)."""
         terminate(self.process)
 
     def stop(self) -> None:
