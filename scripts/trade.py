@@ -7,6 +7,7 @@ from ape import project
 
 from keepers.base.units import format_amount, to_base_units
 from keepers.chain.accounts import resolve_account
+from keepers.chain.client import require_multicall3
 from keepers.chain.trades import make_trade_id, plan_trade, send_trade
 from keepers.cli import (
     SentinelCommand,
@@ -42,6 +43,7 @@ def cli(ecosystem, network, user_choice, sell, buy, amount, keeper_choice, nonce
     sell_spec, buy_spec = spec.token(sell), spec.token(buy)
     user = _user_address(user_choice, local)
     keeper = resolve_account(keeper_choice, role="keeper", local=local, option="--keeper")
+    require_multicall3(local_chain=local)  # the plan is one Multicall3 read
     executor = project.Executor.at(record.address_of("Executor"))
     amount_in = to_base_units(amount, sell_spec.decimals, "--amount")
     token_in, token_out = record.tokens[sell], record.tokens[buy]

@@ -106,6 +106,19 @@ class _RequestCounter:
         return counted
 
 
+def require_multicall3(*, local_chain: bool) -> None:
+    """Places Multicall3 on a local chain that lacks it (anvil has none: at the address
+    mainnet has it); SentinelError on another chain without it (every read needs it)."""
+    if local_chain and not chain.provider.get_code(MULTICALL3_ADDRESS):
+        Call.inject()
+    if not chain.provider.get_code(MULTICALL3_ADDRESS):
+        raise _no_multicall3()
+
+
+def _no_multicall3() -> SentinelError:
+    return SentinelError(f"no Multicall3 at {MULTICALL3_ADDRESS} on chain {chain.chain_id}; the keeper needs it")
+
+
 class MulticallBatch:
     """A fixed Multicall3 batch of (target, calldata) calls: encoded once, sent as one
     ``eth_call`` each time; ``output_types`` are each call's ABI output types (needed to
@@ -126,6 +139,8 @@ class MulticallBatch:
             "eth_call", [{"to": MULTICALL3_ADDRESS, "data": self.calldata}, tag]))
         if "error" in response:
             raise SentinelError(f"Multicall3 read failed: {response['error'].get('message', response['error'])}")
+        if response["result"] in ("0x", ""):  # no code there: the call "succeeds" with nothing
+            raise _no_multicall3()
         return [data if success else None for success, data in aggregate3_results(bytes.fromhex(response["result"][2:]))]
 
     def __call__(self, block: int | str = "latest") -> list[tuple | Malformed | None]:
@@ -247,10 +262,7 @@ class ChainClient:
 
     def connect(self, *, local_chain: bool) -> None:
         """Places Multicall3 on a local chain that lacks it, and caches each feed and decimals."""
-        if local_chain and not chain.provider.get_code(MULTICALL3_ADDRESS):
-            Call.inject()  # anvil has no Multicall3; place it where mainnet has it
-        if not chain.provider.get_code(MULTICALL3_ADDRESS):
-            raise SentinelError(f"no Multicall3 at {MULTICALL3_ADDRESS} on chain {chain.chain_id}; the keeper needs it")
+        require_multicall3(local_chain=local_chain)
         for token_spec in self.spec.all_tokens:
             symbol = token_spec.symbol
             feed = Contract(self.record.feeds[symbol], abi=npm_abi(AGGREGATOR_V3_ABI))
