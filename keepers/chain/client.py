@@ -84,9 +84,7 @@ class _RequestCounter:
 
     @classmethod
     def install(cls, web3_provider) -> None:
-        # Ape's node provider hands web3 an AutoProvider, which forwards to the concrete one.
-        if hasattr(web3_provider, "_get_active_provider"):
-            web3_provider = web3_provider._get_active_provider(use_cache=True) or web3_provider
+        """Counts the requests of ``web3_provider`` (a concrete one: ``concrete_provider``)."""
         if getattr(web3_provider, "_sentinel_counted", False) or not hasattr(web3_provider, "_make_request"):
             return
         web3_provider._make_request = cls._counted(web3_provider._make_request)
@@ -104,6 +102,15 @@ class _RequestCounter:
                 raise
 
         return counted
+
+
+def concrete_provider():
+    """The web3 HTTP provider that sends the connected chain's requests: Ape's node provider
+    hands web3 an AutoProvider, which forwards to the concrete one."""
+    web3_provider = chain.provider.web3.provider
+    if hasattr(web3_provider, "_get_active_provider"):
+        return web3_provider._get_active_provider(use_cache=True) or web3_provider
+    return web3_provider
 
 
 def require_multicall3(*, local_chain: bool) -> None:
@@ -232,7 +239,7 @@ class ChainClient:
         self._batches: dict[tuple, _ChunkRead] = {}  # the reads made recently, most recent last
         self._shared_parts: dict[tuple[str, ...], _Part] = {}
         self._user_parts: dict[tuple[str, tuple[str, ...]], _Part] = {}
-        _RequestCounter.install(chain.provider.web3.provider)
+        _RequestCounter.install(concrete_provider())
 
     @property
     def chain_id(self) -> int:

@@ -16,6 +16,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
 from keepers.chain.client import ROUND_DATA_TYPES, FeedSource, Malformed, MulticallBatch
+from keepers.chain.oracle_rules import FeedAnswer
 from strategies.bars import Round
 
 PHASE_SHIFT = 64
@@ -51,6 +52,11 @@ class KnownRounds:
         kept[seen.round_id] = seen
         if len(kept) > ROUNDS_KEPT:
             del kept[min(kept)]
+
+    def note_latest(self, feed: FeedSource, answer: FeedAnswer) -> None:
+        """Keeps a feed's latest round as a snapshot read it, when it is complete."""
+        if _complete(answer.answer, answer.updated_at):
+            self.note(feed.address, _round(feed, answer.round_id, answer.answer, answer.updated_at))
 
     def get(self, address: str, round_id: int) -> Round | None:
         """The round, if it was seen."""
@@ -94,7 +100,7 @@ def read_rounds(feeds: Mapping[str, FeedSource], since: Mapping[str, int],
                 continue
             if not _usable(answer):
                 continue
-            found = Round(round_id=answer[0], price=answer[1] / 10 ** feeds[name].decimals, updated_at=answer[3])
+            found = _round(feeds[name], answer[0], answer[1], answer[3])
             rounds[name].append(found)
             known.note(feeds[name].address, found)
             if answer[3] < since[name]:
@@ -115,4 +121,12 @@ def _phase_start(round_id: int) -> int:
 
 def _usable(answer: tuple | Malformed | None) -> bool:
     """A complete round: it answered, with a positive price, and was updated."""
-    return isinstance(answer, tuple) and answer[1] > 0 and answer[3] > 0
+    return isinstance(answer, tuple) and _complete(answer[1], answer[3])
+
+
+def _complete(answer: int, updated_at: int) -> bool:
+    return answer > 0 and updated_at > 0
+
+
+def _round(feed: FeedSource, round_id: int, answer: int, updated_at: int) -> Round:
+    return Round(round_id=round_id, price=answer / 10 ** feed.decimals, updated_at=updated_at)

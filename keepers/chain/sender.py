@@ -39,6 +39,7 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from keepers.base.errors import SentinelError
 from keepers.base.retry import with_retries
+from keepers.chain.client import concrete_provider
 
 # Nodes accept a replacement only with at least 10% higher fees; 25% is a clear margin.
 FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 5, 4
@@ -275,10 +276,7 @@ class TransactionSender:
 def _batch(requests: list[tuple[str, list]]) -> list[dict]:
     """The node's answers to ``requests`` sent as one JSON-RPC batch (one round trip), in
     their order; each answer is a dict with its ``result`` or ``error``."""
-    provider = chain.provider.web3.provider
-    # Ape's node provider hands web3 an AutoProvider, which forwards to the concrete one.
-    if hasattr(provider, "_get_active_provider"):
-        provider = provider._get_active_provider(use_cache=True) or provider
+    provider = concrete_provider()
     answers = with_retries(lambda: provider.make_batch_request(requests))
     if not isinstance(answers, list):  # the node refused the batch itself
         raise SentinelError(f"node: a batch of {len(requests)} requests was refused: {answers.get('error', answers)}")

@@ -37,7 +37,6 @@ from keepers.persistence.store import Store
 from keepers.persistence.tables import MINED, SKIPPED, CycleRow, ExitMarkRow
 from keepers.settings.keeper import KeeperConfig, UserConfig
 from keepers.settings.network import NetworkSpec
-from strategies.bars import Round
 from strategies.base import Action, Signal, Strategy
 from strategies.engine import SELL, Blocked, Sleeve, UserLimits, UserState, choose
 from strategies.exits import EXIT_STRATEGY, ExitTrigger, ExitWatch, price_e18
@@ -452,10 +451,8 @@ class Cycle:
                       if series in since}
             known = self.context.rounds
             for token, series in series_of.items():  # this cycle's rounds: most bars need no other
-                answer = self.snapshot.feeds[token]
-                if series in since and answer.answer > 0 and answer.updated_at > 0:
-                    known.note(feeds[series].address, Round(answer.round_id, answer.answer / 10 ** feeds[series].decimals,
-                                                            answer.updated_at))
+                if series in since:
+                    known.note_latest(feeds[series], self.snapshot.feeds[token])
             sealed = seal_from_rounds(store, feeds, since, current, timeframe, latest, known)
             final = {**final, **{series: datetime.fromtimestamp(bars[-1].start, UTC)
                                  for series, bars in sealed.items() if bars}}

@@ -245,7 +245,7 @@ class Store:
                 stored = {(asset, strategy)
                           for asset, strategy in session.connection().execute(self._insert_decision, values)}
             if outcomes:
-                session.connection().execute(self._settle_decision, [
+                session.connection().execute(_SETTLE_DECISION, [
                     {"b_user": o.user_id, "b_asset": o.asset, "b_strategy": o.strategy, "b_bar": o.bar_time,
                      "b_outcome": o.outcome[:300]} for o in outcomes])
             return stored
@@ -257,15 +257,6 @@ class Store:
         return self._insert(signals).on_conflict_do_nothing(
             index_elements=["user_id", "asset", "strategy", "bar_time"]
         ).returning(signals.c.asset, signals.c.strategy)
-
-    @functools.cached_property
-    def _settle_decision(self):
-        """The update of one open decision to acted on, with its outcome (compiled once, run for many)."""
-        signals = SignalRow.__table__
-        return update(signals).where(
-            signals.c.user_id == bindparam("b_user"), signals.c.asset == bindparam("b_asset"),
-            signals.c.strategy == bindparam("b_strategy"), signals.c.bar_time == bindparam("b_bar"),
-        ).values(acted=True, outcome=bindparam("b_outcome"))
 
     def signals(self, user_id: str | None = None) -> list[SignalRow]:
         """Signals, oldest bar first."""
@@ -728,6 +719,11 @@ _DECIDED = select(SignalRow.asset, SignalRow.strategy).where(
     SignalRow.bar_time >= bindparam("bar", type_=SignalRow.bar_time.type))
 _REVISIONS = select(UserRevisionRow.user_id, UserRevisionRow.revision).where(
     UserRevisionRow.user_id.in_([bindparam("user"), GLOBAL_USER]))
+_SIGNALS = SignalRow.__table__
+_SETTLE_DECISION = update(_SIGNALS).where(  # an open decision to acted on, with its outcome
+    _SIGNALS.c.user_id == bindparam("b_user"), _SIGNALS.c.asset == bindparam("b_asset"),
+    _SIGNALS.c.strategy == bindparam("b_strategy"), _SIGNALS.c.bar_time == bindparam("b_bar"),
+).values(acted=True, outcome=bindparam("b_outcome"))
 
 
 def _bar_heads(session: Session, assets: Iterable[str], timeframe_seconds: int, before: datetime) -> BarHeads:
