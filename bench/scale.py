@@ -1,7 +1,7 @@
 """Scale-out benchmark: what a user-cycle costs with N users per chain read, and the
 distributed form's steady-state cycles per second per worker and per core.
 
-Run:  .venv/bin/python bench/scale.py [--users 100] [--reads 1,10,100] [--users-per-task 50] [--slots 6]
+Run:  .venv/bin/python bench/scale.py [--users 100] [--reads 1,10,100] [--users-per-task 50] [--slots 6] [--wave-users 300]
 
 Starts its own anvil, PostgreSQL and Redis (each stopped by process id), deploys the
 local market and system with two keeper accounts, funds ``--users`` users (one token
@@ -22,7 +22,9 @@ Two measurements, each on a fresh PostgreSQL database:
   and PostgreSQL commits (counted on the servers: INFO, pg_stat_database).
 Everything shares this machine's cores with anvil and the servers. The targets (issue
 29) at 100 users per read: <= 0.05 RPC round trips and <= 3 store transactions per
-user-cycle; the ratios to them are printed.
+user-cycle; the ratios to them are printed. Then, after those servers stopped, the wave
+(``--wave-users`` users trading on one bar: bench/wave.py, run as a process of its own with
+its own anvil) against the chain's own limit.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,6 +55,8 @@ def main() -> None:
     parser.add_argument("--reads", default="1,10,100", help="users per read to measure, comma-separated")
     parser.add_argument("--users-per-task", type=int, default=50, help="users per worker task (and read)")
     parser.add_argument("--slots", type=int, default=6, help="cycles per user in each worker run")
+    parser.add_argument("--wave-users", type=int, default=300,
+                        help="users trading on one bar in the wave measured at the end (bench/wave.py; 0: none)")
     args = parser.parse_args()
     with ape_on_private_anvil():
         bench = ScaleBench.deploy(args.users)
@@ -59,9 +65,18 @@ def main() -> None:
                   f"{os.cpu_count()} cores, shared with anvil, the servers and whatever else runs")
             print_per_read(steady_state_per_read(bench, [int(n) for n in args.reads.split(",")]))
             print_workers(steady_state_workers(bench, args.users_per_task, args.slots))
-            # (the wave measurement, W users trading on one bar, sits beside these)
         finally:
             bench.stop()
+    if args.wave_users and run_wave(args.wave_users) != 0:
+        raise SystemExit("the wave measurement failed (its output is above)")
+
+
+def run_wave(users: int) -> int:
+    """The wave (bench/wave.py), after this run's anvil and servers stopped: it needs an anvil
+    of its own (30M gas a block, mining every 2 s). Its figures print here; its exit code."""
+    print(f"\nthe wave: {users} users whose strategies all trade on one bar (bench/wave.py)", flush=True)
+    return subprocess.run([sys.executable, str(Path(__file__).with_name("wave.py")), "--users", str(users)],
+                          check=False).returncode
 
 
 @dataclass

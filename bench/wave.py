@@ -18,6 +18,8 @@ Figures, all from this one run:
   settled in the store; the send phase (the cycles themselves) inside it;
 - the chain's limit: the blocks the trades need (their gas over the block gas limit,
   rounded up) x the block time; the ratio of the wave to it (target: within 2x);
+- per trade: the JSON-RPC requests of the keeper process (batches count one) and its
+  store transactions (SQLAlchemy's ``begin`` events, reads included);
 - the checks: every user one mined trade, no trade id twice, nothing left unfinished,
   the store equal to the chain (the fault suite's own check).
 """
@@ -76,6 +78,8 @@ def measure(user_count: int, block_time: int, in_flight: int) -> None:
         many_users,
         with_test_accounts,
     )
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     from keepers.engine.bars import backfill_from_file
     from keepers.engine.scheduler import Scheduler
@@ -106,11 +110,20 @@ def measure(user_count: int, block_time: int, in_flight: int) -> None:
     provider.make_request("evm_setIntervalMining", [block_time])
     clock = BlockClock(os.environ["APE_FOUNDRY_HOST"])
     clock.start()
+    transactions = Counter()
+
+    def begun(_connection) -> None:
+        transactions["begun"] += 1
+
+    event.listen(Engine, "begin", begun)
+    requests_before = context.client.rpc_calls
     try:
         wave_start = time.perf_counter()
         results = scheduler.run_once()
         wave_seconds = time.perf_counter() - wave_start
     finally:
+        requests = context.client.rpc_calls - requests_before
+        event.remove(Engine, "begin", begun)
         clock.stopping.set()
         clock.join()
         provider.make_request("evm_setIntervalMining", [0])
@@ -141,6 +154,8 @@ def measure(user_count: int, block_time: int, in_flight: int) -> None:
           f"{wave_seconds / limit_seconds:5.2f}x the limit")
     print(f"  the send phase (the {user_count} cycles, each sending its trade)  {send_seconds:8.1f} s   "
           f"{send_seconds / user_count * 1000:.0f} ms a trade (cycle median {cycle_ms:.0f} ms)")
+    print(f"  per trade (the whole wave: reads, plans, signing, broadcasts, receipts, settling): "
+          f"{requests / user_count:.2f} RPC requests, {transactions['begun'] / user_count:.2f} store transactions")
     print(f"target: within 2x the chain's limit -> {'met' if mined_seconds <= 2 * limit_seconds else 'NOT met'}")
     for line in lines:
         if line.startswith("trades in flight settled together"):

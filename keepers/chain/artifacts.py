@@ -19,7 +19,7 @@ class ArtifactNotFoundError(FileNotFoundError):
     """An npm artifact is missing: the npm packages are not installed."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def npm_artifact(relative_path: str) -> Any:
     """The parsed JSON of ``node_modules/<relative_path>``."""
     path = NODE_MODULES / relative_path

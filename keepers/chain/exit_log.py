@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ape import chain
-from eth_utils import to_checksum_address
 
 from keepers.base.errors import SentinelError
 from keepers.base.retry import with_retries
 from keepers.chain.client import read_feed
+from keepers.chain.event_logs import address_topic, event_topic
 from keepers.chain.oracle_rules import FeedAnswer
-from keepers.chain.trades import event_topic
 from strategies.exits import price_e18
 
 
@@ -32,15 +31,11 @@ class LoggedExit:
     started_at: int | None  # None: no start logged before it (not from this deployment's history)
 
 
-def _address_topic(address: str) -> str:
-    return "0x" + "00" * 12 + to_checksum_address(address)[2:].lower()
-
-
 def logged_exits(executor, user: str, token: str, from_block: int) -> list[LoggedExit]:
     """Every exit of ``user``'s ``token`` from ``from_block`` on, oldest first, each with the
     protection start it spent."""
     web3 = chain.provider.web3
-    who = [_address_topic(user), _address_topic(token)]
+    who = [address_topic(user), address_topic(token)]
 
     def logs(topic):
         return with_retries(lambda: web3.eth.get_logs({

@@ -85,6 +85,7 @@ class TransactionSender:
         self.poll_seconds = poll_seconds
         self._next_nonce: int | None = None
         self._chain_id: int | None = None
+        self._base_fee_multiplier: float | None = None
 
     def sign(self, method, *args) -> SentTransaction:
         """Signs ``method(*args)`` at this account's next nonce; PreflightReverted if it
@@ -113,7 +114,7 @@ class TransactionSender:
         txn = chain.provider.network.ecosystem.create_transaction(
             sender=self.account.address, receiver=target, data=calldata, value=0, nonce=nonce,
             gas_limit=gas * GAS_MARGIN_PERCENT // 100, chain_id=self.chain_id, type=2, max_priority_fee=priority,
-            max_fee=int(base_fee * chain.provider.network.base_fee_multiplier + priority))
+            max_fee=int(base_fee * self.base_fee_multiplier + priority))
         signed = self.account.sign_transaction(txn)
         if signed is None:
             raise SentinelError(
@@ -126,6 +127,13 @@ class TransactionSender:
         if self._chain_id is None:
             self._chain_id = chain.chain_id
         return self._chain_id
+
+    @property
+    def base_fee_multiplier(self) -> float:
+        """The network's fee cap multiplier from Ape's config (read once: each read looks it up anew)."""
+        if self._base_fee_multiplier is None:
+            self._base_fee_multiplier = chain.provider.network.base_fee_multiplier
+        return self._base_fee_multiplier
 
     def broadcast(self, sent: SentTransaction) -> None:
         """Broadcasts the newest version; the nonce is used from here on."""

@@ -18,6 +18,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_
 
 from keepers.base.errors import SentinelError
 from keepers.chain.client import MulticallBatch
+from keepers.chain.event_logs import address_topic, event_topic, receipt_events
 from keepers.chain.uniswap import uniswap_v2_container
 from strategies.exits import EXIT_STRATEGY, ExitTrigger
 
@@ -168,20 +169,19 @@ def send_trade(executor, keeper: AccountAPI, plan: TradePlan) -> TradeResult:
 
 def trade_result(executor, receipt: ReceiptAPI, trade_id: bytes) -> TradeResult:
     """The outcome of ``trade_id`` read from its TradeExecuted event in ``receipt``."""
-    events = [event for event in receipt.events.filter(executor.TradeExecuted) if bytes(event.tradeId) == trade_id]
-    if not events:
+    event = next(receipt_events(receipt, executor.address, executor.TradeExecuted.abi, "0x" + trade_id.hex()), None)
+    if event is None:
         raise SentinelError(f"transaction {receipt.txn_hash} has no TradeExecuted event for trade 0x{trade_id.hex()}")
-    event = events[0]
     return TradeResult(
         trade_id=trade_id,
         tx_hash=str(receipt.txn_hash),
         block_number=receipt.block_number,
-        amount_in=event.amountIn,
-        amount_out=event.amountOut,
-        price_in=event.priceIn,
-        price_out=event.priceOut,
-        round_in=event.roundIn,
-        round_out=event.roundOut,
+        amount_in=event["amountIn"],
+        amount_out=event["amountOut"],
+        price_in=event["priceIn"],
+        price_out=event["priceOut"],
+        round_in=event["roundIn"],
+        round_out=event["roundOut"],
         gas_used=receipt.gas_used,
     )
 
@@ -202,19 +202,13 @@ class ExitResult:
 
 def exit_result(executor, receipt: ReceiptAPI, user: str, token: str) -> ExitResult:
     """The outcome of ``user``'s exit of ``token`` read from its ExitExecuted event in ``receipt``."""
-    events = [event for event in receipt.events.filter(executor.ExitExecuted)
-              if (event.user.lower(), event.token.lower()) == (user.lower(), token.lower())]
-    if not events:
+    event = next(receipt_events(receipt, executor.address, executor.ExitExecuted.abi, address_topic(user),
+                                address_topic(token)), None)
+    if event is None:
         raise SentinelError(f"transaction {receipt.txn_hash} has no ExitExecuted event for {user} and {token}")
-    event = events[0]
-    return ExitResult(caller=event.caller, trigger=ExitTrigger(event.trigger), amount_in=event.amountIn,
-                      amount_out=event.amountOut - event.bounty, bounty=event.bounty, price=event.priceUsd,
-                      round_id=event.roundId, high_round_id=event.highRoundId)
-
-
-def event_topic(event_abi) -> str:
-    """An event's topic 0 (the hash of its signature), as logs are filtered by it."""
-    return "0x" + keccak(text=event_abi.selector).hex()
+    return ExitResult(caller=event["caller"], trigger=ExitTrigger(event["trigger"]), amount_in=event["amountIn"],
+                      amount_out=event["amountOut"] - event["bounty"], bounty=event["bounty"],
+                      price=event["priceUsd"], round_id=event["roundId"], high_round_id=event["highRoundId"])
 
 
 def find_trade_receipt(executor, trade_id: bytes, from_block: int) -> ReceiptAPI | None:

@@ -499,7 +499,7 @@ class Cycle:
             Decision(user_id=self.user.id, user_address=context.user_addresses[self.user.id], asset=token,
                      strategy=strategy, side=choice.side, bar_time=decision.bar_time, token_in=choice.token_in,
                      token_out=choice.token_out, amount_in=choice.amount_in),
-            self.risk,
+            self.risk, held,
         )
         token_in, token_out = choice.token_in, choice.token_out
         if context.journal.is_in_flight(row.trade_id):  # sent in a batch (keepers/engine/pipeline.py)

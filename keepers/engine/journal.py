@@ -25,8 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import attrgetter
 
 from ape import chain
 from ape.api import ReceiptAPI
@@ -55,7 +57,7 @@ from keepers.chain.trades import (
 )
 from keepers.engine.bars import bar_start
 from keepers.engine.checkpoints import checkpoint
-from keepers.engine.positions import position_row, sleeves, stored_sleeves
+from keepers.engine.positions import position_row, sleeves, sleeves_of, stored_sleeves
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import (
@@ -66,6 +68,7 @@ from keepers.persistence.tables import (
     REVERTED,
     SENT,
     SKIPPED,
+    PositionRow,
     TradeRow,
 )
 from strategies.engine import BUY, SELL, Sleeve, sell_sleeves
@@ -135,10 +138,12 @@ class Journal:
         """The risk rules' time of a decision on the bar opening at ``bar_time``: its end."""
         return bar_time + timedelta(seconds=self.timeframe_seconds)
 
-    def execute(self, decision: Decision, risk: RiskManager) -> TradeRow:
+    def execute(self, decision: Decision, risk: RiskManager,
+                held: dict[tuple[str, str], Sleeve] | None = None) -> TradeRow:
         """Plans, records and (unless dry run) sends one decision; returns its final row.
         Inside ``batch()`` the trade is left in flight (its row says sent) and settled
-        with the batch's others when the batch ends."""
+        with the batch's others when the batch ends. ``held``: the user's sleeves as stored
+        (the cycle's book), which a trade settled here updates (else they are read)."""
         row, flight = self.send(decision, risk)
         if flight is None:
             return row
@@ -148,7 +153,7 @@ class Journal:
                 return next((settled for settled in self._on_full(self._in_flight)
                              if settled.trade_id == row.trade_id), row)
             return row
-        (settled,) = self.settle([flight])
+        (settled,) = self.settle([flight], None if held is None else {decision.user_id: held})
         if settled.status == SENT:  # one trade at a time: a stuck one is an error of its cycle
             raise SentinelError(f"transaction at nonce {flight.sent.nonce} still pending after "
                                 f"{MAX_REPLACEMENTS} replacements; it is reconciled at the next start")
@@ -234,18 +239,32 @@ class Journal:
         checkpoint("after_broadcast")
         return stored, InFlight(stored, sent, risk, earlier_hashes)
 
-    def settle(self, flights: Sequence[InFlight]) -> list[TradeRow]:
+    def settle(self, flights: Sequence[InFlight],
+               held: dict[str, dict[tuple[str, str], Sleeve]] | None = None) -> list[TradeRow]:
         """The settle phase: waits for the receipts of ``flights`` together (replacing the
         ones still pending after the timeout: ``TransactionSender.wait_all``) and settles
-        each; returns their rows, as settled or (still pending) as sent."""
+        each, on its user's sleeves in ``held`` (by user; read in one go when not given);
+        returns their rows, as settled or (still pending) as sent."""
         def store_replacement(replaced: SentTransaction) -> None:
             flight = next(flight for flight in flights if flight.sent is replaced)
             self._store_replacement(flight.row.trade_id, flight.earlier_hashes, replaced)
 
         receipts = self.sender.wait_all([flight.sent for flight in flights], store_replacement)
         checkpoint("after_mined")
-        return [self._settle(flight.row, receipts[flight.sent.nonce], flight.risk)
-                if flight.sent.nonce in receipts else flight.row for flight in flights]
+        mined = [flight for flight in flights if flight.sent.nonce in receipts]
+        if held is None:
+            held = self._sleeves_of({flight.row.user_id for flight in mined})
+        settled = {flight.row.trade_id: self._settle(flight.row, receipts[flight.sent.nonce], flight.risk,
+                                                     held[flight.row.user_id]) for flight in mined}
+        return [settled.get(flight.row.trade_id, flight.row) for flight in flights]
+
+    def _sleeves_of(self, user_ids: set[str]) -> dict[str, dict[tuple[str, str], Sleeve]]:
+        """Each user's sleeves as the store keeps them, in one read (a batch's trades settle on them)."""
+        held: dict[str, dict[tuple[str, str], Sleeve]] = {user_id: {} for user_id in user_ids}
+        for user_id, rows in groupby(sorted(self.store.positions_of(user_ids), key=attrgetter("user_id")),
+                                     key=attrgetter("user_id")):
+            held[user_id] = sleeves_of(rows)
+        return held
 
     def _store_replacement(self, trade_id: str, earlier_hashes: Sequence[str], replaced: SentTransaction) -> None:
         """The write-ahead step of a replacement, before its broadcast: the newest version's
@@ -355,52 +374,63 @@ class Journal:
             return self._settle(row, receipt, risk)
         return row
 
-    def _settle(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager) -> TradeRow:
-        """Stores the final state a receipt shows and tells the risk manager."""
+    def _settle(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager,
+                held: dict[tuple[str, str], Sleeve] | None = None) -> TradeRow:
+        """Stores the final state a receipt shows and tells the risk manager, in one store
+        transaction; ``held``: the user's sleeves as stored (read here when not given), kept
+        up to date with what this trade books."""
         when = self.decided_at(row.bar_time)  # the rules' clock: the bar's, not the block's
         common = {"tx_hash": str(receipt.txn_hash), "block_number": receipt.block_number,
                   "gas_used": receipt.gas_used, "gas_price": getattr(receipt, "gas_price", None)}
         if receipt.failed:
-            reason = "reverted on-chain (status 0)"
-            settled = self.store.update_trade(row.trade_id, status=REVERTED, revert_reason=reason, **common)
-            risk.record_trade(TradeRecord(when, row.asset, None, success=False), row.trade_id)
-            return settled
+            return self._store_settled(row, risk, TradeRecord(when, row.asset, None, success=False), [],
+                                       status=REVERTED, revert_reason="reverted on-chain (status 0)", **common)
+        held = stored_sleeves(self.store, row.user_id) if held is None else held
         if row.strategy == EXIT_STRATEGY:
-            return self._settle_exit(row, receipt, risk, common)
+            return self._settle_exit(row, receipt, risk, common, held)
         result = trade_result(self.client.executor, receipt, bytes.fromhex(row.trade_id[2:]))
         quote_decimals = self.client.token_decimals[self.quote_symbol]
-        held = stored_sleeves(self.store, row.user_id).get((row.asset, row.strategy), Sleeve())
+        key = (row.asset, row.strategy)
+        sleeve = replace(held.get(key, Sleeve()))
         if row.side == BUY:
             pnl = None
-            held.buy(result.amount_out, result.amount_in / 10**quote_decimals)
+            sleeve.buy(result.amount_out, result.amount_in / 10**quote_decimals)
         else:
-            pnl = held.sell(result.amount_in, result.amount_out / 10**quote_decimals)
+            pnl = sleeve.sell(result.amount_in, result.amount_out / 10**quote_decimals)
         # The sleeve books a trade once: a row mined already (an event that moved) keeps it as it is.
-        position = None if row.status == MINED else position_row(row.user_id, row.asset, row.strategy, held)
-        settled = self.store.update_trade(
-            row.trade_id, position, status=MINED, amount_in=result.amount_in, amount_out=result.amount_out,
-            price_in=result.price_in, price_out=result.price_out, revert_reason=None, **common)
-        risk.record_trade(TradeRecord(when, row.asset, pnl, success=True), row.trade_id)
-        return settled
+        positions = []
+        if row.status != MINED:
+            held[key] = sleeve
+            positions.append(position_row(row.user_id, row.asset, row.strategy, sleeve))
+        return self._store_settled(
+            row, risk, TradeRecord(when, row.asset, pnl, success=True), positions, status=MINED,
+            amount_in=result.amount_in, amount_out=result.amount_out, price_in=result.price_in,
+            price_out=result.price_out, revert_reason=None, **common)
 
-    def _settle_exit(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager, common: dict) -> TradeRow:
-        """Stores a mined protective exit: every sleeve of the token sold out (strategies.engine.
-        sell_sleeves) with the row, in one transaction, and the risk rules' trade."""
+    def _settle_exit(self, row: TradeRow, receipt: ReceiptAPI, risk: RiskManager, common: dict,
+                     held: dict[tuple[str, str], Sleeve]) -> TradeRow:
+        """Stores a mined protective exit: every sleeve of the token in ``held`` sold out
+        (strategies.engine.sell_sleeves) with the row and the risk rules' trade, in one transaction."""
         result = exit_result(self.client.executor, receipt, row.user_address, row.token_in)
         bar_time = self._exit_bar(receipt)
-        held = stored_sleeves(self.store, row.user_id)
         pnl, booked = (None, []) if row.status == MINED else sell_sleeves(
             held, row.asset, result.amount_in, result.amount_out / 10 ** self.client.token_decimals[self.quote_symbol])
         caller = to_checksum_address(result.caller)
         keeper_id = row.keeper_id if self.client.executor.isKeeper(caller) else f"outside:{caller}"
-        settled = self.store.update_trade(
-            row.trade_id, *(position_row(row.user_id, asset, strategy, held[(asset, strategy)])
-                            for asset, strategy in booked),
+        return self._store_settled(
+            row, risk, TradeRecord(self.decided_at(bar_time), row.asset, pnl, success=True),
+            [position_row(row.user_id, asset, strategy, held[(asset, strategy)]) for asset, strategy in booked],
             status=MINED, amount_in=result.amount_in, amount_out=result.amount_out, price_in=result.price,
             price_out=quote_price_at(self.client.feed_source(self.quote_symbol).address, receipt.block_number),
             exit_trigger=result.trigger.label, bounty=result.bounty, bar_time=bar_time, keeper_id=keeper_id,
             revert_reason=None, **common)
-        risk.record_trade(TradeRecord(self.decided_at(bar_time), row.asset, pnl, success=True), row.trade_id)
+
+    def _store_settled(self, row: TradeRow, risk: RiskManager, record: TradeRecord, positions: Sequence[PositionRow],
+                       **fields) -> TradeRow:
+        """The row's final fields, its sleeves' positions and the risk rules' record of it, stored together."""
+        entry = risk.note_trade(record, row.trade_id)
+        settled, stored = self.store.settle_trade(row.trade_id, positions, entry.row, entry.lock_rows, **fields)
+        risk.recorded(entry, stored)
         return settled
 
     def book_logged_exit(self, user_id: str, user_address: str, asset: str, logged: LoggedExit,

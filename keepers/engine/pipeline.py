@@ -66,8 +66,7 @@ def settle_in_flight(context: KeeperContext, flights: list[InFlight], report: Ca
     try:
         now = now_utc()
         until = now + timedelta(seconds=context.config.settings.lease_seconds)
-        held = {user_id for user_id in {flight.row.user_id for flight in flights}
-                if store.acquire_lease(user_id, owner, now, until)}
+        held = set(store.acquire_leases([flight.row.user_id for flight in flights], owner, now, until).users)
         still_sent = {row.trade_id for row in store.trades(statuses=[SENT])}  # not settled by another keeper
         mine = [flight for flight in flights if flight.row.user_id in held and flight.row.trade_id in still_sent]
         settled = context.journal.settle(mine)
@@ -86,8 +85,7 @@ def settle_in_flight(context: KeeperContext, flights: list[InFlight], report: Ca
         return []
     finally:
         with contextlib.suppress(Exception):  # an unreachable store: the leases expire by themselves
-            for user_id in held - {running_user}:
-                store.release_lease(user_id, owner)
+            store.release_leases(sorted(held - {running_user}), owner)
         flights.clear()
 
 

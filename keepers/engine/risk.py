@@ -33,6 +33,16 @@ class RiskDecision:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class RiskEntry:
+    """A trade the rules took in (``RiskManager.note_trade``): its row, the rows of the locks
+    it caused, and those locks."""
+
+    row: RiskTradeRow
+    lock_rows: list[LockRow]
+    new_locks: list[Lock]
+
+
 class RiskManager:
     """One user's risk state, persisted in ``store``."""
 
@@ -65,16 +75,27 @@ class RiskManager:
 
         A trade id already recorded (a restart replaying its reconcile) changes nothing.
         """
+        entry = self.note_trade(record, trade_id)
+        return self.recorded(entry, self.store.add_risk_trade(entry.row, entry.lock_rows))
+
+    def note_trade(self, record: TradeRecord, trade_id: str) -> RiskEntry:
+        """Runs the rules on a trade in memory and returns the rows that persist it; whoever
+        stores them (``Store.add_risk_trade``, or ``Store.settle_trade`` with the trade's own
+        row) tells ``recorded`` whether they were new."""
         if self.evaluator.trades and record.timestamp < self.evaluator.trades[-1].timestamp:
             record = TradeRecord(self.evaluator.trades[-1].timestamp, record.asset, record.pnl_quote, record.success)
         row = RiskTradeRow(user_id=self.user_id, timestamp=record.timestamp, asset=record.asset,
                            pnl_quote=record.pnl_quote, success=record.success, trade_id=trade_id)
         new = self.evaluator.record(record)
-        if not self.store.add_risk_trade(row, [self._lock_row(lock, record.timestamp) for lock in new]):
-            # Recorded before: undo this record by reading the stored state back.
-            self._load(self.store.risk_state(self.user_id, *self.limits.memory()))
-            return []
-        return new
+        return RiskEntry(row, [self._lock_row(lock, record.timestamp) for lock in new], new)
+
+    def recorded(self, entry: RiskEntry, stored: bool) -> list[Lock]:
+        """The locks a noted trade caused, once stored; a trade id recorded before (not
+        ``stored``) is undone by reading the stored state back."""
+        if stored:
+            return entry.new_locks
+        self._load(self.store.risk_state(self.user_id, *self.limits.memory()))
+        return []
 
     def block(self, asset: str, rule: str, reason: str, now: datetime) -> None:
         """Records that a trade on ``asset`` was stopped by ``rule``."""

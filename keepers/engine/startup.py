@@ -81,15 +81,15 @@ def reconcile_at_start(context: KeeperContext, users: Sequence[UserConfig], repo
     store, owner = context.store, context.keeper_id
     now = now_utc()
     until = now + timedelta(seconds=context.config.settings.lease_seconds)
-    held = [user for user in users if store.acquire_lease(user.id, owner, now, until)]
+    leased = set(store.acquire_leases([user.id for user in users], owner, now, until).users)
+    held = [user for user in users if user.id in leased]
     try:
         for nonce, cancel in context.journal.close_nonce_gaps(store.trades(statuses=[SENT])).items():
             report(f"nonce {nonce} of the keeper account was lost while later ones waited: cancelled by {cancel}")
         for user in held:
             _reconcile_user(context, user, report)
     finally:
-        for user in held:
-            store.release_lease(user.id, owner)
+        store.release_leases([user.id for user in held], owner)
     return len(held)
 
 

@@ -187,22 +187,35 @@ class Store:
         its sleeves' new ``positions`` (one; every sleeve of the token for an exit; None:
         none), in one transaction (a position never misses or doubles a trade, whatever
         crashes); returns the row as written (UPDATE ... RETURNING: no second read)."""
-        fields["updated_at"] = now_utc()
         with self.session() as session:
-            rows = list(session.scalars(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields)
-                                        .returning(TradeRow)))
-            if len(rows) != 1:
-                raise KeyError(f"no trade {trade_id}")
-            for position in positions:
-                if position is not None:
-                    position.updated_at = fields["updated_at"]
-                    session.merge(position)
-            return rows[0]
+            return _update_trade(session, trade_id, positions, fields)
+
+    def settle_trade(self, trade_id: str, positions: Sequence[PositionRow], risk_trade: RiskTradeRow,
+                     locks: Sequence[LockRow], **fields: Any) -> tuple[TradeRow, bool]:
+        """``update_trade`` of a trade that ended (mined, reverted) together with the risk
+        rules' record of it and the locks it caused, in one transaction; returns the row as
+        written and whether the risk record is new (False: its trade id was recorded
+        before, as by a restart settling the trade again, and the locks are not stored)."""
+        with self.session() as session:
+            settled = _update_trade(session, trade_id, positions, fields)
+            values = {column.key: getattr(risk_trade, column.key) for column in RiskTradeRow.__table__.columns
+                      if column.key != "id"}
+            added = session.scalar(self._insert(RiskTradeRow).values(**values)
+                                   .on_conflict_do_nothing(index_elements=["trade_id"])
+                                   .returning(RiskTradeRow.id)) is not None
+            if added:
+                for lock in locks:
+                    session.merge(lock)
+            return settled, added
 
     def positions(self, user_id: str) -> list[PositionRow]:
         """The user's sleeves as their mined trades left them (a few rows, whatever the history)."""
+        return self.positions_of([user_id])
+
+    def positions_of(self, user_ids: Iterable[str]) -> list[PositionRow]:
+        """``positions`` of several users in one read."""
         with self.session() as session:
-            return list(session.scalars(select(PositionRow).where(PositionRow.user_id == user_id)))
+            return list(session.scalars(select(PositionRow).where(PositionRow.user_id.in_(list(user_ids)))))
 
     def rebuild_positions(self, user_id: str, positions: Sequence[PositionRow]) -> None:
         """Replaces the user's sleeves (after a reorg took a mined trade off the chain)."""
@@ -758,3 +771,19 @@ def _pending_exits(user_id: str):
     """The query of a user's exit requests not acted on yet, oldest first."""
     return select(ControlActionRow).where(ControlActionRow.user_id == user_id,
                                           ControlActionRow.status == PENDING).order_by(ControlActionRow.id)
+
+
+def _update_trade(session: Session, trade_id: str, positions: Iterable[PositionRow | None],
+                  fields: dict[str, Any]) -> TradeRow:
+    """Sets ``fields`` of one trade and merges its sleeves' ``positions`` in ``session``;
+    the row as written (UPDATE ... RETURNING: no second read)."""
+    fields["updated_at"] = now_utc()
+    rows = list(session.scalars(update(TradeRow).where(TradeRow.trade_id == trade_id).values(**fields)
+                                .returning(TradeRow)))
+    if len(rows) != 1:
+        raise KeyError(f"no trade {trade_id}")
+    for position in positions:
+        if position is not None:
+            position.updated_at = fields["updated_at"]
+            session.merge(position)
+    return rows[0]

@@ -153,14 +153,12 @@ class MarketLeases:
         try:
             while pending:
                 now = datetime.now(UTC)
-                pending = [user for user in pending
-                           if not self.store.acquire_lease(user, self.OWNER, now, now + timedelta(seconds=60))]
+                pending = self.store.acquire_leases(pending, self.OWNER, now, now + timedelta(seconds=60)).held
                 if pending:
                     time.sleep(0.02)  # a cycle is under way: they take tens of milliseconds
             yield
         finally:
-            for user in self.user_ids:
-                self.store.release_lease(user, self.OWNER)
+            self.store.release_leases(list(self.user_ids), self.OWNER)
 
 
 def walk_between_cycles(market: MarketWalk, leases: MarketLeases, bar_seconds: float,

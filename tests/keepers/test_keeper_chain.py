@@ -71,8 +71,15 @@ def test_users_trade_over_several_cycles_and_the_store_matches_the_chain(system)
     backfill_dip(system, store)
     before = {3: balances(system, 3), 4: balances(system, 4)}
 
-    first = scheduler.run_once()  # the dip: alice buys WETH and WBTC, bob buys WBTC
+    with store_transactions() as counted:
+        first = scheduler.run_once()  # the dip: alice buys WETH and WBTC, bob buys WBTC
     assert [r.trades_ok for r in first] == [2, 1], lines
+    # Each trade: its two write-ahead steps (intent, sent), the check that its decision was
+    # not acted on before, and its settlement (row, sleeve and risk record together). Each
+    # user's cycle: its rows, its vault value's new peak, its decisions before the first
+    # trade and their outcomes after; the new bar's reads (each user's newest bars, the
+    # closes once for the group); the group's leases and claims, records, release, heartbeat.
+    assert len(counted) <= 3 * (2 + 2) + 2 * 4 + (2 + 1) + 4, counted
     mined = store.trades(statuses=[MINED])
     assert sorted((t.user_id, t.asset, t.side) for t in mined) == [
         ("alice", "WBTC", "BUY"), ("alice", "WETH", "BUY"), ("bob", "WBTC", "BUY")]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from test_keeper_chain import store_transactions
 
 from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
@@ -19,6 +20,7 @@ from keepers.persistence.tables import (
     MINED,
     SENT,
     LockRow,
+    PositionRow,
     RiskTradeRow,
     SignalRow,
     TradeRow,
@@ -72,6 +74,29 @@ def test_a_decision_is_stored_once_and_moves_through_its_states(store):
     assert [r.trade_id for r in store.trades("alice", [INTENT, SENT])] == []
     with pytest.raises(KeyError):
         store.update_trade("0xmissing", status=MINED)
+
+
+def test_a_trade_settles_with_its_sleeve_and_risk_record_in_one_transaction_and_once(store):
+    trade_id = "0x" + "ab" * 32
+    store.add_trade_intent(trade_row(status=SENT))
+    risk = RiskTradeRow(user_id="alice", timestamp=T0, asset="WETH", pnl_quote=None, success=True, trade_id=trade_id)
+    lock = LockRow(user_id="alice", rule="cooldown", asset="WETH", until=T0 + timedelta(days=1), reason="r",
+                   created_at=T0)
+    position = PositionRow(user_id="alice", asset="WETH", strategy="rsi_sma", tokens=5, cost_quote=10.0,
+                           realised_quote=0.0)
+    with store_transactions() as counted:
+        row, recorded = store.settle_trade(trade_id, [position], risk, [lock], status=MINED, amount_out=5)
+    assert len(counted) == 1 and recorded and (row.status, row.amount_out) == (MINED, 5)
+    assert [(p.strategy, p.tokens) for p in store.positions("alice")] == [("rsi_sma", 5)]
+    assert [r.trade_id for r in store.risk_state("alice").trades] == [trade_id]
+    assert [(r.rule, r.asset) for r in store.locks(["alice"])] == [("cooldown", "WETH")]
+    store.clear_rule("alice", "cooldown", T0)
+    # Settled again (a restart's reconcile): the risk record is known, so its locks are not stored again.
+    again = RiskTradeRow(user_id="alice", timestamp=T0, asset="WETH", pnl_quote=None, success=True, trade_id=trade_id)
+    _, recorded = store.settle_trade(trade_id, [], again, [lock], status=MINED, amount_out=5)
+    with store.session() as session:
+        risk_rows = session.scalar(text("SELECT count(*) FROM risk_trades"))
+    assert not recorded and risk_rows == 1 and store.locks(["alice"]) == []
 
 
 def test_times_come_back_as_aware_utc(store):
