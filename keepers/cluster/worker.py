@@ -21,6 +21,7 @@ from taskiq_redis import RedisStreamBroker
 from keepers.base.clock import now_utc
 from keepers.base.errors import SentinelError
 from keepers.cluster.tasks import current_slot, work
+from keepers.engine.pipeline import trades_in_flight
 from keepers.engine.scheduler import Scheduler
 from keepers.persistence.store import Store
 
@@ -74,7 +75,9 @@ class Worker:
             self.report(f"{len(users)} user(s) from {user_ids[0]}: the task of slot {slot} is stale "
                         f"(now slot {newest}); dropped")
             return "stale"
-        ran = len(self.scheduler.run_users(users, slot=slot)) if users else 0
+        # max_trades_in_flight above 1: the task's trades are sent at consecutive nonces and settled together at its end.
+        with trades_in_flight(self.scheduler.context, self.report):
+            ran = len(self.scheduler.run_users(users, slot=slot)) if users else 0
         return f"ran {ran} of {len(user_ids)}"
 
     def keep_alive(self) -> None:

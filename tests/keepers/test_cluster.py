@@ -193,8 +193,8 @@ def assert_one_cycle_per_claim(cluster: Cluster, dead_worker: str | None = None)
 
 
 def test_three_workers__every_due_cycle_once__no_trade_twice(cluster):
-    for account in WORKER_ACCOUNTS:
-        cluster.start_worker(account)
+    for account in WORKER_ACCOUNTS:  # each task's trades in flight together, settled at its end
+        cluster.start_worker(account, SENTINEL_MAX_TRADES_IN_FLIGHT="16")
     cluster.start_dispatcher()
     # The first round trades for every user and may overrun an interval: a user's next
     # cycle is then dropped while its previous one runs (never two at once). From the
@@ -215,6 +215,8 @@ def test_three_workers__every_due_cycle_once__no_trade_twice(cluster):
         store.close()
     assert len(workers_used) == len(WORKER_ACCOUNTS), f"not every worker ran cycles: {workers_used}"
     assert len(executed) == len(USERS), "every user's first cycle buys, once"
+    logs = "".join((cluster.folder / f"worker-{account}.log").read_text() for account in WORKER_ACCOUNTS)
+    assert "trades in flight settled together:" in logs and " mined" in logs, logs[-3000:]
 
 
 def test_worker_killed_mid_trade__its_users_taken_over_after_the_lease(cluster):
