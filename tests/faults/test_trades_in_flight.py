@@ -5,9 +5,9 @@ nonce n lost while n+1.. wait in the node, held back), repaired live by a replac
 n (the same trade, higher fees) and at a start by a cancel at n (a 0-value transfer to
 the keeper itself), the cancelled decision acted on again within its bar; the three
 left in the node by a keeper that died, their fees too low for the blocks, replaced at
-their nonces by the next start once they have waited past the transaction timeout; and
-the node unreachable while the batch settles. Each ends with every decision traded once
-and the store equal to the chain."""
+their nonces once they have waited past the transaction timeout, by the next start or by
+the cycles of a keeper started before that; and the node unreachable while the batch
+settles. Each ends with every decision traded once and the store equal to the chain."""
 
 from __future__ import annotations
 
@@ -168,8 +168,10 @@ def test_nonce_lost_before_a_restart__cancelled_there_the_rest_mine_and_the_deci
     store.close()
 
 
-def test_trades_left_in_the_node_with_too_low_fees__a_later_start_replaces_them_and_each_mines_once(
-        run, monkeypatch):
+def priced_out_by_a_dead_keeper(run, monkeypatch) -> list[TradeRow]:
+    """A keeper sends the three users' trades and dies before settling them, and the next
+    block's base fee is set above their fee caps: they stay in the node (blocks held back
+    by the caller), stuck. Returns their rows, as stored sent."""
     scheduler, store, _ = run.start(keeper_id="faults-keeper", **IN_FLIGHT)
     node = chain.provider
 
@@ -182,13 +184,28 @@ def test_trades_left_in_the_node_with_too_low_fees__a_later_start_replaces_them_
             raise KeeperDied
 
     monkeypatch.setattr(pipeline, "checkpoint", price_them_out_and_die)
-    with blocks_held_back():
-        with pytest.raises(KeeperDied):
-            scheduler.run_once()
-        monkeypatch.undo()
-        stuck = in_flight(store)
-        store.close()
+    with pytest.raises(KeeperDied):
+        scheduler.run_once()
+    monkeypatch.undo()
+    stuck = in_flight(store)
+    store.close()
+    return stuck
 
+
+def assert_replaced_at_their_nonces(stuck: list[TradeRow], replaced: list[TradeRow]) -> None:
+    """Each of ``replaced`` (mined now) is the replacement of the ``stuck`` row at its nonce."""
+    for old, row in zip(stuck, replaced, strict=True):
+        assert row.nonce == old.nonce and row.replaced_tx_hashes == [old.tx_hash]  # stored before the broadcast
+        receipt = find_receipt(row.tx_hash)  # the replacement mined, at the same nonce; the old version never
+        assert receipt is not None and receipt.nonce == old.nonce and not receipt.failed
+        assert find_receipt(old.tx_hash) is None and not is_pending(old.tx_hash)
+
+
+def test_trades_left_in_the_node_with_too_low_fees__a_later_start_replaces_them_and_each_mines_once(
+        run, monkeypatch):
+    node = chain.provider
+    with blocks_held_back():
+        stuck = priced_out_by_a_dead_keeper(run, monkeypatch)
         early, store, lines = run.start(keeper_id="faults-keeper", tx_timeout_seconds=3600, **IN_FLIGHT)  # not past it
         assert [(row.tx_hash, row.replaced_tx_hashes) for row in in_flight(store)] == [
             (row.tx_hash, row.replaced_tx_hashes) for row in stuck] and not any("replaced" in line for line in lines)
@@ -205,11 +222,30 @@ def test_trades_left_in_the_node_with_too_low_fees__a_later_start_replaces_them_
         node.make_request("evm_mine", [])  # at the high base fee: what the old versions could not pay
     for old, row in zip(stuck, replaced, strict=True):
         assert f"pending at nonce {old.nonce} past tx_timeout_seconds: replaced by {row.tx_hash}" in "\n".join(lines)
-        assert row.nonce == old.nonce and row.replaced_tx_hashes == [old.tx_hash]  # stored before the broadcast
-        receipt = find_receipt(row.tx_hash)  # the replacement mined, at the same nonce; the old version never
-        assert receipt is not None and receipt.nonce == old.nonce and not receipt.failed
-        assert find_receipt(old.tx_hash) is None and not is_pending(old.tx_hash)
+    assert_replaced_at_their_nonces(stuck, replaced)
     assert all(result.error is None for result in scheduler.run_once())  # the cycles settle them
+    assert [store.trade(row.trade_id).tx_hash for row in replaced] == [row.tx_hash for row in replaced]
+    assert_decisions_acted_once(store, run.system)
+    store.close()
+
+
+def test_trades_stuck_past_the_timeout_under_a_running_keeper__its_cycles_replace_them(run, monkeypatch):
+    node = chain.provider
+    with blocks_held_back():
+        stuck = priced_out_by_a_dead_keeper(run, monkeypatch)
+        # A keeper starts before they waited tx_timeout_seconds: its start leaves them alone.
+        scheduler, store, _ = run.start(keeper_id="faults-keeper", **IN_FLIGHT)
+        assert [row.tx_hash for row in in_flight(store)] == [row.tx_hash for row in stuck]
+        timeout = timedelta(seconds=run.system.config().settings.tx_timeout_seconds)
+        monkeypatch.setattr(journal_module, "now_utc", lambda: now_utc() + timeout)  # its cycles, that much later
+        results = scheduler.run_once()
+        monkeypatch.undo()
+        assert all(result.error is None for result in results), [result.line() for result in results]
+        replaced = in_flight(store)  # replaced by each user's cycle (its reconcile), the new versions in the node
+        assert all(row.tx_hash != old.tx_hash for row, old in zip(replaced, stuck, strict=True))
+        node.make_request("evm_mine", [])
+    assert_replaced_at_their_nonces(stuck, replaced)
+    assert all(result.error is None for result in scheduler.run_once())  # the next cycles settle them
     assert [store.trade(row.trade_id).tx_hash for row in replaced] == [row.tx_hash for row in replaced]
     assert_decisions_acted_once(store, run.system)
     store.close()
