@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from itertools import groupby
-from operator import attrgetter
 
 from ape import chain
 from ape.api import ReceiptAPI
@@ -57,7 +55,7 @@ from keepers.chain.trades import (
 )
 from keepers.engine.bars import bar_start
 from keepers.engine.checkpoints import checkpoint
-from keepers.engine.positions import position_row, sleeves, sleeves_of, stored_sleeves
+from keepers.engine.positions import position_row, sleeves, stored_sleeves, stored_sleeves_of
 from keepers.engine.risk import RiskManager
 from keepers.persistence.store import Store
 from keepers.persistence.tables import (
@@ -253,18 +251,10 @@ class Journal:
         checkpoint("after_mined")
         mined = [flight for flight in flights if flight.sent.nonce in receipts]
         if held is None:
-            held = self._sleeves_of({flight.row.user_id for flight in mined})
+            held = stored_sleeves_of(self.store, {flight.row.user_id for flight in mined})
         settled = {flight.row.trade_id: self._settle(flight.row, receipts[flight.sent.nonce], flight.risk,
                                                      held[flight.row.user_id]) for flight in mined}
         return [settled.get(flight.row.trade_id, flight.row) for flight in flights]
-
-    def _sleeves_of(self, user_ids: set[str]) -> dict[str, dict[tuple[str, str], Sleeve]]:
-        """Each user's sleeves as the store keeps them, in one read (a batch's trades settle on them)."""
-        held: dict[str, dict[tuple[str, str], Sleeve]] = {user_id: {} for user_id in user_ids}
-        for user_id, rows in groupby(sorted(self.store.positions_of(user_ids), key=attrgetter("user_id")),
-                                     key=attrgetter("user_id")):
-            held[user_id] = sleeves_of(rows)
-        return held
 
     def _store_replacement(self, trade_id: str, earlier_hashes: Sequence[str], replaced: SentTransaction) -> None:
         """The write-ahead step of a replacement, before its broadcast: the newest version's

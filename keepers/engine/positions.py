@@ -10,7 +10,7 @@ trades mined (``position_row``), so a cycle reads a few rows however long the hi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,9 +46,21 @@ def stored_sleeves(store: Store, user_id: str) -> dict[tuple[str, str], Sleeve]:
     return sleeves_of(store.positions(user_id))
 
 
+def stored_sleeves_of(store: Store, user_ids: Collection[str]) -> dict[str, dict[tuple[str, str], Sleeve]]:
+    """``stored_sleeves`` of several users in one read, by user (a user without any: empty)."""
+    held: dict[str, dict[tuple[str, str], Sleeve]] = {user_id: {} for user_id in user_ids}
+    for row in store.positions_of(user_ids):
+        held[row.user_id][(row.asset, row.strategy)] = _sleeve(row)
+    return held
+
+
 def sleeves_of(rows: Iterable[PositionRow]) -> dict[tuple[str, str], Sleeve]:
     """Position rows as sleeves, by (asset, strategy)."""
-    return {(row.asset, row.strategy): Sleeve(row.tokens, row.cost_quote, row.realised_quote) for row in rows}
+    return {(row.asset, row.strategy): _sleeve(row) for row in rows}
+
+
+def _sleeve(row: PositionRow) -> Sleeve:
+    return Sleeve(row.tokens, row.cost_quote, row.realised_quote)
 
 
 def position_row(user_id: str, asset: str, strategy: str, sleeve: Sleeve) -> PositionRow:

@@ -198,15 +198,7 @@ class Store:
         before, as by a restart settling the trade again, and the locks are not stored)."""
         with self.session() as session:
             settled = _update_trade(session, trade_id, positions, fields)
-            values = {column.key: getattr(risk_trade, column.key) for column in RiskTradeRow.__table__.columns
-                      if column.key != "id"}
-            added = session.scalar(self._insert(RiskTradeRow).values(**values)
-                                   .on_conflict_do_nothing(index_elements=["trade_id"])
-                                   .returning(RiskTradeRow.id)) is not None
-            if added:
-                for lock in locks:
-                    session.merge(lock)
-            return settled, added
+            return settled, self._add_risk_trade(session, risk_trade, locks)
 
     def positions(self, user_id: str) -> list[PositionRow]:
         """The user's sleeves as their mined trades left them (a few rows, whatever the history)."""
@@ -464,14 +456,21 @@ class Store:
 
     def add_risk_trade(self, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
         """Stores a trade and the locks it caused together; False if the trade id is known."""
-        try:
-            with self.session() as session:
-                session.add(row)
-                for lock in locks:
-                    session.merge(lock)
-        except IntegrityError:
-            return False
-        return True
+        with self.session() as session:
+            return self._add_risk_trade(session, row, locks)
+
+    def _add_risk_trade(self, session: Session, row: RiskTradeRow, locks: Sequence[LockRow]) -> bool:
+        """``add_risk_trade`` in ``session``: an insert that does nothing for a known trade id
+        (no error to roll the transaction back: a settlement's other writes stand)."""
+        values = {column.key: getattr(row, column.key) for column in RiskTradeRow.__table__.columns
+                  if column.key != "id"}
+        added = session.scalar(self._insert(RiskTradeRow).values(**values)
+                               .on_conflict_do_nothing(index_elements=["trade_id"])
+                               .returning(RiskTradeRow.id)) is not None
+        if added:
+            for lock in locks:
+                session.merge(lock)
+        return added
 
     def locks(self, user_ids: Iterable[str]) -> list[LockRow]:
         """Locks of these users (include GLOBAL_USER for the global ones)."""
